@@ -1,0 +1,118 @@
+"""The errors users see: short messages with a cause and a hint, never a library traceback.
+
+Every failure a user can cause is raised as one of these, so "Run All" and papermill stop.
+IPython shows ``_render_traceback_()`` instead of a traceback for them.
+"""
+
+from __future__ import annotations
+
+
+class ElfsquadError(Exception):
+    """Base of every error elfsquad-magic raises on purpose: a message plus an optional hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\nHint: {self.hint}"
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback from inside the library.
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
+                for i, line in enumerate(str(self).splitlines())]
+
+
+class UsageError(ElfsquadError):
+    """The magic line or cell is malformed (unknown method, missing path, bad JSON body...)."""
+
+
+class InterpolationError(UsageError):
+    """A ``{{name}}`` placeholder names no variable, or its value cannot be written there."""
+
+
+class NotLoggedInError(ElfsquadError):
+    """A request was made before logging in."""
+
+    def __init__(self, message: str = "Not logged in to Elfsquad.", hint: str | None = None):
+        super().__init__(
+            message,
+            hint or "Run %elfsquad_login (or %elfsquad_login --demo for the offline sandbox).",
+        )
+
+
+class LoginError(ElfsquadError):
+    """The token endpoint refused the credentials or could not be reached."""
+
+
+class InsecureURLError(ElfsquadError):
+    """A URL would send credentials over plain http, or a token to a host other than the API's."""
+
+
+class ConnectionFailedError(ElfsquadError):
+    """The host could not be reached, or did not answer within the timeout."""
+
+
+class ResponseFormatError(ElfsquadError):
+    """The server answered, but not with what the request expects (HTML, empty body, ...)."""
+
+
+class IncompleteResultError(ElfsquadError):
+    """A multi-page fetch failed part-way; no partial frame is returned as if complete."""
+
+    def __init__(self, message: str, hint: str | None = None, rows_fetched: int = 0) -> None:
+        super().__init__(message, hint)
+        self.rows_fetched = rows_fetched
+
+
+class ElfsquadHTTPError(ElfsquadError):
+    """The service answered with an HTTP error status.
+
+    The message names the status, the server's OData error message, the method and the URL,
+    never a header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        server_message: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.server_message = server_message
+        self.code = code
+
+
+class BadRequestError(ElfsquadHTTPError):
+    """400: the service rejected the query or body."""
+
+
+class AuthenticationError(ElfsquadHTTPError):
+    """401: the token was missing, wrong or expired and could not be renewed."""
+
+
+class PermissionDeniedError(ElfsquadHTTPError):
+    """403: the client lacks rights for this resource."""
+
+
+class NotFoundError(ElfsquadHTTPError):
+    """404: unknown entity set, key or path."""
+
+
+class RateLimitedError(ElfsquadHTTPError):
+    """429 after the retry budget: the service keeps throttling."""
+
+
+class ServerError(ElfsquadHTTPError):
+    """5xx after the retry budget."""

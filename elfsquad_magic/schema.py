@@ -1,0 +1,132 @@
+"""The Data API's schema, read from its OData v4 ``$metadata`` (CSDL XML)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+_EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
+_EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+@dataclass(frozen=True)
+class Property:
+    """A structural property: its name, Edm type (``Edm.Decimal``...), nullability."""
+
+    name: str
+    edm_type: str
+    nullable: bool = True
+    is_collection: bool = False
+
+
+@dataclass(frozen=True)
+class NavigationProperty:
+    """A navigation property and the entity set it leads to (``None`` when not bound)."""
+
+    name: str
+    target_type: str
+    target_set: str | None
+    is_collection: bool = False
+
+
+@dataclass
+class EntitySet:
+    """An entity set with its key and the properties of its entity type."""
+
+    name: str
+    entity_type: str
+    key: tuple[str, ...]
+    properties: dict[str, Property] = field(default_factory=dict)
+    navigation: dict[str, NavigationProperty] = field(default_factory=dict)
+
+    def edm_types(self) -> dict[str, str]:
+        """Property name -> Edm type (collections as ``Collection(Edm.X)``)."""
+        return {
+            p.name: f"Collection({p.edm_type})" if p.is_collection else p.edm_type
+            for p in self.properties.values()
+        }
+
+
+@dataclass
+class ServiceSchema:
+    """Every entity set of the service, looked up case-insensitively."""
+
+    entity_sets: dict[str, EntitySet]
+
+    def find(self, name: str) -> EntitySet | None:
+        """The entity set called ``name`` in any casing, or ``None``."""
+        if name in self.entity_sets:
+            return self.entity_sets[name]
+        lowered = name.lower()
+        for set_name, entity_set in self.entity_sets.items():
+            if set_name.lower() == lowered:
+                return entity_set
+        return None
+
+
+def _unwrap_collection(type_name: str) -> tuple[str, bool]:
+    if type_name.startswith("Collection(") and type_name.endswith(")"):
+        return type_name[len("Collection(") : -1], True
+    return type_name, False
+
+
+def parse_metadata(xml_text: str | bytes) -> ServiceSchema:
+    """Parse CSDL XML into a :class:`ServiceSchema`; raises ``ValueError`` when it is not CSDL."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise ValueError(f"$metadata is not XML: {exc}") from None
+    if root.tag != f"{_EDMX}Edmx":
+        raise ValueError("$metadata is not an OData v4 CSDL document")
+
+    types: dict[str, ET.Element] = {}
+    containers: list[ET.Element] = []
+    for schema in root.iter(f"{_EDM}Schema"):
+        namespace = schema.get("Namespace", "")
+        for entity_type in schema.findall(f"{_EDM}EntityType"):
+            types[f"{namespace}.{entity_type.get('Name')}"] = entity_type
+        containers.extend(schema.findall(f"{_EDM}EntityContainer"))
+
+    entity_sets: dict[str, EntitySet] = {}
+    for container in containers:
+        for set_element in container.findall(f"{_EDM}EntitySet"):
+            type_name = set_element.get("EntityType", "")
+            type_element = types.get(type_name)
+            if type_element is None:
+                continue
+            bindings = {
+                b.get("Path", ""): b.get("Target", "")
+                for b in set_element.findall(f"{_EDM}NavigationPropertyBinding")
+            }
+            key = tuple(
+                ref.get("Name", "")
+                for ref in type_element.findall(f"{_EDM}Key/{_EDM}PropertyRef")
+            )
+            properties = {}
+            for prop in type_element.findall(f"{_EDM}Property"):
+                edm_type, is_collection = _unwrap_collection(prop.get("Type", "Edm.String"))
+                properties[prop.get("Name", "")] = Property(
+                    name=prop.get("Name", ""),
+                    edm_type=edm_type,
+                    nullable=prop.get("Nullable", "true").lower() != "false",
+                    is_collection=is_collection,
+                )
+            navigation = {}
+            for nav in type_element.findall(f"{_EDM}NavigationProperty"):
+                target_type, is_collection = _unwrap_collection(nav.get("Type", ""))
+                name = nav.get("Name", "")
+                navigation[name] = NavigationProperty(
+                    name=name,
+                    target_type=target_type,
+                    target_set=bindings.get(name) or None,
+                    is_collection=is_collection,
+                )
+            set_name = set_element.get("Name", "")
+            entity_sets[set_name] = EntitySet(
+                name=set_name,
+                entity_type=type_name,
+                key=key,
+                properties=properties,
+                navigation=navigation,
+            )
+    return ServiceSchema(entity_sets=entity_sets)
