@@ -1,0 +1,75 @@
+"""Shared fixtures: a real sandbox server over loopback HTTP, and an IPython test shell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from elfsquad_magic.sandbox import Sandbox
+
+# Environment variables that would change what a test sees; every test starts without them.
+_ELFSQUAD_ENV = (
+    "ELFSQUAD_CLIENT_ID",
+    "ELFSQUAD_CLIENT_SECRET",
+    "ELFSQUAD_LOGIN_URL",
+    "ELFSQUAD_API_URL",
+    "ELFSQUAD_SCOPE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ELFSQUAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """One read-mostly sandbox (scale 1, seed 42) for the whole run. Do not write to it."""
+    with Sandbox(scale=1, seed=42) as sb:
+        yield sb
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[Sandbox]:
+    """A private sandbox for tests that write, inject faults or change settings."""
+    with Sandbox(scale=1, seed=7) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The session sandbox's credentials and hosts exported as ELFSQUAD_* variables."""
+    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", sandbox.client_id)
+    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", sandbox.client_secret)
+    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", sandbox.login_url)
+    monkeypatch.setenv("ELFSQUAD_API_URL", sandbox.api_url)
+    return sandbox
+
+
+@pytest.fixture
+def ip():
+    """A fresh IPython shell with the extension loaded; ``ip.run_cell`` results re-raise."""
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "elfsquad_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "elfsquad_magic")
+    shell.user_ns.clear()
+    shell.user_ns.update(shell.user_ns_hidden)
+
+
+def secrets_of(sb: Sandbox) -> list[str]:
+    """Every string that must never be shown: the client secret and every token issued."""
+    return [sb.client_secret, *sb.issued_tokens]
+
+
+if os.environ.get("CI"):
+    # CI machines are slower; hypothesis deadlines are not what these tests measure.
+    from hypothesis import settings
+
+    settings.register_profile("ci", deadline=None)
+    settings.load_profile("ci")
