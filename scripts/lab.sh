@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install elfsquad-magic with JupyterLab into ./.venv and open the getting-started notebook.
+# The notebook runs against the embedded sandbox (%elfsquad_login --demo): no credentials needed.
+# Usage: bash scripts/lab.sh [jupyter lab options...]   e.g. --no-browser, --port 8899
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "error: $PYTHON not found. Install Python 3.10 or newer (or set PYTHON=/path/to/python)." >&2
+    exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    echo "error: elfsquad-magic needs Python 3.10 or newer; $PYTHON is $("$PYTHON" -V 2>&1)." >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "Creating the virtual environment in .venv ..."
+    if ! "$PYTHON" -m venv .venv; then
+        rm -rf .venv
+        echo "error: could not create a virtual environment." >&2
+        echo "On Debian/Ubuntu install it first: sudo apt-get install python3-venv" >&2
+        exit 1
+    fi
+fi
+
+# Reinstall only when pyproject.toml changed since the last install, so a second start is quick.
+stamp=.venv/.elfsquad-lab-installed
+wanted=$(cksum < pyproject.toml)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python -c 'import elfsquad_magic, jupyterlab' 2>/dev/null; then
+    echo "Installing elfsquad-magic and JupyterLab into .venv (first run: a minute or two) ..."
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[lab]"
+    echo "$wanted" > "$stamp"
+fi
+
+echo "Starting JupyterLab on notebooks/01-getting-started.ipynb (Ctrl+C twice to stop) ..."
+exec .venv/bin/jupyter lab notebooks/01-getting-started.ipynb "$@"
