@@ -1,0 +1,138 @@
+"""The ipywidgets login form shown by `%elfsquad_login` in notebooks.
+
+The form only collects values and shows the outcome; logging in is done by the callable it is
+given. The secret field is emptied as soon as it is read, whatever happens next, so the widget
+state a notebook saves never carries it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Protocol
+
+import ipywidgets as widgets
+
+from .errors import ElfsquadError
+
+_OK_STYLE = "color: #1a7f37"
+_ERROR_STYLE = "color: #cf222e"
+_LABEL_WIDTH = "110px"
+
+
+class LoginFunction(Protocol):
+    """Logs in with the form's values and returns the status line, or raises ElfsquadError."""
+
+    def __call__(
+        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
+    ) -> str: ...
+
+
+def _text(widget_class: type[widgets.Text], label: str, value: str, **kwargs: Any) -> Any:
+    # A fixed label width lines the fields up.
+    return widget_class(
+        value=value,
+        description=label,
+        style={"description_width": _LABEL_WIDTH},
+        layout=widgets.Layout(width="480px"),
+        **kwargs,
+    )
+
+
+class LoginForm:
+    """Client ID, secret, scope, an "Advanced" part with the hosts, a Log in button and a status."""
+
+    def __init__(
+        self,
+        login: LoginFunction,
+        *,
+        client_id: str = "",
+        scope: str = "Elfskot.Api",
+        login_url: str = "",
+        api_url: str = "",
+    ) -> None:
+        self._login = login
+        self.client_id = _text(widgets.Text, "Client ID", client_id, placeholder="OpenId client id")
+        self.client_secret = _text(widgets.Password, "Client secret", "")
+        self.scope = _text(widgets.Text, "Scope", scope)
+        self.login_url = _text(widgets.Text, "Login URL", login_url)
+        self.api_url = _text(widgets.Text, "API URL", api_url)
+        self.advanced = widgets.Accordion(
+            children=[widgets.VBox([self.login_url, self.api_url])],
+            titles=("Advanced",),
+            selected_index=None,
+        )
+        self.button = widgets.Button(description="Log in", button_style="primary", icon="sign-in")
+        self.status = widgets.HTML(value="")
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML("<b>Log in to Elfsquad</b>"),
+                self.client_id,
+                self.client_secret,
+                self.scope,
+                self.advanced,
+                self.button,
+                self.status,
+            ]
+        )
+        self.button.on_click(self._on_click)
+
+    @property
+    def status_text(self) -> str:
+        """The status area as plain text."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.status.value))
+
+    def all_widgets(self) -> list[widgets.Widget]:
+        """Every widget of the form, outermost first (for inspecting their state)."""
+        found: list[widgets.Widget] = []
+        pending: list[widgets.Widget] = [self.widget]
+        while pending:
+            widget = pending.pop(0)
+            found.append(widget)
+            pending.extend(getattr(widget, "children", ()))
+        return found
+
+    def submit(self) -> bool:
+        """Log in with the current values (what the button does); True on success."""
+        # Read and clear the secret first: nothing after this may leave it in the widget.
+        secret = self.client_secret.value
+        self.client_secret.value = ""
+        client_id = self.client_id.value.strip()
+        if not client_id or not secret:
+            missing = "client ID" if not client_id else "client secret"
+            self._show(f"Enter the {missing} first.", ok=False)
+            return False
+        self.button.disabled = True
+        self._show("Logging in...", ok=True)
+        try:
+            line = self._login(
+                client_id,
+                secret,
+                scope=self.scope.value.strip(),
+                login_url=self.login_url.value.strip(),
+                api_url=self.api_url.value.strip(),
+            )
+        except ElfsquadError as exc:
+            self._show(str(exc).replace(secret, "********"), ok=False)
+            return False
+        except Exception as exc:  # a click handler's exception would vanish into the kernel log
+            self._show(f"Login failed: {type(exc).__name__}.", ok=False)
+            return False
+        finally:
+            self.button.disabled = False
+        self._show(line, ok=True)
+        return True
+
+    def _on_click(self, _button: widgets.Button) -> None:
+        self.submit()
+
+    def _show(self, text: str, *, ok: bool) -> None:
+        style = _OK_STYLE if ok else _ERROR_STYLE
+        body = "<br>".join(html.escape(line) for line in text.splitlines())
+        self.status.value = f'<span style="{style}">{body}</span>'
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<LoginForm client_id={self.client_id.value!r}>"

@@ -1,0 +1,485 @@
+"""The IPython magics: parse the magic line, call the session's client, hand back the result.
+
+Nothing here talks HTTP or builds queries; that is `ElfsquadClient` and `cell.parse_request`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import keyword
+import os
+import re
+import sys
+from argparse import Namespace
+from typing import Any
+
+from IPython.core.error import StdinNotImplementedError
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from traitlets import Bool, Enum, Float, Int, Unicode
+
+from .errors import InterpolationError, LoginError, UsageError
+from .session import ElfsquadSession, login_summary
+
+_ENV_CLIENT_ID = "ELFSQUAD_CLIENT_ID"
+_ENV_CLIENT_SECRET = "ELFSQUAD_CLIENT_SECRET"
+_FALLBACK_LOGIN_URL = "https://login.elfsquad.io"
+_FALLBACK_API_URL = "https://api.elfsquad.io"
+_FALLBACK_SCOPE = "Elfskot.Api"
+
+
+def _client_defaults() -> tuple[str, str, str]:
+    """The client's default login URL, API URL and scope (its constants, when importable)."""
+    try:
+        from .client import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
+    except ImportError:
+        return _FALLBACK_LOGIN_URL, _FALLBACK_API_URL, _FALLBACK_SCOPE
+    return DEFAULT_LOGIN_URL, DEFAULT_API_URL, DEFAULT_SCOPE
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"  # argparse names the type in its error message
+
+
+def _stdin_answerable(shell: Any) -> bool:
+    """Whether someone can answer a prompt: a kernel whose frontend allows input, or a tty."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is not None:
+        # ipykernel sets this per execute request; nbclient and papermill send allow_stdin=False.
+        return bool(getattr(kernel, "_allow_stdin", False))
+    stdin = sys.stdin
+    try:
+        return stdin is not None and stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _widgets_frontend(shell: Any) -> bool:
+    """Whether a login form can be shown and used: a kernel with a live frontend and ipywidgets.
+
+    Terminal IPython has no kernel; a kernel run by nbclient/papermill refuses input, and no one
+    would click a form there either.
+    """
+    if getattr(shell, "kernel", None) is None or not _stdin_answerable(shell):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _no_stdin_error() -> LoginError:
+    return LoginError(
+        "Cannot ask for the Elfsquad credentials: nobody can type input here "
+        "(stdin is not available).",
+        f"Set {_ENV_CLIENT_ID} and {_ENV_CLIENT_SECRET} in the environment before starting, "
+        "or use %elfsquad_login --demo for the offline sandbox.",
+    )
+
+
+@magics_class
+class ElfsquadMagic(Magics):
+    """Query the Elfsquad APIs from IPython; the traits are settings for `%config ElfsquadMagic`.
+
+    Host, scope, timeout and retry settings take effect at the next `%elfsquad_login`.
+    """
+
+    login_url = Unicode(
+        None,
+        allow_none=True,
+        help="Token host. Default: $ELFSQUAD_LOGIN_URL, else https://login.elfsquad.io. "
+        "Used by the next %elfsquad_login.",
+    ).tag(config=True)
+    api_url = Unicode(
+        None,
+        allow_none=True,
+        help="API host. Default: $ELFSQUAD_API_URL, else https://api.elfsquad.io. "
+        "Used by the next %elfsquad_login.",
+    ).tag(config=True)
+    scope = Unicode(
+        None,
+        allow_none=True,
+        help="OAuth scope. Default: $ELFSQUAD_SCOPE, else Elfskot.Api. "
+        "Used by the next %elfsquad_login.",
+    ).tag(config=True)
+    timeout = Float(30.0, min=0.1, help="Seconds to wait for the server on each HTTP request.").tag(
+        config=True
+    )
+    retry_seconds = Float(
+        60.0,
+        min=0.0,
+        help="Total seconds a GET may spend retrying connection errors, 429 and 502/503/504.",
+    ).tag(config=True)
+    concurrency = Int(
+        4, min=1, help="Pages fetched at the same time when a collection has several pages."
+    ).tag(config=True)
+    calls_per_minute = Int(
+        None,
+        allow_none=True,
+        min=1,
+        help="Upper bound on API calls per minute (None: no bound beyond the server's 429s).",
+    ).tag(config=True)
+    dtype_backend = Enum(
+        [None, "numpy_nullable", "pyarrow"],
+        default_value=None,
+        allow_none=True,
+        help='Column dtypes, as in pandas: None (NumPy), "numpy_nullable" or "pyarrow".',
+    ).tag(config=True)
+    progress = Bool(
+        True, help="Show a progress bar when a collection spans more than one page."
+    ).tag(config=True)
+    keep_secret = Bool(
+        True,
+        help="Keep the client secret in the kernel's memory to renew the token when it expires; "
+        "when False, log in again after expiry.",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, session: ElfsquadSession | None = None, **kw: Any):
+        super().__init__(shell, **kw)
+        self.session = session if session is not None else ElfsquadSession()
+        self.form: Any = None  # the last login form shown, so it can be reached from code
+        self.completer_handle: Any = None
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def _hosts(self, args: Namespace) -> dict[str, str]:
+        """Login URL, API URL and scope: the magic line, else %config, else ELFSQUAD_*, else
+        the client's defaults. The environment is read now, so a variable set after
+        `%load_ext` counts."""
+        defaults = dict(zip(("login_url", "api_url", "scope"), _client_defaults(), strict=True))
+        hosts = {}
+        for name, default in defaults.items():
+            hosts[name] = (
+                getattr(args, name, None)
+                or getattr(self, name)
+                or os.environ.get(f"ELFSQUAD_{name.upper()}")
+                or default
+            )
+        return hosts
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout,
+            "retry_seconds": self.retry_seconds,
+            "keep_secret": self.keep_secret,
+            "dtype_backend": self.dtype_backend,
+            "progress": self.progress,
+            "concurrency": self.concurrency,
+            "calls_per_minute": self.calls_per_minute,
+        }
+
+    def _login(
+        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
+    ) -> str:
+        """Log the session in with these values and the settings; return the status line."""
+        defaults = self._hosts(Namespace())
+        client = self.session.login(
+            client_id,
+            client_secret,
+            scope=scope or defaults["scope"],
+            login_url=login_url or defaults["login_url"],
+            api_url=api_url or defaults["api_url"],
+            **self._client_options(),
+        )
+        return login_summary(client)
+
+    # -- login ------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "--demo",
+        action="store_true",
+        help="Start the offline sandbox in this kernel (on a free loopback port) and log in "
+        "to it with its demo client. No credentials needed.",
+    )
+    @argument(
+        "--form",
+        action="store_true",
+        help="Show the login form even when ELFSQUAD_* credentials are set.",
+    )
+    @argument("--scope", metavar="SCOPE", help="OAuth scope (default Elfskot.Api).")
+    @argument("--login-url", dest="login_url", metavar="URL", help="Token host.")
+    @argument("--api-url", dest="api_url", metavar="URL", help="API host.")
+    @line_magic
+    def elfsquad_login(self, line: str) -> None:
+        """Log in to Elfsquad with an OpenId client (client credentials).
+
+        With ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET set, logs in at once. Otherwise it
+        shows a form in a notebook, or asks in terminal IPython (the secret through getpass).
+        Where nobody can answer (nbclient, papermill) it fails at once. There is deliberately
+        no option for the secret: the magic line is saved in the notebook and the history.
+        """
+        args = self._parse(self.elfsquad_login, line)
+        if args.demo and args.form:
+            raise UsageError("--demo and --form cannot be combined.", "Use one of them.")
+        if args.demo:
+            print(self._login_demo(args))
+            return
+        hosts = self._hosts(args)
+        client_id = os.environ.get(_ENV_CLIENT_ID, "").strip()
+        if args.form or (not self._env_credentials() and _widgets_frontend(self.shell)):
+            self._show_form(client_id, hosts)
+            return
+        credentials = self._env_credentials() or self._prompt_credentials(client_id)
+        print(self._login(*credentials, **hosts))
+
+    def _login_demo(self, args: Namespace) -> str:
+        sandbox = self.session.demo_sandbox()
+        line = self._login(
+            sandbox.client_id,
+            sandbox.client_secret,
+            scope=self._hosts(args)["scope"],
+            login_url=sandbox.login_url,
+            api_url=sandbox.api_url,
+        )
+        return f"{line} (demo sandbox at {sandbox.api_url})"
+
+    @staticmethod
+    def _env_credentials() -> tuple[str, str] | None:
+        client_id = os.environ.get(_ENV_CLIENT_ID, "").strip()
+        secret = os.environ.get(_ENV_CLIENT_SECRET, "")
+        return (client_id, secret) if client_id and secret else None
+
+    def _prompt_credentials(self, client_id: str) -> tuple[str, str]:
+        """Ask in the terminal; fail at once where nobody can answer, never hang."""
+        if not _stdin_answerable(self.shell):
+            raise _no_stdin_error()
+        try:
+            if not client_id:
+                client_id = input("Elfsquad client ID: ").strip()
+            secret = getpass.getpass("Elfsquad client secret: ")
+        except (StdinNotImplementedError, EOFError, OSError):
+            raise _no_stdin_error() from None
+        except KeyboardInterrupt:
+            raise LoginError("Login cancelled.") from None
+        if not client_id or not secret:
+            raise LoginError("No client ID or secret given; not logged in.")
+        return client_id, secret
+
+    def _show_form(self, client_id: str, hosts: dict[str, str]) -> None:
+        from .login_form import LoginForm
+
+        if not client_id and self.session.client is not None:
+            client_id = self.session.client.client_id
+        self.form = LoginForm(self._login, client_id=client_id, **hosts)
+        display(self.form)
+
+    @line_magic
+    def elfsquad_logout(self, line: str = "") -> None:
+        """Forget the token and the credentials held in this kernel."""
+        was_logged_in = self.session.logout()
+        print("Logged out of Elfsquad." if was_logged_in else "Not logged in to Elfsquad.")
+
+    @line_magic
+    def elfsquad_status(self, line: str = "") -> None:
+        """Say who is logged in, where and until when (never the token)."""
+        print(self.session.status())
+
+    # -- requests ---------------------------------------------------------------------------
+
+    @no_var_expand
+    @magic_arguments()
+    @argument(
+        "-o",
+        "--out",
+        metavar="NAME",
+        help="Also store the result in the variable NAME.",
+    )
+    @argument(
+        "--limit", type=_positive_int, metavar="N", help="Stop after N rows (GET collections)."
+    )
+    @argument(
+        "--no-paginate",
+        dest="no_paginate",
+        action="store_true",
+        help="Take the first page only; do not follow @odata.nextLink.",
+    )
+    @argument(
+        "--raw",
+        action="store_true",
+        help="Return the parsed JSON (or text/bytes for other answers) instead of a DataFrame.",
+    )
+    @argument(
+        "--json",
+        metavar="VAR",
+        help="Send the Python dict/list (or DataFrame, as records) in VAR as the JSON body.",
+    )
+    @argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="Pages fetched at the same time (default: %%config ElfsquadMagic.concurrency).",
+    )
+    @argument(
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="No progress bar for this request.",
+    )
+    @line_cell_magic
+    def elfsquad(self, line: str, cell: str | None = None) -> Any:
+        """Call an Elfsquad API and return a pandas DataFrame.
+
+        Usage: %%elfsquad [options] [METHOD] PATH, then for GET one query option per line
+        ($filter=..., $select=..., $expand=..., $orderby=..., $top=..., name=value; blank lines
+        and # comments ignored), or for POST/PATCH/PUT a JSON body. METHOD is GET (default),
+        POST, PATCH, PUT or DELETE; PATH is a path on the API host (/data/1/features) or a
+        full URL on it, with an optional query string. The line magic takes the same
+        arguments: features = %elfsquad GET /data/1/features?$top=10
+
+        {{name}} puts the Python value of name into the line or body (an OData literal inside
+        $filter: strings quoted, dates ISO 8601). IPython's own $var and {var} expansion is
+        off, so $filter reaches the server as written.
+
+        A collection returns one DataFrame with all pages; a single entity a one-row
+        DataFrame; a 204 answer None.
+        """
+        args, request_text = self._split_request_line(line)
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(
+                f"-o/--out needs a Python variable name, not {args.out!r}.",
+                "For example: %%elfsquad -o features GET /data/1/features",
+            )
+        if not request_text.strip():
+            raise UsageError("The magic line has no PATH.", self._usage_hint(self.elfsquad))
+        client = self.session.require_client()
+        from .cell import parse_request
+
+        extra: dict[str, Any] = {}
+        if args.json is not None:
+            extra["json_value"] = self._json_variable(args.json)
+        request = parse_request(request_text, cell or "", self.shell.user_ns, **extra)
+        result = client.request(
+            request.method,
+            request.path,
+            params=request.params,
+            json=request.json_body,
+            limit=args.limit,
+            paginate=not args.no_paginate,
+            raw=args.raw,
+            progress=False if args.no_progress else self.progress,
+            concurrency=args.concurrency or self.concurrency,
+        )
+        if result is None:
+            print(f"{request.method} {request.path}: 204 No Content")
+        if args.out is not None:
+            self.shell.user_ns[args.out] = result
+        return result
+
+    def _json_variable(self, name: str) -> Any:
+        if name not in self.shell.user_ns:
+            raise InterpolationError(
+                f"--json {name}: there is no variable named {name!r}.",
+                "Define it in a cell before this one, e.g. body = {'name': 'New feature'}.",
+            )
+        return self.shell.user_ns[name]
+
+    def _split_request_line(self, line: str) -> tuple[Namespace, str]:
+        """The leading option tokens parsed, and the raw rest of the line, quotes intact.
+
+        argparse's splitting would mangle quotes in a query string, so only the option tokens
+        go through it.
+        """
+        parser = self.elfsquad.parser
+        option_tokens: list[str] = []
+        rest_start = len(line)
+        expects_value = False
+        for match in re.finditer(r"\S+", line):
+            token = match.group()
+            if expects_value:
+                option_tokens.append(token)
+                expects_value = False
+                continue
+            if not token.startswith("-") or token == "-":
+                rest_start = match.start()
+                break
+            option_tokens.append(token)
+            action = parser._option_string_actions.get(token.split("=", 1)[0])
+            expects_value = action is not None and action.nargs != 0 and "=" not in token
+        try:
+            args = parser.parse_args(option_tokens)
+        except IPythonUsageError as exc:
+            raise UsageError(f"%elfsquad: {exc}", self._usage_hint(self.elfsquad)) from None
+        return args, line[rest_start:]
+
+    def _parse(self, magic: Any, line: str) -> Namespace:
+        try:
+            return magic.parser.parse_argstring(line)
+        except IPythonUsageError as exc:
+            raise UsageError(f"{exc}", self._usage_hint(magic)) from None
+
+    @staticmethod
+    def _usage_hint(magic: Any) -> str:
+        name = magic.__name__
+        # IPython formats usage as reStructuredText ("::" and an indent); a hint wants one line.
+        usage = " ".join(magic.parser.format_usage().replace("::", " ").split())
+        return f"{usage}  (details: %{name}?)"
+
+    # -- exploring --------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("--count", action="store_true", help="Add each entity set's row count.")
+    @line_magic
+    def elfsquad_entities(self, line: str = "") -> Any:
+        """List the Data API's entity sets as a DataFrame."""
+        args = self._parse(self.elfsquad_entities, line)
+        client = self.session.require_client()
+        from .explore import entities_frame
+
+        return entities_frame(client, count=args.count)
+
+    @magic_arguments()
+    @argument("entity_set", metavar="SET", help="Entity-set name, e.g. features.")
+    @line_magic
+    def elfsquad_describe(self, line: str = "") -> Any:
+        """List an entity set's properties and their types as a DataFrame."""
+        args = self._parse(self.elfsquad_describe, line)
+        client = self.session.require_client()
+        from .explore import describe_frame
+
+        return describe_frame(client, args.entity_set)
+
+
+# The option splitter must know every option by its full name: an abbreviation such as
+# `--lim 5` would otherwise be taken for a flag followed by the method "5".
+ElfsquadMagic.elfsquad.parser.allow_abbrev = False
+
+
+def load(shell: Any) -> ElfsquadMagic:
+    """Register the magics on the shell (and on its `%config`), install tab completion."""
+    magic = ElfsquadMagic(shell)  # Magics.__init__ adds it to shell.configurables
+    shell.register_magics(magic)
+    try:
+        from .completion import install_completer
+    except ImportError:
+        pass
+    else:
+        magic.completer_handle = install_completer(shell, lambda: magic.session.client)
+    return magic
+
+
+def unload(shell: Any) -> None:
+    """Undo `load`: remove the magics and the completer, log out, stop the demo sandbox."""
+    magic = shell.magics_manager.registry.pop(ElfsquadMagic.__name__, None)
+    if magic is None:
+        return
+    for table in shell.magics_manager.magics.values():
+        for name, function in list(table.items()):
+            if getattr(function, "__self__", None) is magic:
+                del table[name]
+    if magic in shell.configurables:
+        shell.configurables.remove(magic)
+    if getattr(magic, "_completer", None) is not None:
+        from .completion import uninstall_completer
+
+        uninstall_completer(shell, magic.completer_handle)
+    magic.session.close()

@@ -1,0 +1,119 @@
+"""The per-kernel session: the logged-in client and the demo sandbox, never in the user namespace.
+
+The access token lives inside the session's `ElfsquadClient`; the session shows only who is
+logged in, where and until when.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import NotLoggedInError
+
+if TYPE_CHECKING:
+    from .client import ElfsquadClient
+    from .sandbox import Sandbox
+
+DEMO_SEED = 42
+"""Seed of the demo sandbox's data, so `%elfsquad_login --demo` always shows the same rows."""
+
+
+def format_expiry(expires_at: datetime | None) -> str:
+    """The token's expiry as local wall-clock time ("14:05"), or "" when unknown."""
+    if expires_at is None:
+        return ""
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=timezone.utc)
+    return expires_at.astimezone().strftime("%H:%M")
+
+
+def login_summary(client: ElfsquadClient) -> str:
+    """One line for a successful login: "Logged in as <client id> - token valid until 14:05"."""
+    until = format_expiry(client.token_expires_at)
+    line = f"Logged in as {client.client_id}"
+    return f"{line} - token valid until {until}" if until else line
+
+
+class ElfsquadSession:
+    """The extension's state in one kernel: the current client and the demo sandbox, if any."""
+
+    def __init__(self) -> None:
+        self._client: ElfsquadClient | None = None
+        self._sandbox: Sandbox | None = None
+
+    @property
+    def client(self) -> ElfsquadClient | None:
+        """The client of the last successful login (None before any and after logout)."""
+        return self._client
+
+    @property
+    def logged_in(self) -> bool:
+        """Whether a client is logged in."""
+        return self._client is not None and bool(self._client.logged_in)
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """The demo sandbox started by `%elfsquad_login --demo`, if any."""
+        return self._sandbox
+
+    def require_client(self) -> ElfsquadClient:
+        """The logged-in client, or NotLoggedInError."""
+        if self._client is None:
+            raise NotLoggedInError()
+        return self._client
+
+    def login(self, client_id: str, client_secret: str, **client_options: Any) -> ElfsquadClient:
+        """Log in a new client; on failure the session stays exactly as it was."""
+        from .client import ElfsquadClient
+
+        client = ElfsquadClient(client_id, client_secret, **client_options)
+        client.login()
+        previous, self._client = self._client, client
+        if previous is not None:
+            previous.logout()
+        return client
+
+    def logout(self) -> bool:
+        """Forget the token and the credentials; True when someone was logged in."""
+        client, self._client = self._client, None
+        if client is None:
+            return False
+        client.logout()
+        return True
+
+    def demo_sandbox(self) -> Sandbox:
+        """The session's sandbox on a free loopback port, started on first use and reused."""
+        if self._sandbox is None:
+            from .sandbox import Sandbox
+
+            self._sandbox = Sandbox(scale=1, seed=DEMO_SEED).start()
+        return self._sandbox
+
+    def status(self) -> str:
+        """Who is logged in, where and until when; never the token."""
+        client = self._client
+        if client is None:
+            return "Not logged in to Elfsquad. Run %elfsquad_login (or %elfsquad_login --demo)."
+        where = client.api_url
+        if self._sandbox is not None and client.api_url == self._sandbox.api_url:
+            where += " (demo sandbox)"
+        lines = [f"Logged in as {client.client_id} at {where}", f"Scope: {client.scope}"]
+        expires_at = client.token_expires_at
+        if expires_at is not None:
+            left = expires_at - datetime.now(timezone.utc)
+            minutes = max(0, int(left.total_seconds() // 60))
+            lines.append(f"Token valid until {format_expiry(expires_at)} ({minutes} min left)")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        """Log out and stop the demo sandbox (when the extension is unloaded)."""
+        self.logout()
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.stop()
+
+    def __repr__(self) -> str:
+        client = self._client
+        who = f"logged in as {client.client_id!r} at {client.api_url}" if client else "logged out"
+        return f"<ElfsquadSession {who}>"
