@@ -51,10 +51,17 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 @pytest.fixture
 def ip():
-    """A fresh IPython shell with the extension loaded; ``ip.run_cell`` results re-raise."""
+    """The test IPython shell with the extension freshly loaded (unloaded again afterwards).
+
+    ``ip.run_cell`` returns an ExecutionResult (call ``.raise_error()`` to re-raise);
+    ``ip.run_line_magic`` and ``ip.run_cell_magic`` raise directly.
+    """
+    from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
-    shell = start_ipython()
+    # start_ipython() builds the shell once per process and returns None on later calls.
+    start_ipython()
+    shell = get_ipython()
     shell.run_line_magic("load_ext", "elfsquad_magic")
     yield shell
     shell.run_line_magic("unload_ext", "elfsquad_magic")

@@ -1,0 +1,84 @@
+"""`%elfsquad_login` in a real ipykernel: the frontend decides between form, prompt and failure.
+
+A frontend that allows input (JupyterLab, VS Code) gets the form; one that does not (nbclient,
+papermill) gets an immediate error naming the environment variables instead of a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+jupyter_client = pytest.importorskip("jupyter_client")
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class Kernel:
+    """A real kernel subprocess and a blocking client; run() collects one cell's outputs."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.manager, self.client = jupyter_client.manager.start_new_kernel(
+            kernel_name="python3", env=env
+        )
+
+    def run(self, code: str, *, allow_stdin: bool = False) -> tuple[list[dict[str, Any]], str]:
+        outputs: list[dict[str, Any]] = []
+
+        def keep(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] in ("stream", "display_data", "execute_result", "error"):
+                outputs.append(msg["content"])
+
+        reply = self.client.execute_interactive(
+            code,
+            allow_stdin=allow_stdin,
+            output_hook=keep,
+            stdin_hook=self._no_input,
+            timeout=60,
+        )
+        return outputs, reply["content"]["status"]
+
+    @staticmethod
+    def _no_input(msg: dict[str, Any]) -> None:
+        raise AssertionError(f"the kernel asked for input: {msg['content']}")
+
+    def stop(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELFSQUAD_")}
+    k = Kernel(env)
+    k.run("%load_ext elfsquad_magic")
+    yield k
+    k.stop()
+
+
+def _errors(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in outputs if "ename" in o]
+
+
+def test_without_stdin_login_fails_at_once_naming_the_variables(kernel: Kernel) -> None:
+    started = time.monotonic()
+    outputs, status = kernel.run("%elfsquad_login", allow_stdin=False)
+    elapsed = time.monotonic() - started
+    assert status == "error"
+    [error] = _errors(outputs)
+    assert error["ename"] == "LoginError"
+    shown = "\n".join(error["traceback"])
+    assert "ELFSQUAD_CLIENT_ID" in shown and "ELFSQUAD_CLIENT_SECRET" in shown
+    assert "Traceback" not in shown and "File " not in shown
+    assert elapsed < 5
+
+
+def test_with_a_live_frontend_login_shows_the_form(kernel: Kernel) -> None:
+    outputs, status = kernel.run("%elfsquad_login", allow_stdin=True)
+    assert status == "ok"
+    assert any(WIDGET_VIEW in o.get("data", {}) for o in outputs)
+    assert not _errors(outputs)
