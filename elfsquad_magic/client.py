@@ -1,0 +1,501 @@
+"""ElfsquadClient: query the Elfsquad APIs from Python and get typed pandas DataFrames.
+
+The magics are thin glue over this class; scripts use it directly::
+
+    client = ElfsquadClient.from_env()
+    features = client.get("/data/1/features", filter="salesPrice gt 100", select="name")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import requests
+
+from .auth import TokenProvider, check_secure_url
+from .errors import LoginError, NotLoggedInError, UsageError
+from .frames import DTYPE_BACKENDS, combine, page_frame
+from .paging import fetch_collection, page_from_payload
+from .schema import ServiceSchema, parse_metadata
+from .transport import Transport, decode_json, is_json_response, strip_credentials
+
+__all__ = [
+    "ElfsquadClient",
+    "DEFAULT_LOGIN_URL",
+    "DEFAULT_API_URL",
+    "DEFAULT_SCOPE",
+    "METADATA_PATH",
+]
+
+DEFAULT_LOGIN_URL = "https://login.elfsquad.io"
+DEFAULT_API_URL = "https://api.elfsquad.io"
+DEFAULT_SCOPE = "Elfskot.Api"
+METADATA_PATH = "/data/1/$metadata"
+
+_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+# /data/1/<Set>, /data/1/<Set>(<key>), /data/1/<Set>/<key>: paths whose rows are the set's type.
+_DATA_PATH = re.compile(r"^/data/1/(?P<set>[A-Za-z_]\w*)(?:\([^/)]*\)|/[0-9A-Fa-f-]{32,36})?/?$")
+_OPTION_NAMES = {
+    "filter": "$filter",
+    "select": "$select",
+    "expand": "$expand",
+    "orderby": "$orderby",
+    "order_by": "$orderby",
+    "top": "$top",
+    "skip": "$skip",
+    "count": "$count",
+    "search": "$search",
+    "apply": "$apply",
+    "compute": "$compute",
+}
+
+
+class _NoSchema:
+    """Cache marker: ``$metadata`` could not be had for this login."""
+
+
+class ElfsquadClient:
+    """An authenticated client for the Elfsquad APIs (Data API, Quotation API, ...).
+
+    The secret and the token are held masked: they appear in no ``repr``, message or log.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        login_url: str = DEFAULT_LOGIN_URL,
+        api_url: str = DEFAULT_API_URL,
+        scope: str = DEFAULT_SCOPE,
+        timeout: float = 30.0,
+        retry_seconds: float = 60.0,
+        keep_secret: bool = True,
+        dtype_backend: str | None = None,
+        progress: bool = True,
+        concurrency: int = 4,
+        calls_per_minute: int | None = None,
+    ) -> None:
+        login_url = (login_url or DEFAULT_LOGIN_URL).strip().rstrip("/")
+        api_url = (api_url or DEFAULT_API_URL).strip().rstrip("/")
+        check_secure_url(login_url, "login URL")
+        check_secure_url(api_url, "API URL")
+        if dtype_backend not in DTYPE_BACKENDS:
+            raise UsageError(
+                f"Unknown dtype backend {dtype_backend!r}.",
+                "Use None, 'numpy_nullable' or 'pyarrow' (as in pandas).",
+            )
+        self._client_id = (client_id or "").strip() or None
+        self._login_url = login_url
+        self._api_url = api_url
+        self._scope = scope or DEFAULT_SCOPE
+        self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self.keep_secret = keep_secret
+        self.dtype_backend = dtype_backend
+        self.progress = progress
+        self.concurrency = concurrency
+        self.calls_per_minute = calls_per_minute
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._tokens: TokenProvider | None = None
+        if self._client_id and client_secret:
+            self._tokens = self._new_tokens(client_secret)
+        self._transport = self._new_transport()
+        self._schema: ServiceSchema | _NoSchema | None = None
+        self._schema_lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ElfsquadClient:
+        """A client configured from ``ELFSQUAD_CLIENT_ID``/``_SECRET``/``_LOGIN_URL``/``_API_URL``/
+        ``_SCOPE``; keyword arguments win over the environment."""
+        env = {
+            "client_id": os.environ.get("ELFSQUAD_CLIENT_ID"),
+            "client_secret": os.environ.get("ELFSQUAD_CLIENT_SECRET"),
+            "login_url": os.environ.get("ELFSQUAD_LOGIN_URL"),
+            "api_url": os.environ.get("ELFSQUAD_API_URL"),
+            "scope": os.environ.get("ELFSQUAD_SCOPE"),
+        }
+        options = {k: v for k, v in env.items() if v}
+        options.update(overrides)
+        return cls(**options)
+
+    def _new_tokens(self, client_secret: str) -> TokenProvider:
+        assert self._client_id is not None
+        return TokenProvider(
+            self._client_id,
+            client_secret,
+            login_url=self._login_url,
+            scope=self._scope,
+            session=self._session,
+            timeout=(min(10.0, self.timeout), self.timeout),
+            keep_secret=self.keep_secret,
+        )
+
+    def _new_transport(self) -> Transport:
+        return Transport(
+            self._api_url,
+            self._tokens,
+            timeout=self.timeout,
+            retry_seconds=self.retry_seconds,
+        )
+
+    # -- identity and state ----------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str | None:
+        """The OpenId client id (not secret)."""
+        return self._client_id
+
+    @property
+    def login_url(self) -> str:
+        """The login host, e.g. ``https://login.elfsquad.io``."""
+        return self._login_url
+
+    @login_url.setter
+    def login_url(self, value: str) -> None:
+        value = value.strip().rstrip("/")
+        check_secure_url(value, "login URL")
+        if value != self._login_url:
+            self._login_url = value
+            self._drop_login()
+
+    @property
+    def api_url(self) -> str:
+        """The API host, e.g. ``https://api.elfsquad.io``."""
+        return self._api_url
+
+    @api_url.setter
+    def api_url(self, value: str) -> None:
+        value = value.strip().rstrip("/")
+        check_secure_url(value, "API URL")
+        if value != self._api_url:
+            self._api_url = value
+            # A token is for one tenant's API: never send it to the new host.
+            self._drop_login()
+
+    @property
+    def scope(self) -> str:
+        """The OAuth scope asked for (``Elfskot.Api``)."""
+        return self._scope
+
+    @property
+    def logged_in(self) -> bool:
+        """Whether a token is held and can be used or renewed."""
+        tokens = self._tokens
+        return tokens is not None and tokens.has_token and (tokens.is_valid() or tokens.has_secret)
+
+    @property
+    def token_expires_at(self) -> dt.datetime | None:
+        """When the current token expires (aware, UTC), or ``None``."""
+        return self._tokens.expires_at if self._tokens is not None else None
+
+    def _drop_login(self) -> None:
+        if self._tokens is not None:
+            self._tokens.forget()
+        self._tokens = None
+        self._transport.close()
+        self._transport = self._new_transport()
+        self._schema = None
+
+    def login(self, client_id: str | None = None, client_secret: str | None = None) -> None:
+        """Obtain a token now (with new credentials when given); raises :class:`LoginError`."""
+        if client_id is not None:
+            client_id = client_id.strip()
+            if client_id != self._client_id:
+                self._drop_login()
+            self._client_id = client_id or None
+        if client_secret:
+            if not self._client_id:
+                raise LoginError(
+                    "No client id was given.",
+                    "Give the Client ID of the OpenId client from the Integrations page.",
+                )
+            if self._tokens is not None:
+                self._tokens.forget()
+            self._tokens = self._new_tokens(client_secret)
+            self._transport.tokens = self._tokens
+            self._schema = None
+        if self._tokens is None or not self._tokens.has_secret:
+            missing = "client id and secret" if not self._client_id else "client secret"
+            raise LoginError(
+                f"No {missing} to log in with.",
+                "Set ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET, or use %elfsquad_login.",
+            )
+        self._tokens.fetch()
+
+    def logout(self) -> None:
+        """Forget the token and the secret (the client id and hosts stay)."""
+        self._drop_login()
+
+    def status(self) -> str:
+        """Who is logged in where and until when; never the token."""
+        tokens = self._tokens
+        if tokens is None or not tokens.has_token or tokens.expires_at is None:
+            return "Not logged in"
+        until = tokens.expires_at.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
+        if tokens.expires_at <= dt.datetime.now(dt.timezone.utc):
+            if tokens.has_secret:
+                state = f"token expired at {until}; it is renewed on the next call"
+            else:
+                return f"Not logged in (the token for {self._client_id} expired at {until})"
+        else:
+            state = f"token valid until {until}"
+        return f"Logged in as {self._client_id} at {self._api_url} - {state}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ElfsquadClient(client_id={self._client_id!r}, api_url={self._api_url!r}, "
+            f"status={self.status()!r})"
+        )
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("ElfsquadClient holds credentials and cannot be pickled")
+
+    def close(self) -> None:
+        """Close pooled connections (the login stays)."""
+        self._transport.close()
+        self._session.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] | Mapping[str, Any] | None = None,
+        json: Any = None,
+        limit: int | None = None,
+        paginate: bool = True,
+        raw: bool = False,
+        progress: bool | None = None,
+        concurrency: int | None = None,
+    ) -> pd.DataFrame | Any | None:
+        """Send a request; a collection comes back as one DataFrame with all its pages.
+
+        A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
+        (or text/bytes for other answers). ``df.attrs["elfsquad"]`` holds url, pages, count
+        and elapsed seconds.
+        """
+        method = method.upper()
+        if method not in _METHODS:
+            raise UsageError(f"Unknown method {method!r}: use one of {', '.join(_METHODS)}.")
+        if limit is not None and limit < 0:
+            raise UsageError("--limit must be 0 or more.")
+        if json is not None and method in ("GET", "DELETE"):
+            raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
+        self._require_login()
+        started = time.monotonic()
+        url = self._transport.resolve(path)
+        response = self._transport.request(method, url, params=params, json=json)
+        if response.status_code == 204 or not response.content:
+            return None
+        if not is_json_response(response):
+            content = _looks_like_json(response)
+            if content is _NOT_JSON:
+                return _text_or_bytes(response)
+            payload = content
+        else:
+            payload = _decode(response)
+        if raw:
+            return payload
+        edm_types = self._edm_types_for(url) if method == "GET" or method == "POST" else None
+        if isinstance(payload, dict) and isinstance(payload.get("value"), list):
+            first = page_from_payload(response.url, payload)
+            if method != "GET":
+                paginate = False
+            result = fetch_collection(
+                self._transport,
+                first,
+                convert=page_frame,
+                limit=limit,
+                paginate=paginate,
+                progress=self.progress if progress is None else progress,
+                concurrency=concurrency or self.concurrency,
+                started=started,
+            )
+            frame = combine(result.pages, edm_types, self.dtype_backend)
+            frame.attrs["elfsquad"] = {
+                "url": strip_credentials(result.url),
+                "pages": result.page_count,
+                "count": result.odata_count,
+                "elapsed": round(time.monotonic() - started, 3),
+            }
+            return frame
+        frame = self._normalise(payload, edm_types, limit)
+        frame.attrs["elfsquad"] = {
+            "url": strip_credentials(response.url),
+            "pages": 1,
+            "count": None,
+            "elapsed": round(time.monotonic() - started, 3),
+        }
+        return frame
+
+    def get(self, path: str, **options: Any) -> pd.DataFrame:
+        """GET ``path``; ``filter=``, ``select=``, ``orderby=``, ``top=``, ``expand=``... become
+        ``$filter``...; ``limit``, ``paginate``, ``raw``, ``progress``, ``concurrency``,
+        ``params`` pass through to :meth:`request`."""
+        passthrough = {
+            k: options.pop(k)
+            for k in ("limit", "paginate", "raw", "progress", "concurrency")
+            if k in options
+        }
+        params: list[tuple[str, str]] = list(_as_pairs(options.pop("params", None)))
+        for name, value in options.items():
+            if value is None:
+                continue
+            key = _OPTION_NAMES.get(name, name)
+            if isinstance(value, (list, tuple)) and key in ("$select", "$expand", "$orderby"):
+                value = ",".join(map(str, value))
+            params.append((key, _option_text(value)))
+        return self.request("GET", path, params=params, **passthrough)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """POST ``json`` to ``path`` (create, or run an action)."""
+        return self.request("POST", path, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """PATCH ``path`` with ``json`` (update some properties)."""
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """PUT ``json`` to ``path`` (replace)."""
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def delete(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """DELETE ``path``."""
+        if json is not None:
+            raise UsageError("DELETE sends no body.")
+        return self.request("DELETE", path, **kwargs)
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def schema(self) -> ServiceSchema:
+        """The Data API's entity sets and property types, from ``$metadata`` (cached)."""
+        cached = self._schema
+        if isinstance(cached, ServiceSchema):
+            return cached
+        self._require_login()
+        with self._schema_lock:
+            if isinstance(self._schema, ServiceSchema):
+                return self._schema
+            response = self._transport.request(
+                "GET", METADATA_PATH, headers={"Accept": "application/xml"}
+            )
+            try:
+                schema = parse_metadata(response.content)
+            except ValueError as exc:
+                from .errors import ResponseFormatError
+
+                raise ResponseFormatError(
+                    f"The service's $metadata could not be read: {exc}.",
+                    "Check the API URL.",
+                ) from None
+            self._schema = schema
+            return schema
+
+    def _edm_types_for(self, url: str) -> dict[str, str] | None:
+        """Edm types of the entity set a Data API URL reads, or ``None`` to infer."""
+        path = url[len(self._api_url) :] if url.startswith(self._api_url) else url
+        match = _DATA_PATH.match(path.split("?", 1)[0])
+        if not match or isinstance(self._schema, _NoSchema):
+            return None
+        try:
+            schema = self.schema()
+        except (NotLoggedInError, LoginError):
+            raise
+        except Exception:  # any failure: dtypes are inferred instead, the query still runs
+            self._schema = _NoSchema()
+            return None
+        entity_set = schema.find(match.group("set"))
+        if entity_set is None:
+            return None
+        types = entity_set.edm_types()
+        for nav in entity_set.navigation.values():
+            target = schema.find(nav.target_set) if nav.target_set else None
+            if target is None or nav.is_collection:
+                continue
+            for name, edm_type in target.edm_types().items():
+                types[f"{nav.name}.{name}"] = edm_type
+        return types
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _require_login(self) -> None:
+        if self._tokens is None:
+            raise NotLoggedInError()
+
+    def _normalise(
+        self, payload: Any, edm_types: Mapping[str, str] | None, limit: int | None
+    ) -> pd.DataFrame:
+        """A JSON answer that is not a ``value`` collection, as a frame."""
+        if isinstance(payload, dict):
+            records = [payload]
+        elif isinstance(payload, list):
+            if all(isinstance(item, dict) for item in payload):
+                records = payload
+            else:
+                records = [{"value": item} for item in payload]
+        else:
+            records = [{"value": payload}]
+        if limit is not None:
+            records = records[:limit]
+        return combine([page_frame(records)], edm_types, self.dtype_backend)
+
+
+_NOT_JSON = object()
+
+
+def _decode(response: requests.Response) -> Any:
+    try:
+        return decode_json(response.content)
+    except ValueError:
+        from .errors import ResponseFormatError
+
+        raise ResponseFormatError(
+            f"{response.request.method} {strip_credentials(response.url)} said it sent JSON, "
+            "but the body is not valid JSON.",
+            "Use --raw to see the answer as it came.",
+        ) from None
+
+
+def _looks_like_json(response: requests.Response) -> Any:
+    # Some endpoints send JSON as text/plain; a body that parses as an object or array is JSON.
+    head = response.content.lstrip()[:1]
+    if head not in (b"{", b"["):
+        return _NOT_JSON
+    try:
+        return decode_json(response.content)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _text_or_bytes(response: requests.Response) -> str | bytes:
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind.startswith("text/") or kind.endswith("xml") or kind.endswith("+xml"):
+        return response.text
+    return response.content
+
+
+def _as_pairs(params: Any) -> list[tuple[str, str]]:
+    if not params:
+        return []
+    if isinstance(params, Mapping):
+        return [(str(k), _option_text(v)) for k, v in params.items()]
+    return [(str(k), _option_text(v)) for k, v in params]
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

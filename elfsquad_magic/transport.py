@@ -1,0 +1,412 @@
+"""Authenticated HTTP to the API host: retries, timeouts, host checks and error mapping."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .auth import TokenProvider, check_secure_url
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailedError,
+    ElfsquadHTTPError,
+    InsecureURLError,
+    NotFoundError,
+    NotLoggedInError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+)
+
+__all__ = ["Transport", "Params", "encode_query", "decode_json", "redact_headers"]
+
+logger = logging.getLogger("elfsquad_magic")
+
+Params = Sequence[tuple[str, str]] | Mapping[str, Any] | None
+
+# Statuses worth another try for a GET: the request was not served, or served by a tired proxy.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Characters left as they are in query values: OData reads them literally and they are not
+# separators. Everything else (space, &, #, +, =, %, ?, unicode) is percent-encoded.
+_QUERY_SAFE = "$'(),/:@!*"
+
+_HINTS = {
+    400: "The service did not accept the request: check the query options and property names.",
+    401: "The token was refused: log in again with %elfsquad_login.",
+    403: "The client lacks the rights for this resource: ask an Elfsquad administrator.",
+    404: "Check the entity-set name and the path (e.g. /data/1/features).",
+    405: "This path does not accept that method.",
+    409: "The request conflicts with the current data.",
+    429: "The service is rate limiting this client: wait a minute and try again.",
+}
+_SERVER_HINT = "The service had a problem; try again later."
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` fit for a log: credentials replaced by ``***``."""
+    return {
+        k: ("***" if k.lower() in ("authorization", "cookie", "proxy-authorization") else v)
+        for k, v in headers.items()
+    }
+
+
+def encode_query(params: Params) -> str:
+    """Percent-encode query options (spaces as ``%20``, never ``+``, which OData reads as ``+``)."""
+    if not params:
+        return ""
+    items = params.items() if isinstance(params, Mapping) else params
+    return "&".join(
+        f"{quote(str(name), safe='$')}={quote(_text(value), safe=_QUERY_SAFE)}"
+        for name, value in items
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def decode_json(content: bytes) -> Any:
+    """Parse JSON bytes; orjson for speed, the standard parser for what orjson refuses."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        import json
+
+        return json.loads(content)  # e.g. integers beyond 64 bits
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part, for messages."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class Transport:
+    """Sends requests to the API host with the token, retrying what is safe to retry.
+
+    GET is retried on connection errors, 429, 502, 503 and 504 with backoff, honouring
+    ``Retry-After``, for at most ``retry_seconds`` in all. Writes are retried only when the
+    request cannot have reached the service (connection refused) or the service said so (429).
+    A 401 renews the token once and repeats the call.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenProvider | None = None,
+        *,
+        timeout: float = 30.0,
+        retry_seconds: float = 60.0,
+        session: requests.Session | None = None,
+        on_throttle: Callable[[float], None] | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        check_secure_url(self.api_url, "API URL")
+        self.tokens = tokens
+        self.timeout = (min(10.0, timeout), timeout)
+        self.retry_seconds = retry_seconds
+        # Hook for a shared rate limiter: called with the wait a 429 asked for.
+        self.on_throttle = on_throttle
+        self.session = session or self._new_session()
+        self._origin = _origin(self.api_url)
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # urllib3 retries only failed connects (the request never left, so any method is safe);
+        # status and read retries are done below, where the time budget and Retry-After live.
+        retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.2)
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = f"elfsquad-magic/{__version__}"
+        session.trust_env = False  # no proxies or .netrc credentials picked up implicitly
+        return session
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    # -- URLs ----------------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> str:
+        """A path (``/data/1/features``) or a full URL -> a URL on the API host."""
+        path = path.strip()
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+            self.check_url(path)
+            return path
+        return f"{self.api_url}/{path.lstrip('/')}"
+
+    def check_url(self, url: str, what: str = "URL") -> None:
+        """Refuse a URL on any host other than the API host: the token is sent only there."""
+        if _origin(url) != self._origin:
+            shown = strip_credentials(url)
+            raise InsecureURLError(
+                f"The {what} {shown} is not on the API host {self.api_url}; "
+                "the token is only sent to the API host.",
+                "Use a path such as /data/1/features, or set the API URL to that host.",
+            )
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        authenticate: bool = True,
+    ) -> requests.Response:
+        """Send one request (with retries) and return the successful response.
+
+        Raises an :class:`ElfsquadHTTPError` subclass for an error status,
+        :class:`ConnectionFailedError` when the host cannot be reached in time.
+        """
+        method = method.upper()
+        url = self.resolve(url)
+        query = encode_query(params)
+        if query:
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        send_headers = {"Accept": "application/json"}
+        if headers:
+            send_headers.update(headers)
+        body: bytes | None = None
+        if json is not None:
+            body = orjson.dumps(json)
+            send_headers["Content-Type"] = "application/json"
+
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        renewed = False
+        while True:
+            attempt += 1
+            token = self._token() if authenticate else None
+            if token is not None:
+                send_headers["Authorization"] = f"Bearer {token}"
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=send_headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                retryable = method == "GET" or isinstance(exc, requests.ConnectTimeout)
+                wait = _backoff(attempt)
+                if retryable and time.monotonic() + wait < deadline:
+                    logger.debug("%s %s failed (%s); retry in %.1f s", method, url, exc, wait)
+                    time.sleep(wait)
+                    continue
+                raise self._connection_error(method, url, exc) from None
+            elapsed = time.monotonic() - started
+            logger.debug(
+                "%s %s -> %s in %.2f s; headers %s",
+                method,
+                url,
+                response.status_code,
+                elapsed,
+                redact_headers(send_headers),
+            )
+            status = response.status_code
+            if status == 401 and token is not None and not renewed and self.tokens is not None:
+                # The token lapsed or was revoked: renew once and repeat the call.
+                renewed = True
+                self.tokens.invalidate(token)
+                response.close()
+                continue
+            if status in RETRY_STATUSES and (method == "GET" or status == 429):
+                wait = _retry_after(response) if status in (429, 503) else None
+                if wait is None:
+                    wait = _backoff(attempt)
+                if time.monotonic() + wait < deadline:
+                    logger.info("%s %s answered %s; retry in %.1f s", method, url, status, wait)
+                    if status == 429 and self.on_throttle is not None:
+                        self.on_throttle(wait)
+                    response.close()
+                    time.sleep(wait)
+                    continue
+            if status >= 400:
+                raise self._http_error(method, url, response)
+            return response
+
+    def get_json(self, url: str, *, params: Params = None) -> tuple[Any, requests.Response]:
+        """GET ``url`` and parse its JSON body; :class:`ResponseFormatError` when it is not JSON."""
+        response = self.request("GET", url, params=params)
+        return parse_json_response(response, "GET"), response
+
+    def _token(self) -> str | None:
+        if self.tokens is None:
+            raise NotLoggedInError()
+        return self.tokens.token()
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _connection_error(self, method: str, url: str, exc: Exception) -> ConnectionFailedError:
+        shown = strip_credentials(url)
+        if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
+            return ConnectionFailedError(
+                f"{method} {shown} got no answer within {self.timeout[1]:g} s.",
+                "The service may be slow or unreachable; try again, or narrow the query.",
+            )
+        return ConnectionFailedError(
+            f"{method} {shown} failed: could not connect to {urlsplit(url).netloc}.",
+            "Check the API URL and your network connection.",
+        )
+
+    def _http_error(self, method: str, url: str, response: requests.Response) -> ElfsquadHTTPError:
+        status = response.status_code
+        code, server_message = _server_error(response)
+        if self.tokens is not None and server_message:
+            server_message = self.tokens.scrub(server_message)
+        shown = strip_credentials(url)
+        reason = response.reason or ""
+        message = f"HTTP {status} {reason}".rstrip() + f" for {method} {shown}"
+        if server_message:
+            message += f"\n{server_message}"
+        cls: type[ElfsquadHTTPError]
+        if status == 400:
+            cls = BadRequestError
+        elif status == 401:
+            cls = AuthenticationError
+        elif status == 403:
+            cls = PermissionDeniedError
+        elif status == 404:
+            cls = NotFoundError
+        elif status == 429:
+            cls = RateLimitedError
+        elif status >= 500:
+            cls = ServerError
+        else:
+            cls = ElfsquadHTTPError
+        hint = _HINTS.get(status, _SERVER_HINT if status >= 500 else None)
+        if status == 429:
+            wait = _retry_after(response)
+            if wait is not None:
+                hint = f"The service is rate limiting this client and asks to wait {wait:g} s."
+        response.close()
+        return cls(
+            message,
+            hint,
+            status=status,
+            method=method,
+            url=shown,
+            server_message=server_message,
+            code=code,
+        )
+
+
+def parse_json_response(response: requests.Response, method: str) -> Any:
+    """The JSON body of ``response``; :class:`ResponseFormatError` naming what came instead."""
+    content = response.content
+    url = strip_credentials(response.url)
+    if not content.strip():
+        raise ResponseFormatError(
+            f"{method} {url} answered HTTP {response.status_code} with an empty body.",
+            "The service sent no data; check the path.",
+        )
+    try:
+        return decode_json(content)
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise ResponseFormatError(
+            f"{method} {url} answered with {kind}, not JSON.",
+            "Check the path and API URL; use --raw to see the answer as text.",
+        ) from None
+
+
+def is_json_response(response: requests.Response) -> bool:
+    """Whether the answer says it is JSON (``application/json``, ``+json``)."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def _server_error(response: requests.Response) -> tuple[str | None, str | None]:
+    """(code, message) from an OData or OAuth error body; a short text for anything else."""
+    try:
+        payload = decode_json(response.content)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = error.get("message")
+            details = error.get("details")
+            if isinstance(details, list):
+                extra = [d.get("message") for d in details if isinstance(d, dict)]
+                extra = [e for e in extra if e and e != message]
+                if extra:
+                    message = f"{message} ({'; '.join(map(str, extra))})"
+            return (str(code) if code else None), _clip(str(message)) if message else None
+        if isinstance(error, str):
+            description = payload.get("error_description")
+            return error, _clip(str(description or error))
+        for key in ("message", "Message", "title"):
+            if isinstance(payload.get(key), str):
+                return None, _clip(payload[key])
+        return None, None
+    text = response.text.strip() if response.content else ""
+    if not text:
+        return None, None
+    if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower():
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        return None, _clip(title.group(1).strip()) if title else "(an HTML page)"
+    return None, _clip(text)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _backoff(attempt: int) -> float:
+    # 0.5, 1, 2, 4, 8 s (capped), with jitter so parallel workers do not retry in step.
+    return min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
