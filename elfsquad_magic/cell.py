@@ -65,6 +65,8 @@ _PLACEHOLDER_EXPR = re.compile(
     r"""^(?P<name>[A-Za-z_]\w*)(?P<rest>(?:\s*\.\s*[A-Za-z_]\w*|\s*\[\s*(?:-?\d+|'[^']*'|"[^"]*")\s*\])*)$"""
 )
 _ACCESSOR = re.compile(r"""\.\s*(?P<attr>[A-Za-z_]\w*)|\[\s*(?P<key>-?\d+|'[^']*'|"[^"]*")\s*\]""")
+# `name=` at the start of a body line opens a new option; other indented lines continue one.
+_OPTION_START = re.compile(r"^[?&]?\$?[A-Za-z_][\w.-]*\s*=")
 # Path characters a value may keep; everything else (/, ?, #, &, spaces) is percent-encoded.
 _PATH_SAFE = "-_.~'()!*,;:@$=+"
 
@@ -192,11 +194,12 @@ def _body_options(body: str, namespace: Mapping[str, Any], method: str) -> list[
                 f"A {method} request takes query options in the cell body, not JSON.",
                 "Use POST, PATCH or PUT to send a JSON body.",
             )
-        if raw[0] in " \t" and collected:
+        is_option = _OPTION_START.match(stripped) is not None
+        if not is_option and raw[0] in " \t" and collected:
             collected[-1][1] += " " + stripped
             continue
         name, sep, value = stripped.lstrip("?&").partition("=")
-        if not sep or not name.strip():
+        if not is_option:
             raise UsageError(
                 f"Line {number} of the cell body is not a query option: {_shorten(stripped)!r}",
                 "Write one option per line as name=value, e.g. $filter=salesPrice gt 100; "

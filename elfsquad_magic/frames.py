@@ -67,7 +67,7 @@ def combine(
     frames = [f for f in frames if len(f.columns)]
     if not frames:
         return pd.DataFrame()
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame = frame.drop(columns=[c for c in _DROP_COLUMNS if c in frame.columns])
     edm_types = edm_types or {}
     converted = {}
