@@ -1,0 +1,76 @@
+"""``python -m elfsquad_magic.sandbox`` / ``elfsquad-sandbox``: serve the sandbox until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .app import Sandbox
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    p = argparse.ArgumentParser(
+        prog="elfsquad-sandbox",
+        description="Serve a local Elfsquad stand-in (token endpoint + OData v4 Data API).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (0 = any free port)")
+    p.add_argument("--scale", type=int, default=1, help="row-count multiplier (20 = 100k+ lines)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the synthetic tenant")
+    p.add_argument("--page-size", type=int, default=500, help="rows per page (default 500)")
+    p.add_argument("--latency-ms", type=float, default=0, help="delay added to API requests")
+    p.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests failed")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
+    p.add_argument("--db", default=None, help="SQLite file to keep data in (default: memory)")
+    p.add_argument("--client-id", default="demo-client")
+    p.add_argument("--client-secret", default="demo-secret")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the sandbox, print its address and demo credentials, serve until interrupted."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    sandbox = Sandbox(
+        scale=args.scale,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        page_size=args.page_size,
+        latency_ms=args.latency_ms,
+        token_ttl=args.token_ttl,
+        fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed,
+        db=args.db,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        verbose=args.verbose,
+    )
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"Cannot start the sandbox on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - started
+    # A local demo server: printing its own demo credentials is the point.
+    print(f"Elfsquad sandbox serving at {sandbox.url} (ready in {elapsed:.1f}s)")
+    print(f"  token endpoint : {sandbox.url}/oauth2/token")
+    print(f"  Data API       : {sandbox.url}/data/1/")
+    print(f"  client id      : {sandbox.client_id}")
+    print(f"  client secret  : {sandbox.client_secret}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""``Sandbox``: the server running in a daemon thread of the current process."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from types import TracebackType
+
+from .dataapi import DataApi
+from .faults import FaultInjector
+from .metadata import load_service
+from .seed import generate_tenant
+from .server import SandboxApp, SandboxHTTPServer, Settings
+from .store import Store
+from .tokens import TokenIssuer
+
+
+class Sandbox:
+    """A local Elfsquad stand-in: token endpoint and Data API over real loopback HTTP.
+
+    ``with Sandbox() as sb:`` starts it on a free port; ``sb.url``, ``sb.client_id`` and
+    ``sb.client_secret`` are what a client needs.
+    """
+
+    def __init__(
+        self,
+        scale: int = 1,
+        seed: int = 42,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 500,
+        latency_ms: float = 0,
+        token_ttl: int = 3600,
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        db: str | None = None,
+        client_id: str = "demo-client",
+        client_secret: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.scale, self.seed = scale, seed
+        self.host, self.port = host, port
+        self.db = db
+        self.client_id = client_id
+        self.client_secret = client_secret or secrets.token_urlsafe(32)
+        self.verbose = verbose
+        self._settings = Settings(latency_ms)
+        self._tokens = TokenIssuer(self.client_id, self.client_secret, token_ttl)
+        self._faults = FaultInjector(fault_rate, fault_seed)
+        self._page_size = page_size
+        self._store: Store | None = None
+        self._api: DataApi | None = None
+        self._app: SandboxApp | None = None
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        # Never the secret: reprs end up in notebooks and logs.
+        state = self.url if self._server else "stopped"
+        return f"<Sandbox {state} scale={self.scale} seed={self.seed} client_id={self.client_id!r}>"
+
+    # Lifecycle ----------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        """Seed the store (unless ``db`` already holds data) and start serving."""
+        if self._server is not None:
+            return self
+        service = load_service()
+        store = Store(service, self.db)
+        if store.fresh:
+            store.load(generate_tenant(self.scale, self.seed))
+        self._store = store
+        self._api = DataApi(service, store, self._page_size)
+        self._app = SandboxApp(self._api, self._tokens, self._faults, self._settings)
+        self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"elfsquad-sandbox-{self._server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the store."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (for the command line)."""
+        self.start()
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    # Addresses ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start() or use 'with'")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def login_url(self) -> str:
+        """Where the token endpoint lives (``{login_url}/oauth2/token``)."""
+        return self.url
+
+    @property
+    def api_url(self) -> str:
+        """Where the APIs live (``{api_url}/data/1/``)."""
+        return self.url
+
+    # Observation and control --------------------------------------------------------------
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far."""
+        return self._tokens.issued
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the counters (requests, api_requests, faults_429, ...)."""
+        base = dict.fromkeys(
+            [
+                "requests",
+                "api_requests",
+                "token_requests",
+                "tokens_issued",
+                "unauthorized",
+                "faults_429",
+                "faults_503",
+                "faults_cut",
+                "errors_500",
+            ],
+            0,
+        )
+        if self._app is not None:
+            base.update(self._app.stats)
+        return base
+
+    def configure(
+        self,
+        *,
+        fault_rate: float | None = None,
+        fault_seed: int | None = None,
+        latency_ms: float | None = None,
+        token_ttl: int | None = None,
+        page_size: int | None = None,
+    ) -> None:
+        """Change settings while running (``token_ttl`` applies to tokens issued afterwards)."""
+        if fault_rate is not None or fault_seed is not None:
+            self._faults.reset(
+                self._faults.rate if fault_rate is None else fault_rate,
+                self._faults.seed if fault_seed is None else fault_seed,
+            )
+        if latency_ms is not None:
+            self._settings.latency_ms = latency_ms
+        if token_ttl is not None:
+            self._tokens.ttl = token_ttl
+        if page_size is not None:
+            if page_size < 1:
+                raise ValueError("page_size must be at least 1")
+            self._page_size = page_size
+            if self._api is not None:
+                self._api.page_size = page_size
+
+    def expire_tokens(self) -> None:
+        """Make every token issued so far expired, as if its lifetime had passed."""
+        self._tokens.expire_all()
+
+    def rows(self, entity_set: str) -> list[dict]:
+        """Current rows of a set (any casing), straight from the store, ordered by key."""
+        if self._store is None:
+            raise RuntimeError("the sandbox is not running")
+        spec = self._store.service.find(entity_set)
+        if spec is None:
+            raise KeyError(entity_set)
+        return self._store.rows(spec)

@@ -1,0 +1,516 @@
+"""A deterministic synthetic Elfsquad tenant: consistent relations, awkward values of real data.
+
+``generate_tenant(scale, seed)`` returns JSON-shaped rows per entity set, every property present
+(``None`` where unset), in the order of the API description. Relations hold: quotation lines point
+to real quotations and features, quotations to real accounts, contacts and statuses, and a
+quotation's ``totalPrice`` is the sum of its lines' ``round(quantity * unitPrice *
+(1 - discountPct / 100), 2)``; ``totalPriceInclVat`` adds each line's VAT.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+
+from .metadata import load_service
+
+EMPTY_DATE = "0001-01-01T00:00:00"  # how the real service writes an unset non-nullable date
+
+_LANGUAGES = [
+    ("nl", "Nederlands", "Dutch"),
+    ("en", "English", "English"),
+    ("de", "Deutsch", "German"),
+    ("fr", "Français", "French"),
+    ("es", "Español", "Spanish"),
+    ("sv", "Svenska", "Swedish"),
+]
+_CURRENCIES = [
+    ("EUR", "Euro", "€", 2, 0.01, "Euros"),
+    ("USD", "US Dollar", "$", 2, 0.01, "US dollars"),
+    ("GBP", "British Pound", "£", 2, 0.01, "British pounds"),
+    ("CHF", "Swiss Franc", "CHF", 2, 0.05, "Swiss francs"),
+    ("SEK", "Swedish Krona", "kr", 2, 0.01, "Swedish kronor"),
+    ("JPY", "Japanese Yen", "¥", 0, 1, "Japanese yen"),
+]
+_COUNTRIES = [
+    ("NL", "Nederland", "Netherlands", "+31", "Amsterdam"),
+    ("BE", "België", "Belgium", "+32", "Brussels"),
+    ("DE", "Deutschland", "Germany", "+49", "Berlin"),
+    ("FR", "France", "France", "+33", "Paris"),
+    ("GB", "United Kingdom", "United Kingdom", "+44", "London"),
+    ("US", "United States", "United States", "+1", "Washington, D.C."),
+    ("CH", "Schweiz", "Switzerland", "+41", "Bern"),
+    ("SE", "Sverige", "Sweden", "+46", "Stockholm"),
+    ("ES", "España", "Spain", "+34", "Madrid"),
+    ("JP", "日本", "Japan", "+81", "Tokyo"),
+]
+_STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived"]
+_VATS = [
+    ("High 21%", 21.0, True),
+    ("Low 9%", 9.0, False),
+    ("Zero", 0.0, False),
+    ("DE 19%", 19.0, False),
+]
+_UNITS = [
+    ("pcs", "Pieces"),
+    ("m", "Metre"),
+    ("m2", "Square metre"),
+    ("kg", "Kilogram"),
+    ("h", "Hour"),
+]
+_CATEGORIES = [
+    "Frames",
+    "Wheels & Tyres",
+    "Drivetrain",
+    "Brakes",
+    "Saddles, seats",
+    "Lighting",
+    "Accessoires",
+    "Services",
+    'Paint "Premium"',
+    "Électrique",
+    "Spare parts",
+    "Discounts",
+]
+_WORDS = [
+    "Alu",
+    "Carbon",
+    "Steel",
+    "Frame",
+    "Wheel",
+    "Brake",
+    "Disc",
+    "Chain",
+    "Motor",
+    "Battery",
+    "Saddle",
+    "Lamp",
+    "Rack",
+    "Bell",
+    "Tyre",
+    "Pedal",
+    "Grip",
+    "Mirror",
+]
+_ODD_NAMES = [
+    "O'Brien's \"special\" frame, 58cm",
+    "Größe XL – Übergröße",
+    'Wheel 28", black; reflective',
+    "日本語のサドル",
+    "Emoji 🚲 edition",
+    "Comma, separated, name",
+    "Tab\tand\nnewline",
+    "   padded name   ",
+    "100% carbon",
+    "under_score and back\\slash",
+    "",
+]
+_FIRST = [
+    "Anna",
+    "Bram",
+    "Chloé",
+    "Dirk",
+    "Eva",
+    "Frédéric",
+    "Günther",
+    "Hanna",
+    "Ivo",
+    "Jürgen",
+    "Kees",
+    "Liam",
+    "Maëlle",
+    "Noor",
+    "Olaf",
+    "Pía",
+    "Sven",
+    "Zoë",
+]
+_LAST = [
+    ("", "Jansen"),
+    ("de", "Vries"),
+    ("van", "Dijk"),
+    ("", "Müller"),
+    ("", "O'Connor"),
+    ("", "Smith"),
+    ("van der", "Berg"),
+    ("", "Åström"),
+    ("", "García"),
+    ("", "Dubois"),
+]
+_COMPANIES = ["Fietsen", "Cycles", "Bikes", "Rad", "Vélos", "Wheels"]
+_SUFFIX = ["B.V.", "GmbH", "Ltd.", "S.A.", "& Zn.", "Inc."]
+_CITIES = [
+    ("Amsterdam", "NL"),
+    ("Rotterdam", "NL"),
+    ("Antwerpen", "BE"),
+    ("München", "DE"),
+    ("Köln", "DE"),
+    ("Paris", "FR"),
+    ("London", "GB"),
+    ("Zürich", "CH"),
+    ("Malmö", "SE"),
+    ("Sevilla", "ES"),
+    ("New York", "US"),
+]
+
+
+class _Tenant:
+    def __init__(self, scale: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.scale = max(1, int(scale))
+        self.base = datetime(2019, 1, 1)
+
+    # Values -------------------------------------------------------------------------------
+    def guid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def moment(self, start_year: int = 2019, end_year: int = 2025) -> datetime:
+        start = datetime(start_year, 1, 1)
+        span = (datetime(end_year, 12, 31) - start).total_seconds()
+        return start + timedelta(seconds=self.rng.random() * span)
+
+    def stamp(self, moment: datetime) -> str:
+        """A date-time in one of the forms the real service sends."""
+        roll = self.rng.random()
+        if roll < 0.6:
+            ticks = int(moment.microsecond * 10 + self.rng.randrange(10))
+            return f"{moment:%Y-%m-%dT%H:%M:%S}.{ticks:07d}Z"
+        if roll < 0.8:
+            return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+        if roll < 0.9:
+            return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+01:00"
+        return f"{moment:%Y-%m-%dT%H:%M:%S}"  # no offset at all
+
+    def audit(self, org_id: str, creator: str | None) -> dict:
+        created = self.moment()
+        updated = created + timedelta(days=self.rng.random() * 200)
+        return {
+            "id": self.guid(),
+            "createdDate": self.stamp(created),
+            "updatedDate": self.stamp(updated) if self.rng.random() < 0.9 else EMPTY_DATE,
+            "organizationId": org_id,
+            "creatorId": creator,
+            "reference": None,
+        }
+
+    def money(self, low: float, high: float) -> float:
+        return round(self.rng.uniform(low, high), 2)
+
+
+def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
+    """Rows of every entity set (empty where not seeded), deterministic for (scale, seed)."""
+    t = _Tenant(scale, seed)
+    rng = t.rng
+    out: dict[str, list[dict]] = {}
+
+    out["Languages"] = [{"iso": i, "name": n, "englishName": e} for i, n, e in _LANGUAGES]
+    out["Currencies"] = [
+        {"iso": i, "name": n, "symbol": s, "decimalDigits": d, "rounding": r, "namePlural": p}
+        for i, n, s, d, r, p in _CURRENCIES
+    ]
+    out["Countries"] = [
+        {"iso": i, "name": n, "active": i != "JP", "englishName": e, "phonePrefix": p, "capital": c}
+        for i, n, e, p, c in _COUNTRIES
+    ]
+
+    # Organizations: the tenant itself and its dealers.
+    main_org = t.guid()
+    orgs = []
+    for i in range(2 + t.scale):
+        org_id = main_org if i == 0 else t.guid()
+        row = t.audit(main_org, None)
+        row.update(
+            id=org_id,
+            name="Velo Demo B.V." if i == 0 else f"Dealer {i} – {rng.choice(_CITIES)[0]}",
+            settingsId=None,
+            defaultDiscountPct=0.0 if i == 0 else float(rng.choice([0, 5, 7.5, 10])),
+            defaultUpValuePct=0.0,
+            currencyIso="EUR" if i % 3 else rng.choice(["EUR", "GBP", "CHF"]),
+            languageIso=rng.choice(["nl", "en", "de"]),
+            isConfigurationModelPreviewer=False,
+            organizationTypeId=None,
+        )
+        orgs.append(row)
+    out["Organizations"] = orgs
+    org_ids = [o["id"] for o in orgs]
+
+    users = []
+    for i in range(8 * t.scale):
+        first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
+        row = t.audit(rng.choice(org_ids), None)
+        row.update(
+            userName=f"{first.lower()}.{last.lower()}{i}@example.com",
+            avatar=None,
+            twoFactorAuthenticationStatus=rng.choice(["Enabled", "Disabled"]),
+            tenantActivityStatus=rng.choice(["Active", "Active", "Inactive"]),
+            isSeller=rng.random() < 0.7,
+            currencyIso="EUR",
+            languageIso=rng.choice(["nl", "en", "de"]),
+            culture=rng.choice(["nl-NL", "en-GB", "de-DE"]),
+            lastActivity=t.stamp(t.moment(2024, 2025)) if rng.random() < 0.85 else None,
+            crmId=None,
+            contactId=None,
+            permissions=None,
+        )
+        users.append(row)
+    out["Users"] = users
+    user_ids = [u["id"] for u in users]
+
+    def audited(org: str | None = None) -> dict:
+        return t.audit(org or main_org, rng.choice(user_ids))
+
+    vats = []
+    for i, (name, pct, default) in enumerate(_VATS):
+        row = audited()
+        row.update(name=name, pct=pct, includesVAT=i == 3, defaultVat=default)
+        vats.append(row)
+    out["Vats"] = vats
+    vat_pct = {v["id"]: v["pct"] for v in vats}
+
+    units = []
+    for code, description in _UNITS:
+        row = audited()
+        row.update(code=code, description=description)
+        units.append(row)
+    out["UnitOfMeasurements"] = units
+
+    categories = []
+    for i, name in enumerate(_CATEGORIES):
+        row = audited()
+        parent = categories[rng.randrange(len(categories))]["id"] if i > 4 and i % 2 else None
+        row.update(name=name, parentId=parent, order=i)
+        categories.append(row)
+    out["Categories"] = categories
+
+    features = []
+    for i in range(400 * t.scale):
+        row = audited()
+        roll = rng.random()
+        if roll < 0.04:
+            name = _ODD_NAMES[i % len(_ODD_NAMES)]
+        elif roll < 0.06:
+            name = None
+        else:
+            name = " ".join(rng.sample(_WORDS, rng.randint(1, 3))) + f" {i}"
+        category = rng.choice(categories)
+        if category["name"] == "Discounts":
+            price = -t.money(5, 250)
+        elif rng.random() < 0.05:
+            price = 0.0
+        else:
+            price = t.money(0.5, 4500)
+        ftype = rng.choice(["Product", "Product", "Option", "Text", "Value", "Model"])
+        row.update(
+            name=name,
+            articleCode=f"ART-{i:05d}" if rng.random() < 0.9 else None,
+            type=ftype,
+            salesPrice=price if rng.random() < 0.97 else None,
+            disallowDiscount=rng.random() < 0.1,
+            minValue=0.0 if ftype == "Value" else None,
+            maxValue=float(rng.choice([10, 100, 1000])) if ftype == "Value" else None,
+            stepValue=1.0 if ftype == "Value" else None,
+            packingUnit=float(rng.choice([1, 1, 1, 5, 10])),
+            categoryId=category["id"] if rng.random() < 0.95 else None,
+            marginPct=round(rng.uniform(-5, 60), 2),
+            cardImageUrl=f"https://cdn.example.com/img/{i}.png" if rng.random() < 0.3 else None,
+            vatId=rng.choice(vats)["id"],
+            unitOfMeasurementId=rng.choice(units)["id"],
+            tags=rng.sample(["bike", "e-bike", "sale", "new", "b2b", "café"], rng.randint(0, 3)),
+            _subcategoryIds=[],
+            isRecommendation=rng.random() < 0.05,
+            customField1="x" * 3000 if i == 7 else None,  # long text
+        )
+        features.append(row)
+    out["Features"] = features
+    priced = [f for f in features if f["salesPrice"] is not None]
+
+    models = []
+    for i in range(10 * t.scale):
+        row = audited()
+        row.update(
+            rootFeatureId=rng.choice(features)["id"],
+            order=i,
+            displayPrices=rng.random() < 0.8,
+            hideInShowroom=rng.random() < 0.2,
+            hideInOrderEntry=False,
+            autodeskUrn=None,
+            isLocked=rng.random() < 0.1,
+            purchaseDiscount=float(rng.choice([0, 10, 15])),
+        )
+        models.append(row)
+    out["FeatureModels"] = models
+
+    statuses = []
+    for i, name in enumerate(_STATUSES):
+        row = audited()
+        row.update(name=name, order=i, displayInFlow=i < 4, canExpire=i == 1, canArchive=i >= 2)
+        statuses.append(row)
+    out["QuotationStatuses"] = statuses
+
+    accounts, contacts = [], []
+    for i in range(150 * t.scale):
+        row = audited(rng.choice(org_ids))
+        city, country = rng.choice(_CITIES)
+        person = rng.random() < 0.15
+        first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
+        company = (
+            None
+            if person
+            else f"{rng.choice(_LAST)[1]} {rng.choice(_COMPANIES)} {rng.choice(_SUFFIX)}"
+        )
+        row.update(
+            companyName=company,
+            email=f"info{i}@example.com" if rng.random() < 0.8 else None,
+            phone1=f"+31 20 {rng.randrange(10**6, 10**7)}",
+            phone2=None,
+            streetName=rng.choice(["Keizersgracht", "Hauptstraße", "Rue de l'Église", "High St"]),
+            houseNumber=str(rng.randint(1, 400)) + rng.choice(["", "", "a", "-2"]),
+            postalCode=f"{rng.randint(1000, 9999)} {rng.choice(['AB', 'XY', 'ZZ'])}",
+            city=city,
+            countryIso=country,
+            cocNumber=None,
+            vatNumber=f"{country}{rng.randrange(10**8, 10**9)}B01" if not person else None,
+            state=None,
+            iban=None,
+            type="Person" if person else "Company",
+            defaultVatId=vats[0]["id"],
+            customerReference=f"C-{i:05d}",
+            defaultContactId=None,
+            firstName=first if person else None,
+            lastNamePrefix=(prefix or None) if person else None,
+            lastName=last if person else None,
+        )
+        accounts.append(row)
+        for j in range(rng.randint(1, 3)):
+            contact = audited(row["organizationId"])
+            first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
+            contact.update(
+                salutation=rng.choice(["Mr.", "Ms.", "Dr.", None]),
+                firstName=first,
+                lastNamePrefix=prefix or None,
+                lastName=last,
+                companyName=company,
+                email=f"{first.lower()}.{i}.{j}@example.com",
+                phone1=None,
+                phone2=None,
+                streetName=None,
+                houseNumber=None,
+                postalCode=None,
+                state=None,
+                city=city,
+                useParentAddress=True,
+                countryIso=country,
+                crmAccountId=row["id"],
+                contactReference=None,
+            )
+            contacts.append(contact)
+            if j == 0:
+                row["defaultContactId"] = contact["id"]
+    out["CrmAccounts"] = accounts
+    out["CrmContacts"] = contacts
+    contacts_of: dict[str, list[str]] = {}
+    for c in contacts:
+        contacts_of.setdefault(c["crmAccountId"], []).append(c["id"])
+
+    quotations, lines = [], []
+    for i in range(320 * t.scale):
+        q = audited(rng.choice(org_ids))
+        created = t.moment()
+        q["createdDate"] = t.stamp(created)
+        account = rng.choice(accounts)
+        status = rng.choice(statuses)
+        contact_id = rng.choice(contacts_of[account["id"]])
+        total = total_vat = 0.0
+        line_count = rng.randint(2, 32)
+        for n in range(line_count):
+            feature = rng.choice(priced)
+            quantity = float(rng.choice([1, 1, 1, 2, 3, 4, 10, 0.5, 2.75, 0]))
+            discount = float(rng.choice([0, 0, 0, 5, 10, 12.5, 100]))
+            unit_price = feature["salesPrice"]
+            amount = round(quantity * unit_price * (1 - discount / 100), 2)
+            vat_id = feature["vatId"]
+            total += amount
+            total_vat += round(amount * (1 + vat_pct[vat_id] / 100), 2)
+            line = audited(q["organizationId"])
+            line["createdDate"] = q["createdDate"]
+            line.update(
+                quotationId=q["id"],
+                lineNumber=n + 1,
+                articleCode=feature["articleCode"],
+                deliverydate=(
+                    t.stamp(created + timedelta(days=rng.randint(7, 120)))
+                    if rng.random() < 0.7
+                    else None
+                ),
+                description=feature["name"]
+                if rng.random() < 0.9
+                else f"{feature['name']} – custom",
+                featureId=feature["id"],
+                featureModelNodeId=None,
+                quantity=quantity,
+                imageValue=None,
+                textValue="Engraving: “Anna’s bike”" if rng.random() < 0.01 else None,
+                parentLineId=None,
+                groupedRootLine=n == 0,
+                groupId=None,
+                parentGroupId=None,
+                groupOrder=0,
+                groupTitle=None,
+                groupAmount=1,
+                addedFromConfiguration=rng.random() < 0.6,
+                configurationId=None,
+                vatId=vat_id,
+                discountPct=discount,
+                marginPct=feature["marginPct"],
+                purchasePriceDiscountPct=0.0,
+                groupDiscountPct=0.0,
+                defaultPurchasePriceDiscountPct=0.0,
+                unitPrice=unit_price,
+                originalUnitPrice=unit_price,
+                unitOfMeasurement=rng.choice(_UNITS)[0],
+                file=None,
+                featureModelId=rng.choice(models)["id"] if rng.random() < 0.6 else None,
+            )
+            lines.append(line)
+        expires = created + timedelta(days=30)
+        q.update(
+            sellerId=q["organizationId"],
+            sellerContactId=rng.choice(user_ids),
+            debtorId=account["id"],
+            debtorContactId=contact_id,
+            shipToId=account["id"] if rng.random() < 0.8 else rng.choice(accounts)["id"],
+            shipToContactId=contact_id if rng.random() < 0.8 else None,
+            languageIso=rng.choice(["nl", "en", "de", "fr"]),
+            currencyIso=rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"]),
+            synced=rng.random() < 0.5,
+            quotationNumber=100000 + i,
+            versionNumber=rng.choice([1, 1, 1, 2, 3]),
+            status=status["name"],
+            statusId=status["id"],
+            subject=rng.choice(
+                ["Offerte e-bike", "Quote, fleet of 12", 'Order "rush"', "Ångström bikes", None]
+            ),
+            totalPrice=round(total, 2),
+            totalPriceInclVat=round(total_vat, 2),
+            isVerified=rng.random() < 0.4,
+            customerReference=f"PO-{rng.randrange(10**5)}" if rng.random() < 0.5 else None,
+            quotationReference=None,
+            deliverydate=t.stamp(created + timedelta(days=45)) if rng.random() < 0.6 else None,
+            remarks=("Lorem ipsum dolor sit amet. " * 40).strip() if i % 50 == 3 else None,
+            expiresDate=t.stamp(expires) if rng.random() < 0.85 else EMPTY_DATE,
+            quotationTemplateId=None,
+            propertyIds=[],
+            exchangeRate=1.0,
+            purchaseDiscount=0.0,
+        )
+        quotations.append(q)
+    out["Quotations"] = quotations
+    out["QuotationLines"] = lines
+
+    service = load_service()
+    result: dict[str, list[dict]] = {}
+    for name, spec in service.sets.items():
+        props = list(spec.properties)
+        result[name] = [{p: row.get(p) for p in props} for row in out.get(name, [])]
+    return result

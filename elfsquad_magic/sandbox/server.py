@@ -1,0 +1,264 @@
+"""HTTP plumbing: the threaded server, the token endpoint, auth, latency and fault injection."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import orjson
+
+from .dataapi import DataApi, Reply, Request, error_body
+from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
+from .metadata import read_apispec
+from .query import ODataError
+from .tokens import TokenIssuer
+
+SCOPE = "Elfskot.Api"
+SWAGGER_FILES = {
+    "/quotation/1/swagger/v1/swagger.json": "quotation_api.json",
+    "/configurator/v1/swagger.json": "configurator_api.json",
+}
+MAX_BODY = 50 * 1024 * 1024
+
+
+class Settings:
+    """The live-tunable knobs (``Sandbox.configure``)."""
+
+    def __init__(self, latency_ms: float = 0.0) -> None:
+        self.latency_ms = latency_ms
+
+
+class SandboxApp:
+    """Routes requests to the token endpoint, the Data API and the swagger documents."""
+
+    def __init__(
+        self, api: DataApi, tokens: TokenIssuer, faults: FaultInjector, settings: Settings
+    ) -> None:
+        self.api = api
+        self.tokens = tokens
+        self.faults = faults
+        self.settings = settings
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+
+    def count(self, name: str) -> None:
+        """Increment a statistics counter."""
+        with self._stats_lock:
+            self.stats[name] += 1
+
+    # Token endpoint -----------------------------------------------------------------------
+    def token(self, handler: SandboxHandler, body: bytes) -> Reply:
+        """``POST /oauth2/token`` with form-encoded client credentials."""
+        self.count("token_requests")
+        if handler.command != "POST":
+            return oauth_error(405, "invalid_request", "Use POST.", {"Allow": "POST"})
+        ctype = handler.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return oauth_error(
+                400, "invalid_request", "Send the parameters form-encoded, not as " + (ctype or "?")
+            )
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            return oauth_error(400, "invalid_request", "The form body cannot be read.")
+        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+        auth = handler.headers.get("Authorization", "")
+        if auth.lower().startswith("basic ") and not client_id:
+            try:
+                pair = base64.b64decode(auth[6:].strip()).decode("utf-8")
+                client_id, _, client_secret = pair.partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return oauth_error(400, "invalid_request", "Malformed Basic authorization.")
+        grant = form.get("grant_type")
+        if not grant:
+            return oauth_error(400, "invalid_request", "The grant_type parameter is missing.")
+        if grant != "client_credentials":
+            return oauth_error(
+                400, "unsupported_grant_type", "Only client_credentials is supported."
+            )
+        if not client_id or not self.tokens.credentials_ok(client_id, client_secret):
+            self.count("token_refused")
+            return oauth_error(401, "invalid_client", "The client credentials are invalid.")
+        scope = form.get("scope", SCOPE)
+        if scope and set(scope.split()) - {SCOPE}:
+            return oauth_error(400, "invalid_scope", f"Only the scope {SCOPE} can be requested.")
+        token, ttl = self.tokens.issue()
+        self.count("tokens_issued")
+        doc = {"access_token": token, "expires_in": ttl, "token_type": "Bearer", "scope": SCOPE}
+        return Reply(
+            200,
+            orjson.dumps(doc),
+            "application/json; charset=utf-8",
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    # API ----------------------------------------------------------------------------------
+    def authenticate(self, handler: SandboxHandler) -> Reply | None:
+        """``None`` when the bearer token is valid, else the 401 answer."""
+        auth = handler.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if not auth:
+            problem, description = "", "Authorization header missing: send a bearer token."
+        elif scheme.lower() != "bearer" or not token.strip():
+            problem, description = "invalid_request", "Use the Bearer authorization scheme."
+        else:
+            why = self.tokens.check(token.strip())
+            if why is None:
+                return None
+            problem = "invalid_token"
+            description = "The token expired." if why == "expired" else "The token is not valid."
+        self.count("unauthorized")
+        challenge = 'Bearer realm="elfsquad-sandbox"'
+        if problem:
+            challenge += f', error="{problem}", error_description="{description}"'
+        return Reply(
+            401, error_body("Unauthorized", description), headers={"WWW-Authenticate": challenge}
+        )
+
+    def dispatch(self, handler: SandboxHandler, body: bytes) -> Reply | str:
+        """The answer to one request, or a fault kind (``"cut"``) the handler must act out."""
+        split = urlsplit(handler.path)
+        path = split.path
+        if path == "/oauth2/token":
+            return self.token(handler, body)
+        if path in SWAGGER_FILES:
+            doc = read_apispec(SWAGGER_FILES[path])
+            if doc is None:
+                raise ODataError(404, "NotFound", f"{path} is not available in this sandbox.")
+            return Reply(200, doc, "application/json; charset=utf-8")
+        if path != "/data/1" and not path.startswith("/data/1/"):
+            raise ODataError(404, "NotFound", f"No resource at {path}.")
+        self.count("api_requests")
+        if self.settings.latency_ms > 0:
+            time.sleep(self.settings.latency_ms / 1000.0)
+        fault = self.faults.next_fault()
+        if fault == "429":
+            self.count("faults_429")
+            return Reply(
+                429,
+                error_body("TooManyRequests", "Rate limit exceeded. Retry after 1 second."),
+                headers={"Retry-After": "1"},
+            )
+        if fault == "503":
+            self.count("faults_503")
+            return Reply(503, SERVICE_UNAVAILABLE_HTML, "text/html; charset=utf-8")
+        if (denied := self.authenticate(handler)) is not None:
+            return denied
+        host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
+        segments = (
+            [unquote(s) for s in path[len("/data/1/") :].split("/")] if path != "/data/1" else []
+        )
+        request = Request(
+            method="GET" if handler.command == "HEAD" else handler.command,
+            segments=segments,
+            options=parse_qsl(split.query, keep_blank_values=True),
+            body=body,
+            base_url=f"http://{host}",
+            path=path,
+            prefer=handler.headers.get("Prefer", ""),
+        )
+        reply = self.api.handle(request)
+        if fault == "cut":
+            self.count("faults_cut")
+            return "cut:" + str(reply.status), reply  # type: ignore[return-value]
+        return reply
+
+
+def oauth_error(status: int, code: str, description: str, headers: dict | None = None) -> Reply:
+    """An OAuth 2 error answer (RFC 6749 section 5.2)."""
+    doc = {"error": code, "error_description": description}
+    return Reply(status, orjson.dumps(doc), "application/json; charset=utf-8", headers or {})
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive with exact ``Content-Length`` on every answer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ElfsquadSandbox/1.0"
+    server: SandboxHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._send(Reply(411, error_body("LengthRequired", "Send a Content-Length.")))
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            self._send(Reply(400, error_body("BadRequest", "Invalid Content-Length.")))
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        app = self.server.app
+        app.count("requests")
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            result = app.dispatch(self, body)
+        except ODataError as exc:
+            result = Reply(exc.status, error_body(exc.code, exc.message))
+        except Exception:  # never let one request take the server down
+            app.count("errors_500")
+            result = Reply(500, error_body("InternalServerError", "The sandbox failed."))
+        if isinstance(result, tuple):
+            self._send_cut(result[1])
+        else:
+            self._send(result)
+
+    def _headers(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _send(self, reply: Reply) -> None:
+        self._headers(reply)
+        if self.command != "HEAD" and reply.body:
+            self.wfile.write(reply.body)
+
+    def _send_cut(self, reply: Reply) -> None:
+        """Announce the full body, send part of it, then drop the connection."""
+        self._headers(reply)
+        self.wfile.write(reply.body[: max(1, len(reply.body) // 2)])
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server carrying the app; worker threads never block interpreter exit."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: SandboxApp, verbose: bool = False) -> None:
+        super().__init__(address, SandboxHandler)
+        self.app = app
+        self.verbose = verbose
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-answer is normal here; keep stderr quiet.
+        if self.verbose:
+            super().handle_error(request, client_address)

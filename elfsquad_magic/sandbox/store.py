@@ -1,0 +1,217 @@
+"""The sandbox's SQLite store: one table per entity set.
+
+Each row keeps its JSON form (``_json``, exactly what the API answers) next to one column per
+scalar property holding a sortable, comparable form (guids lower-case, date-times as fixed-width
+UTC text, booleans 0/1, collections as JSON text), so ``$filter``/``$orderby`` run in SQL while
+pages are served by joining stored JSON without re-encoding.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+
+import orjson
+
+from .metadata import EntitySetSpec, ServiceSpec
+from .values import normalize_datetime, normalize_guid
+
+# Foreign keys that are filtered or joined on often enough to deserve an index.
+_INDEXED = {"quotationId", "featureId", "debtorId", "statusId", "categoryId", "crmAccountId"}
+
+
+def table_name(spec: EntitySetSpec) -> str:
+    """The quoted SQL table name of an entity set."""
+    return f'"t_{spec.name}"'
+
+
+def column(name: str) -> str:
+    """A property name as a quoted SQL identifier (names come from the API description only)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_value(edm: str, value: object) -> object:
+    """The comparable SQL form of a JSON value of type ``edm``; raises ValueError/TypeError."""
+    if value is None:
+        return None
+    if edm.startswith("Collection(") or edm == "Edm.Untyped":
+        return orjson.dumps(value).decode()
+    if edm == "Edm.Guid":
+        return normalize_guid(value)  # type: ignore[arg-type]
+    if edm == "Edm.DateTimeOffset":
+        if not isinstance(value, str):
+            raise TypeError("a date-time must be an ISO 8601 string")
+        return normalize_datetime(value)
+    if edm == "Edm.Boolean":
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return int(value)
+    if edm in ("Edm.Decimal", "Edm.Double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError("expected a number")
+        return float(value)
+    if edm in ("Edm.Int32", "Edm.Int64"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("expected an integer")
+        if edm == "Edm.Int32" and not -(2**31) <= value < 2**31:
+            raise ValueError("out of range for Edm.Int32")
+        return value
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+class Store:
+    """Thread-safe access to the tables; every write is one transaction (all or nothing)."""
+
+    def __init__(self, service: ServiceSpec, path: str | None = None) -> None:
+        self.service = service
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            path or ":memory:", check_same_thread=False, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self.fresh = False
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        with self._lock:
+            existing = {
+                r[0]
+                for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            self.fresh = not any(name.startswith("t_") for name in existing)
+            for spec in self.service.sets.values():
+                if f"t_{spec.name}" in existing:
+                    continue
+                cols = ", ".join(
+                    column(name) + (" PRIMARY KEY" if name == spec.key else "")
+                    for name in spec.properties
+                )
+                self._conn.execute(f"CREATE TABLE {table_name(spec)} (_json BLOB NOT NULL, {cols})")
+                for name in spec.properties:
+                    if name in _INDEXED:
+                        self._conn.execute(
+                            f'CREATE INDEX "i_{spec.name}_{name}" ON {table_name(spec)} '
+                            f"({column(name)})"
+                        )
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    # Reads --------------------------------------------------------------------------------
+    def select_json(
+        self,
+        spec: EntitySetSpec,
+        where: str = "",
+        params: Mapping[str, object] | None = None,
+        order: str = "",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[bytes]:
+        """Stored JSON of the matching rows, in order, ``limit``/``offset`` applied in SQL.
+
+        ``where`` uses named parameters (``:p0``...) bound from ``params``.
+        """
+        sql = f"SELECT _json FROM {table_name(spec)}"
+        if where:
+            sql += f" WHERE {where}"
+        if order:
+            sql += f" ORDER BY {order}"
+        sql += " LIMIT :_limit OFFSET :_offset"
+        bound = {**(params or {}), "_limit": limit, "_offset": offset}
+        with self._lock:
+            return [r[0] for r in self._conn.execute(sql, bound)]
+
+    def count(
+        self, spec: EntitySetSpec, where: str = "", params: Mapping[str, object] | None = None
+    ) -> int:
+        """How many rows match."""
+        sql = f"SELECT COUNT(*) FROM {table_name(spec)}" + (f" WHERE {where}" if where else "")
+        with self._lock:
+            return int(self._conn.execute(sql, params or {}).fetchone()[0])
+
+    def get_many(self, spec: EntitySetSpec, keys: Iterable[object]) -> dict[object, bytes]:
+        """Key (in its comparable form) -> stored JSON, for the keys that exist."""
+        wanted = list(dict.fromkeys(k for k in keys if k is not None))
+        found: dict[object, bytes] = {}
+        key_col = column(spec.key)
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT {key_col}, _json FROM {table_name(spec)} WHERE {key_col} IN ({marks})"
+                )
+                found.update(self._conn.execute(sql, chunk).fetchall())
+        return found
+
+    def get(self, spec: EntitySetSpec, key: object) -> bytes | None:
+        """Stored JSON of one row, or ``None``."""
+        return self.get_many(spec, [key]).get(key)
+
+    def rows(self, spec: EntitySetSpec) -> list[dict]:
+        """Every row as a dict, ordered by key."""
+        return [orjson.loads(b) for b in self.select_json(spec, order=column(spec.key))]
+
+    # Writes -------------------------------------------------------------------------------
+    def _params(self, spec: EntitySetSpec, row: dict) -> tuple:
+        values = []
+        for name, edm in spec.properties.items():
+            try:
+                values.append(column_value(edm, row.get(name)))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"property '{name}': {exc}") from None
+        return (orjson.dumps(row), *values)
+
+    def insert(self, spec: EntitySetSpec, rows: Iterable[dict], *, replace: bool = False) -> None:
+        """Insert rows (``replace`` upserts by key); KeyError on a duplicate key, all or nothing."""
+        params = [self._params(spec, row) for row in rows]
+        marks = ",".join("?" * (len(spec.properties) + 1))
+        cols = ", ".join(["_json", *(column(n) for n in spec.properties)])
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        sql = f"{verb} INTO {table_name(spec)} ({cols}) VALUES ({marks})"
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(sql, params)
+                self._conn.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._conn.execute("ROLLBACK")
+                raise KeyError("an entity with this key already exists") from None
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def replace_rows(self, spec: EntitySetSpec, rows: Iterable[dict]) -> None:
+        """Overwrite existing rows (same keys) with new content, in one transaction."""
+        self.insert(spec, rows, replace=True)
+
+    def delete(self, spec: EntitySetSpec, keys: Iterable[object]) -> int:
+        """Delete rows by (comparable) key; returns how many were removed."""
+        keys = list(keys)
+        removed = 0
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                for key in keys:
+                    cur = self._conn.execute(
+                        f"DELETE FROM {table_name(spec)} WHERE {column(spec.key)} = ?", (key,)
+                    )
+                    removed += cur.rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return removed
+
+    def load(self, tenant: dict[str, list[dict]]) -> None:
+        """Bulk-load generated rows into empty tables."""
+        for name, rows in tenant.items():
+            spec = self.service.sets.get(name)
+            if spec is not None and rows:
+                self.insert(spec, rows)

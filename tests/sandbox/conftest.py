@@ -1,0 +1,63 @@
+"""Helpers for the sandbox tests: an authenticated ``requests`` session per sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from elfsquad_magic.sandbox import Sandbox
+
+
+def get_token(sb: Sandbox) -> str:
+    """A fresh access token from the sandbox's token endpoint."""
+    reply = requests.post(
+        f"{sb.url}/oauth2/token",
+        data={
+            "client_id": sb.client_id,
+            "client_secret": sb.client_secret,
+            "grant_type": "client_credentials",
+            "scope": "Elfskot.Api",
+        },
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return reply.json()["access_token"]
+
+
+def session_for(sb: Sandbox) -> requests.Session:
+    """A session carrying a bearer token for ``sb``."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {get_token(sb)}"
+    return session
+
+
+@pytest.fixture(name="get_token", scope="session")
+def get_token_fixture() -> Callable[[Sandbox], str]:
+    """The function that fetches a fresh token from a sandbox."""
+    return get_token
+
+
+@pytest.fixture(scope="session")
+def api(sandbox: Sandbox) -> Callable[..., requests.Response]:
+    """``api("features", params={...})``: GET below /data/1/ on the session sandbox."""
+    session = session_for(sandbox)
+
+    def call(path: str, method: str = "GET", **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return session.request(method, f"{sandbox.url}/data/1/{path}", **kwargs)
+
+    return call
+
+
+@pytest.fixture
+def fresh_api(fresh_sandbox: Sandbox) -> Callable[..., requests.Response]:
+    """Like ``api`` but on the private, writable ``fresh_sandbox``."""
+    session = session_for(fresh_sandbox)
+
+    def call(path: str, method: str = "GET", **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return session.request(method, f"{fresh_sandbox.url}/data/1/{path}", **kwargs)
+
+    return call
