@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from elfsquad_magic.sandbox import Sandbox
+from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
 
 # Environment variables that would change what a test sees; every test starts without them.
 _ELFSQUAD_ENV = (
@@ -67,11 +68,6 @@ def ip():
     shell.run_line_magic("unload_ext", "elfsquad_magic")
     shell.user_ns.clear()
     shell.user_ns.update(shell.user_ns_hidden)
-
-
-def secrets_of(sb: Sandbox) -> list[str]:
-    """Every string that must never be shown: the client secret and every token issued."""
-    return [sb.client_secret, *sb.issued_tokens]
 
 
 if os.environ.get("CI"):

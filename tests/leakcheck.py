@@ -1,0 +1,10 @@
+"""What a leak test searches for: the sandbox's client secret and every token it issued."""
+
+from __future__ import annotations
+
+from elfsquad_magic.sandbox import Sandbox
+
+
+def secrets_of(sb: Sandbox) -> list[str]:
+    """Every string that must never be shown: the client secret and every token issued."""
+    return [sb.client_secret, *sb.issued_tokens]
