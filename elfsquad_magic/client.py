@@ -20,7 +20,7 @@ import pandas as pd
 import requests
 
 from .auth import TokenProvider, check_secure_url
-from .errors import LoginError, NotLoggedInError, UsageError
+from .errors import LoginError, NotLoggedInError, ResponseFormatError, UsageError
 from .frames import DTYPE_BACKENDS, combine, page_frame
 from .paging import fetch_collection, page_from_payload
 from .schema import ServiceSchema, parse_metadata
@@ -298,13 +298,22 @@ class ElfsquadClient:
         started = time.monotonic()
         url = self._transport.resolve(path)
         response = self._transport.request(method, url, params=params, json=json)
-        if response.status_code == 204 or not response.content:
+        if response.status_code == 204:
             return None
+        if not response.content.strip():
+            if method != "GET":
+                return None
+            raise ResponseFormatError(
+                f"GET {strip_credentials(response.url)} answered HTTP {response.status_code} "
+                "with an empty body.",
+                "Check the path; a collection answers with a 'value' list.",
+            )
         if not is_json_response(response):
-            content = _looks_like_json(response)
-            if content is _NOT_JSON:
-                return _text_or_bytes(response)
-            payload = content
+            payload = _looks_like_json(response)
+            if payload is _NOT_JSON:
+                if raw:
+                    return _text_or_bytes(response)
+                return _not_json(response, method)
         else:
             payload = _decode(response)
         if raw:
@@ -395,8 +404,6 @@ class ElfsquadClient:
             try:
                 schema = parse_metadata(response.content)
             except ValueError as exc:
-                from .errors import ResponseFormatError
-
                 raise ResponseFormatError(
                     f"The service's $metadata could not be read: {exc}.",
                     "Check the API URL.",
@@ -460,8 +467,6 @@ def _decode(response: requests.Response) -> Any:
     try:
         return decode_json(response.content)
     except ValueError:
-        from .errors import ResponseFormatError
-
         raise ResponseFormatError(
             f"{response.request.method} {strip_credentials(response.url)} said it sent JSON, "
             "but the body is not valid JSON.",
@@ -478,6 +483,18 @@ def _looks_like_json(response: requests.Response) -> Any:
         return decode_json(response.content)
     except ValueError:
         return _NOT_JSON
+
+
+def _not_json(response: requests.Response, method: str) -> str | bytes:
+    """Documents (XML, PDF, ...) as text or bytes; an HTML page is a misdirected request."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    head = response.content.lstrip()[:200].lower()
+    if kind == "text/html" or head.startswith((b"<!doctype html", b"<html")):
+        raise ResponseFormatError(
+            f"{method} {strip_credentials(response.url)} answered with an HTML page, not data.",
+            "Check the API URL and the path; use --raw to see the page.",
+        )
+    return _text_or_bytes(response)
 
 
 def _text_or_bytes(response: requests.Response) -> str | bytes:

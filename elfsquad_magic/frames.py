@@ -209,4 +209,18 @@ def _to_text(column: pd.Series, backend: str | None) -> pd.Series:
         return column.astype("string")
     if backend == "pyarrow":
         return column.astype("string[pyarrow]")
+    if column.dtype == object and _infer_string() and column.map(_is_text_or_na).all():
+        # pandas 3 gives text columns the "str" dtype; all-null ones should match.
+        return column.astype("str")
     return column
+
+
+def _infer_string() -> bool:
+    try:
+        return bool(pd.get_option("future.infer_string"))
+    except (KeyError, pd.errors.OptionError):
+        return False
+
+
+def _is_text_or_na(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)

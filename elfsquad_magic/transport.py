@@ -142,7 +142,16 @@ class Transport:
         session = requests.Session()
         # urllib3 retries only failed connects (the request never left, so any method is safe);
         # status and read retries are done below, where the time budget and Retry-After live.
-        retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.2)
+        retry = Retry(
+            total=2,
+            connect=2,
+            read=False,  # read errors surface as themselves (ReadTimeout), handled below
+            status=0,
+            other=0,
+            redirect=0,
+            backoff_factor=0.2,
+            respect_retry_after_header=False,  # statuses are handled below, within the budget
+        )
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -222,7 +231,11 @@ class Transport:
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 retryable = method == "GET" or isinstance(exc, requests.ConnectTimeout)
                 wait = _backoff(attempt)
                 if retryable and time.monotonic() + wait < deadline:
