@@ -214,10 +214,32 @@ class SafeSqliteVisitor(AstToSqliteSqlVisitor):
         return f"CAST(STRFTIME('%S', {self.visit(arg)}) AS INTEGER)"
 
 
+_EARLY_DATETIME = re.compile(
+    r"(?<![\w.-])(0\d{3}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,12})?)?"
+    r"(?:Z|[+-]\d{2}:\d{2})?)?)(?![\w.:-])"
+)
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def _quote_early_dates(text: str) -> str:
+    """Quote date-times before year 1000 (``0001-01-01T00:00:00Z``, the "empty" date).
+
+    odata-query's lexer only knows years 1000-9999; a quoted literal compared with a date-time
+    property is read as a date-time by the visitor. Quoted strings are left untouched.
+    """
+    out, pos = [], 0
+    for m in _QUOTED.finditer(text):
+        out.append(_EARLY_DATETIME.sub(r"'\1'", text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_EARLY_DATETIME.sub(r"'\1'", text[pos:]))
+    return "".join(out)
+
+
 def translate_filter(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, object]]:
     """``$filter`` text -> (SQL boolean expression, named parameters); 400 when malformed."""
     try:
-        tree = ODataParser().parse(ODataLexer().tokenize(text))
+        tree = ODataParser().parse(ODataLexer().tokenize(_quote_early_dates(text)))
     except ODataError:
         raise
     except Exception as exc:  # the grammar raises several exception types for bad input

@@ -10,7 +10,6 @@ quotation's ``totalPrice`` is the sum of its lines' ``round(quantity * unitPrice
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import datetime, timedelta
 
 from .metadata import load_service
@@ -45,6 +44,8 @@ _COUNTRIES = [
     ("ES", "España", "Spain", "+34", "Madrid"),
     ("JP", "日本", "Japan", "+81", "Tokyo"),
 ]
+_QUANTITIES = [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 10.0, 0.5, 2.75, 0.0]
+_DISCOUNTS = [0.0, 0.0, 0.0, 5.0, 10.0, 12.5, 100.0]
 _STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived"]
 _VATS = [
     ("High 21%", 21.0, True),
@@ -163,7 +164,9 @@ class _Tenant:
 
     # Values -------------------------------------------------------------------------------
     def guid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        # A version-4 guid from the seeded generator (uuid.UUID is slow at 100k+ rows).
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
     def moment(self, start_year: int = 2019, end_year: int = 2025) -> datetime:
         start = datetime(start_year, 1, 1)
@@ -173,14 +176,20 @@ class _Tenant:
     def stamp(self, moment: datetime) -> str:
         """A date-time in one of the forms the real service sends."""
         roll = self.rng.random()
+        m = moment
+        text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
         if roll < 0.6:
-            ticks = int(moment.microsecond * 10 + self.rng.randrange(10))
-            return f"{moment:%Y-%m-%dT%H:%M:%S}.{ticks:07d}Z"
+            return f"{text}.{m.microsecond * 10 + int(roll * 16) % 10:07d}Z"
         if roll < 0.8:
-            return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+            return f"{text}Z"
         if roll < 0.9:
-            return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+01:00"
-        return f"{moment:%Y-%m-%dT%H:%M:%S}"  # no offset at all
+            # Local time with an offset: the same instant written an hour later.
+            m = m + timedelta(hours=1)
+            text = (
+                f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+            )
+            return f"{text}.{m.microsecond // 1000:03d}+01:00"
+        return text  # no offset at all
 
     def audit(self, org_id: str, creator: str | None) -> dict:
         created = self.moment()
@@ -413,6 +422,9 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     for c in contacts:
         contacts_of.setdefault(c["crmAccountId"], []).append(c["id"])
 
+    service = load_service()
+    line_template = dict.fromkeys(service.sets["QuotationLines"].properties)
+    random_ = rng.random
     quotations, lines = [], []
     for i in range(320 * t.scale):
         q = audited(rng.choice(org_ids))
@@ -423,18 +435,26 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
         contact_id = rng.choice(contacts_of[account["id"]])
         total = total_vat = 0.0
         line_count = rng.randint(2, 32)
+        org_id = q["organizationId"]
         for n in range(line_count):
-            feature = rng.choice(priced)
-            quantity = float(rng.choice([1, 1, 1, 2, 3, 4, 10, 0.5, 2.75, 0]))
-            discount = float(rng.choice([0, 0, 0, 5, 10, 12.5, 100]))
+            feature = priced[int(random_() * len(priced))]
+            quantity = _QUANTITIES[int(random_() * len(_QUANTITIES))]
+            discount = _DISCOUNTS[int(random_() * len(_DISCOUNTS))]
             unit_price = feature["salesPrice"]
             amount = round(quantity * unit_price * (1 - discount / 100), 2)
             vat_id = feature["vatId"]
             total += amount
             total_vat += round(amount * (1 + vat_pct[vat_id] / 100), 2)
-            line = audited(q["organizationId"])
-            line["createdDate"] = q["createdDate"]
+            line = dict(line_template)
+            roll = random_()
             line.update(
+                id=t.guid(),
+                createdDate=q["createdDate"],
+                updatedDate=q["createdDate"]
+                if roll < 0.5
+                else t.stamp(created + timedelta(days=roll * 90)),
+                organizationId=org_id,
+                creatorId=user_ids[int(roll * 7919) % len(user_ids)],
                 quotationId=q["id"],
                 lineNumber=n + 1,
                 articleCode=feature["articleCode"],
@@ -508,9 +528,12 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     out["Quotations"] = quotations
     out["QuotationLines"] = lines
 
-    service = load_service()
     result: dict[str, list[dict]] = {}
     for name, spec in service.sets.items():
+        rows = out.get(name, [])
         props = list(spec.properties)
-        result[name] = [{p: row.get(p) for p in props} for row in out.get(name, [])]
+        if rows and list(rows[0]) == props and name == "QuotationLines":
+            result[name] = rows  # built from a template in property order
+        else:
+            result[name] = [{p: row.get(p) for p in props} for row in rows]
     return result

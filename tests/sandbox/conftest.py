@@ -61,3 +61,27 @@ def fresh_api(fresh_sandbox: Sandbox) -> Callable[..., requests.Response]:
         return session.request(method, f"{fresh_sandbox.url}/data/1/{path}", **kwargs)
 
     return call
+
+
+@pytest.fixture(scope="session")
+def tenant() -> dict[str, list[dict]]:
+    """The seed data of the session sandbox (scale 1, seed 42), generated independently."""
+    from elfsquad_magic.sandbox.seed import generate_tenant
+
+    return generate_tenant(1, 42)
+
+
+def fetch_all(call: Callable[..., requests.Response], path: str, **params) -> list[dict]:
+    """Every row of a collection, following ``@odata.nextLink`` as a user would."""
+    reply = call(path, params=params)
+    assert reply.status_code == 200, reply.text
+    doc = reply.json()
+    rows = list(doc["value"])
+    session = requests.Session()
+    session.headers.update(reply.request.headers)
+    while "@odata.nextLink" in doc:
+        reply = session.get(doc["@odata.nextLink"], timeout=30)
+        assert reply.status_code == 200, reply.text
+        doc = reply.json()
+        rows.extend(doc["value"])
+    return rows
