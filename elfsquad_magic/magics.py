@@ -18,7 +18,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
 from .errors import InterpolationError, LoginError, UsageError
 from .session import ElfsquadSession, login_summary
@@ -90,7 +90,8 @@ def _no_stdin_error() -> LoginError:
 class ElfsquadMagic(Magics):
     """Query the Elfsquad APIs from IPython; the traits are settings for `%config ElfsquadMagic`.
 
-    Host, scope, timeout and retry settings take effect at the next `%elfsquad_login`.
+    Hosts, scope, timeout, retries, keep_secret and calls_per_minute take effect at the next
+    `%elfsquad_login`; dtype_backend, progress and concurrency at the next query.
     """
 
     login_url = Unicode(
@@ -150,6 +151,12 @@ class ElfsquadMagic(Magics):
         self.completer_handle: Any = None
 
     # -- settings ---------------------------------------------------------------------------
+
+    @observe("dtype_backend")
+    def _dtype_backend_changed(self, change: dict[str, Any]) -> None:
+        # Applies to the next query at once; other settings wait for the next login.
+        if self.session.client is not None:
+            self.session.client.dtype_backend = change["new"]
 
     def _hosts(self, args: Namespace) -> dict[str, str]:
         """Login URL, API URL and scope: the magic line, else %config, else ELFSQUAD_*, else

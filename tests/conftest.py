@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
 
 from elfsquad_magic.sandbox import Sandbox
-from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
 
 # Environment variables that would change what a test sees; every test starts without them.
 _ELFSQUAD_ENV = (
@@ -66,6 +66,8 @@ def ip():
     shell.run_line_magic("load_ext", "elfsquad_magic")
     yield shell
     shell.run_line_magic("unload_ext", "elfsquad_magic")
+    # %config writes into the shared shell's config, which the next test's magic would inherit.
+    shell.config.pop("ElfsquadMagic", None)
     shell.user_ns.clear()
     shell.user_ns.update(shell.user_ns_hidden)
 
