@@ -124,6 +124,7 @@ def execute(
         info = client.wait_for_reply(client.kc.kernel_info())
         nb.metadata["language_info"] = info["content"]["language_info"]
         _run_hidden(client, PROBE_SETUP)
+        client.code_cells_executed = 0  # the probe is not one of the notebook's cells
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         report = _run_hidden(client, PROBE_REPORT)
