@@ -333,7 +333,12 @@ class ElfsquadClient:
                 concurrency=concurrency or self.concurrency,
                 started=started,
             )
-            frame = combine(result.pages, edm_types, self.dtype_backend)
+            frame = combine(
+                result.pages,
+                edm_types,
+                self.dtype_backend,
+                columns=_expected_columns(params, edm_types),
+            )
             frame.attrs["elfsquad"] = {
                 "url": strip_credentials(result.url),
                 "pages": result.page_count,
@@ -502,6 +507,19 @@ def _text_or_bytes(response: requests.Response) -> str | bytes:
     if kind.startswith("text/") or kind.endswith("xml") or kind.endswith("+xml"):
         return response.text
     return response.content
+
+
+def _expected_columns(params: Any, edm_types: Mapping[str, str] | None) -> list[str] | None:
+    """The columns an empty result should have: the ``$select`` list, else the entity's."""
+    for name, value in _as_pairs(params):
+        if name.lower() == "$select":
+            names = [part.strip() for part in value.split(",") if part.strip()]
+            if names and "*" not in names and all("/" not in n and "(" not in n for n in names):
+                return names
+            break
+    if edm_types:
+        return [name for name in edm_types if "." not in name]
+    return None
 
 
 def _as_pairs(params: Any) -> list[tuple[str, str]]:

@@ -7,13 +7,14 @@ frames are concatenated once; dtypes are then converted column by column, vector
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["to_frame", "page_frame", "combine", "DTYPE_BACKENDS"]
+__all__ = ["to_frame", "page_frame", "combine", "empty_frame", "DTYPE_BACKENDS"]
 
 DTYPE_BACKENDS = (None, "numpy_nullable", "pyarrow")
 
@@ -61,12 +62,16 @@ def combine(
     frames: list[pd.DataFrame],
     edm_types: Mapping[str, str] | None = None,
     dtype_backend: str | None = None,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Concatenate raw page frames once and give the columns their dtypes."""
+    """Concatenate raw page frames once and give the columns their dtypes.
+
+    ``columns`` names the columns of an empty result (no rows, so nothing to read them from).
+    """
     _check_backend(dtype_backend)
     frames = [f for f in frames if len(f.columns)]
     if not frames:
-        return pd.DataFrame()
+        return empty_frame(columns or [], edm_types, dtype_backend)
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame = frame.drop(columns=[c for c in _DROP_COLUMNS if c in frame.columns])
     edm_types = edm_types or {}
@@ -76,6 +81,21 @@ def combine(
     result = pd.DataFrame(converted, index=pd.RangeIndex(len(frame)))
     result.columns = frame.columns
     return result
+
+
+def empty_frame(
+    columns: list[str],
+    edm_types: Mapping[str, str] | None = None,
+    dtype_backend: str | None = None,
+) -> pd.DataFrame:
+    """A frame without rows whose columns carry the dtypes their Edm types give."""
+    edm_types = edm_types or {}
+    data = {}
+    for name in columns:
+        edm_type = edm_types.get(name)
+        empty = pd.Series([], dtype=object)
+        data[name] = _convert(empty, edm_type, dtype_backend) if edm_type else empty
+    return pd.DataFrame(data, index=pd.RangeIndex(0))
 
 
 def _check_backend(dtype_backend: str | None) -> None:
@@ -215,11 +235,10 @@ def _to_text(column: pd.Series, backend: str | None) -> pd.Series:
     return column
 
 
+@functools.lru_cache(maxsize=1)
 def _infer_string() -> bool:
-    try:
-        return bool(pd.get_option("future.infer_string"))
-    except (KeyError, pd.errors.OptionError):
-        return False
+    # pandas 3 (or 2.x with future.infer_string) gives text the "str" dtype.
+    return str(pd.Series(["a"]).dtype) == "str"
 
 
 def _is_text_or_na(value: Any) -> bool:

@@ -8,10 +8,10 @@ import socket
 import threading
 
 import pytest
+from leakcheck import secrets_of
 
 from elfsquad_magic.auth import Masked, TokenProvider, check_secure_url, is_loopback_host
 from elfsquad_magic.errors import InsecureURLError, LoginError, NotLoggedInError
-from tests.conftest import secrets_of
 
 
 def provider(sb, **overrides) -> TokenProvider:
