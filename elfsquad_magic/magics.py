@@ -485,7 +485,7 @@ def unload(shell: Any) -> None:
                 del table[name]
     if magic in shell.configurables:
         shell.configurables.remove(magic)
-    if getattr(magic, "_completer", None) is not None:
+    if magic.completer_handle is not None:
         from .completion import uninstall_completer
 
         uninstall_completer(shell, magic.completer_handle)

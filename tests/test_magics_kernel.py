@@ -82,3 +82,16 @@ def test_with_a_live_frontend_login_shows_the_form(kernel: Kernel) -> None:
     assert status == "ok"
     assert any(WIDGET_VIEW in o.get("data", {}) for o in outputs)
     assert not _errors(outputs)
+
+
+def test_demo_runs_the_sandbox_inside_the_kernel(kernel: Kernel) -> None:
+    outputs, status = kernel.run("%elfsquad_login --demo")
+    assert status == "ok", outputs
+    assert any("Logged in as demo-client" in o.get("text", "") for o in outputs)
+    outputs, status = kernel.run(
+        "%%elfsquad GET /data/1/features\n$select=name,salesPrice\n$top=4\n"
+    )
+    assert status == "ok", outputs
+    [result] = [o for o in outputs if "execution_count" in o]
+    assert "text/html" in result["data"]  # a DataFrame, rendered as a table
+    assert "salesPrice" in result["data"]["text/plain"]

@@ -284,3 +284,46 @@ def test_cell_magic_help_lists_every_option(ip) -> None:
         "{{name}}",
     ):
         assert option in cap.stdout
+
+
+def test_expired_token_is_renewed_and_the_query_completes(ip, fresh_sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", fresh_sandbox.client_id)
+    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", fresh_sandbox.client_secret)
+    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", fresh_sandbox.login_url)
+    monkeypatch.setenv("ELFSQUAD_API_URL", fresh_sandbox.api_url)
+    with capture_output():
+        ip.run_line_magic("elfsquad_login", "")
+    fresh_sandbox.expire_tokens()
+    frame = ip.run_line_magic("elfsquad", "GET /data/1/categories?$select=id")
+    assert len(frame) == len(rows(fresh_sandbox, "Categories"))
+    assert len(fresh_sandbox.issued_tokens) == 2
+
+
+# -- exploring --------------------------------------------------------------------------------
+
+
+def test_entities_magic_lists_the_entity_sets(logged_in) -> None:
+    frame = logged_in.run_line_magic("elfsquad_entities", "")
+    assert {"Features", "Quotations", "QuotationLines"} <= set(frame["name"])
+
+
+def test_describe_magic_lists_properties(logged_in) -> None:
+    frame = logged_in.run_line_magic("elfsquad_describe", "features")
+    assert {"name", "salesPrice", "createdDate"} <= set(frame["name"])
+
+
+def test_describe_magic_needs_a_set_name(logged_in) -> None:
+    with pytest.raises(UsageError) as info:
+        logged_in.run_line_magic("elfsquad_describe", "")
+    assert "%elfsquad_describe" in str(info.value)
+
+
+def test_completer_is_installed_and_removed_with_the_extension(ip) -> None:
+    handle = ip.magics_manager.registry["ElfsquadMagic"].completer_handle
+    assert handle is not None
+    assert handle.matcher in ip.Completer.custom_matchers
+    ip.run_line_magic("unload_ext", "elfsquad_magic")
+    try:
+        assert handle.matcher not in ip.Completer.custom_matchers
+    finally:
+        ip.run_line_magic("load_ext", "elfsquad_magic")
