@@ -522,6 +522,10 @@ def suggest(
 # -- the IPython side -----------------------------------------------------------------------
 
 
+MATCHER_ID = "elfsquad_magic.completion"
+"""The matcher's identifier in IPython (``IPCompleter.disable_matchers`` can name it)."""
+
+
 @dataclass
 class CompleterHandle:
     """What `install_completer` registered, for `uninstall_completer`."""
@@ -533,7 +537,7 @@ class CompleterHandle:
 def make_matcher(cache: CompletionCache) -> Callable[[CompletionContext], dict[str, Any]]:
     """An IPython v2 matcher over ``cache``; it returns nothing rather than raise."""
 
-    @context_matcher(identifier="elfsquad_magic.completion")
+    @context_matcher(identifier=MATCHER_ID)
     def elfsquad_matcher(context: CompletionContext) -> dict[str, Any]:
         try:
             suggestion = suggest(
@@ -560,8 +564,15 @@ def install_completer(
     """Register the ``%elfsquad`` matcher on ``shell``'s completer; the handle removes it."""
     cache = CompletionCache(get_client, wait=wait)
     matcher = make_matcher(cache)
-    shell.Completer.custom_matchers.append(matcher)
+    matchers = shell.Completer.custom_matchers
+    # One at a time: a %reload_ext (or a load without unload) replaces the earlier matcher.
+    matchers[:] = [m for m in matchers if _matcher_id(m) != MATCHER_ID]
+    matchers.append(matcher)
     return CompleterHandle(matcher=matcher, cache=cache)
+
+
+def _matcher_id(matcher: Any) -> Any:
+    return getattr(matcher, "matcher_identifier", None)
 
 
 def uninstall_completer(shell: Any, handle: CompleterHandle | None) -> None:

@@ -172,11 +172,16 @@ def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.Da
                 "target": nav.target_set,
             }
         )
-    frame = pd.DataFrame(rows, columns=["name", "edm_type", "dtype", "nullable", "key", "target"])
-    frame["nullable"] = frame["nullable"].astype(bool)
-    frame["key"] = frame["key"].astype(bool)
-    frame["target"] = frame["target"].astype(object)
-    return frame
+    columns = ["name", "edm_type", "dtype", "nullable", "key", "target"]
+    dtypes = {"nullable": bool, "key": bool, "target": object}
+    # Built column by column so that a missing target stays None (a str column would hold NaN).
+    return pd.DataFrame(
+        {
+            name: pd.Series([row[name] for row in rows], dtype=dtypes.get(name), name=name)
+            for name in columns
+        },
+        columns=columns,
+    )
 
 
 def close_matches(schema: ServiceSchema, name: str, limit: int = 3) -> list[str]:
