@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -92,7 +92,8 @@ def decode_json(content: bytes) -> Any:
 
 
 def strip_credentials(url: str) -> str:
-    """``url`` without a ``user:password@`` part, for messages."""
+    """``url`` for people: no ``user:password@`` part, percent-escapes decoded."""
+    url = unquote(url)
     parts = urlsplit(url)
     if parts.username or parts.password:
         netloc = parts.hostname or ""

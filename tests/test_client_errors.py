@@ -1,0 +1,126 @@
+"""Errors from the sandbox, token expiry during a query, and injected faults."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from elfsquad_magic.client import ElfsquadClient
+from elfsquad_magic.errors import (
+    BadRequestError,
+    ConnectionFailedError,
+    ElfsquadHTTPError,
+    IncompleteResultError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+)
+
+
+def make_client(sb, **options) -> ElfsquadClient:
+    options.setdefault("progress", False)
+    return ElfsquadClient(
+        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
+    )
+
+
+def test_unknown_entity_set_is_a_404_with_a_hint(sandbox) -> None:
+    with pytest.raises(NotFoundError) as info:
+        make_client(sandbox).get("/data/1/featurez")
+    error = info.value
+    assert error.status == 404 and error.method == "GET"
+    assert f"GET {sandbox.api_url}/data/1/featurez" in error.message
+    assert "featurez" in (error.server_message or "")
+    assert "entity-set name" in (error.hint or "")
+
+
+def test_unknown_property_is_a_400_with_the_server_message(sandbox) -> None:
+    with pytest.raises(BadRequestError) as info:
+        make_client(sandbox).get("/data/1/features", filter="nosuch eq 1")
+    assert "HTTP 400" in info.value.message
+    assert "nosuch" in (info.value.server_message or "")
+    # The URL is shown as written, not percent-encoded.
+    assert "$filter=nosuch eq 1" in info.value.message
+
+
+def test_method_not_allowed(sandbox) -> None:
+    with pytest.raises(ElfsquadHTTPError) as info:
+        make_client(sandbox).request("PUT", "/data/1/features")
+    assert info.value.status == 405
+
+
+def test_error_leaves_the_client_usable(sandbox) -> None:
+    client = make_client(sandbox)
+    with pytest.raises(NotFoundError):
+        client.get("/data/1/nope")
+    assert client.logged_in
+    assert len(client.get("/data/1/vats")) == len(sandbox.rows("Vats"))
+
+
+def test_expired_token_is_renewed_on_401_and_the_call_repeated(fresh_sandbox) -> None:
+    client = make_client(fresh_sandbox)
+    client.login()
+    fresh_sandbox.expire_tokens()
+    before = fresh_sandbox.stats["unauthorized"]
+    frame = client.get("/data/1/vats")
+    assert len(frame) == len(fresh_sandbox.rows("Vats"))
+    assert fresh_sandbox.stats["unauthorized"] == before + 1
+    assert len(fresh_sandbox.issued_tokens) == 2
+
+
+def test_query_running_across_token_expiry_completes(fresh_sandbox) -> None:
+    fresh_sandbox.configure(token_ttl=2, latency_ms=250, page_size=40)
+    client = make_client(fresh_sandbox)
+    started = time.monotonic()
+    frame = client.get("/data/1/features")
+    assert time.monotonic() - started > 2.0  # the query outlived its first token
+    assert frame["id"].tolist() == [r["id"] for r in fresh_sandbox.rows("Features")]
+    assert len(fresh_sandbox.issued_tokens) >= 2
+
+
+def test_query_survives_injected_faults_exactly(fresh_sandbox) -> None:
+    fresh_sandbox.configure(fault_rate=0.25, fault_seed=3, page_size=50)
+    client = make_client(fresh_sandbox, retry_seconds=30)
+    frame = client.get("/data/1/features")
+    fresh_sandbox.configure(fault_rate=0.0)
+    expected = [r["id"] for r in fresh_sandbox.rows("Features")]
+    assert frame["id"].tolist() == expected
+    stats = fresh_sandbox.stats
+    assert stats["faults_429"] + stats["faults_503"] + stats["faults_cut"] > 0
+
+
+def test_faults_beyond_the_budget_say_how_many_rows_were_fetched(fresh_sandbox) -> None:
+    client = make_client(fresh_sandbox, retry_seconds=0.5)
+    first = client.get("/data/1/quotationlines", paginate=False)  # logs in, warms up
+    assert len(first) == 500
+    fresh_sandbox.configure(page_size=100)
+    frame_error = None
+    # The first page comes through; then every request fails.
+    original = client._transport.request
+
+    def fail_after_first(method, url, **kwargs):  # noqa: ANN001, ANN202
+        response = original(method, url, **kwargs)
+        fresh_sandbox.configure(fault_rate=1.0)
+        return response
+
+    client._transport.request = fail_after_first  # type: ignore[method-assign]
+    try:
+        client.get("/data/1/quotationlines")
+    except IncompleteResultError as exc:
+        frame_error = exc
+    finally:
+        fresh_sandbox.configure(fault_rate=0.0)
+    assert frame_error is not None
+    assert frame_error.rows_fetched == 100
+    assert "stopped after 100 rows" in frame_error.message
+    assert isinstance(frame_error, IncompleteResultError)
+
+
+def test_server_that_keeps_failing_ends_in_a_clear_error(fresh_sandbox) -> None:
+    fresh_sandbox.configure(fault_rate=1.0)
+    client = make_client(fresh_sandbox, retry_seconds=1.0)
+    started = time.monotonic()
+    with pytest.raises((ServerError, RateLimitedError, ConnectionFailedError)):
+        client.get("/data/1/vats")
+    assert time.monotonic() - started < 5
