@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -241,17 +242,22 @@ def test_configurator_paths_complete_with_the_version_filled_in(
     assert "configurationmodels" in texts(shell, "%elfsquad GET /configurator/1/configurator/c")
 
 
-def test_api_paths_come_from_the_services_swagger_document(
-    sandbox: Sandbox, client: ElfsquadClient
+def test_api_paths_come_from_the_services_swagger_document_fetched_once(
+    fresh_sandbox: Sandbox,
 ) -> None:
     from elfsquad_magic.completion import CompletionCache, _shipped_paths
 
+    client = _login(fresh_sandbox)
     served = client.request(
         "GET", "/quotation/1/swagger/v1/swagger.json", raw=True, paginate=False, progress=False
     )
     assert isinstance(served, dict) and served["paths"]
     cache = CompletionCache(lambda: client)
+    before = fresh_sandbox.stats["requests"]
     assert set(cache.api_paths("quotation")) == set(served["paths"])
+    assert fresh_sandbox.stats["requests"] == before + 1
+    cache.api_paths("quotation")
+    assert fresh_sandbox.stats["requests"] == before + 1  # cached
     configurator = cache.api_paths("configurator")
     assert configurator == _shipped_paths("configurator")
     assert all(p.startswith("/configurator/1/configurator/") for p in configurator)
@@ -348,3 +354,28 @@ def test_loaded_extension_completes_after_login(ip: Any, sandbox_env: Sandbox) -
     finally:
         ip.run_line_magic("elfsquad_logout", "")
     assert texts(ip, line) == []
+
+
+def test_a_jupyter_kernel_answers_complete_requests_with_the_matcher(sandbox_env: Sandbox) -> None:
+    """What JupyterLab does: a complete_request to a real ipykernel, logged in from env vars."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    manager, kc = jupyter_client.manager.start_new_kernel(
+        kernel_name="python3", env=dict(os.environ)
+    )
+    try:
+        reply = kc.execute_interactive(
+            "%load_ext elfsquad_magic\n%elfsquad_login", allow_stdin=False, timeout=60
+        )
+        assert reply["content"]["status"] == "ok"
+        code = "%%elfsquad GET /data/1/quotationl\n$select=quotationId,artic"
+        first_line = code.index("\n")
+        answer = kc.complete(code, first_line, reply=True, timeout=30)["content"]
+        assert answer["matches"] == ["QuotationLines"]
+        assert code[answer["cursor_start"] : answer["cursor_end"]] == "quotationl"
+        code = code.replace("quotationl", "QuotationLines")
+        answer = kc.complete(code, len(code), reply=True, timeout=30)["content"]
+        assert answer["matches"] == ["articleCode"]
+        assert code[answer["cursor_start"] : answer["cursor_end"]] == "artic"
+    finally:
+        kc.stop_channels()
+        manager.shutdown_kernel(now=True)
