@@ -14,6 +14,25 @@ from .server import SandboxApp, SandboxHTTPServer, Settings
 from .store import Store
 from .tokens import TokenIssuer
 
+# Seeded databases of small tenants, copied into each new sandbox: tests start many sandboxes.
+_TEMPLATES: dict[tuple[int, int], Store] = {}
+_TEMPLATES_LOCK = threading.Lock()
+_TEMPLATE_MAX_SCALE = 2
+
+
+def seed_store(store: Store, scale: int, seed: int) -> None:
+    """Fill an empty store with the tenant of (scale, seed)."""
+    if scale > _TEMPLATE_MAX_SCALE:
+        store.load(generate_tenant(scale, seed))
+        return
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get((scale, seed))
+        if template is None:
+            template = Store(store.service)
+            template.load(generate_tenant(scale, seed))
+            _TEMPLATES[(scale, seed)] = template
+    store.copy_from(template)
+
 
 class Sandbox:
     """A local Elfsquad stand-in: token endpoint and Data API over real loopback HTTP.
@@ -70,7 +89,7 @@ class Sandbox:
         service = load_service()
         store = Store(service, self.db)
         if store.fresh:
-            store.load(generate_tenant(self.scale, self.seed))
+            seed_store(store, self.scale, self.seed)
         self._store = store
         self._api = DataApi(service, store, self._page_size)
         self._app = SandboxApp(self._api, self._tokens, self._faults, self._settings)

@@ -261,6 +261,11 @@ class Store:
                 raise
         return removed
 
+    def copy_from(self, other: Store) -> None:
+        """Replace this database's content with ``other``'s (SQLite online backup: fast)."""
+        with other._lock, self._lock:
+            other._conn.backup(self._conn)
+
     def load(self, tenant: dict[str, list[dict]]) -> None:
         """Bulk-load generated rows into empty tables."""
         for name, rows in tenant.items():

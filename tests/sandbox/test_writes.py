@@ -1,0 +1,140 @@
+"""Writes persist; bad writes are refused and leave the data unchanged."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from conftest import session_for
+
+from elfsquad_magic.sandbox import Sandbox
+
+NEW_FEATURE = {"name": "Zadel 'Comfort', größe M", "salesPrice": 49.95, "tags": ["new"]}
+
+
+def test_post_creates_and_returns_201_with_location(fresh_sandbox, fresh_api) -> None:
+    before = len(fresh_sandbox.rows("Features"))
+    reply = fresh_api("Features", method="POST", json=NEW_FEATURE)
+    assert reply.status_code == 201
+    created = reply.json()
+    assert created["name"] == NEW_FEATURE["name"] and created["tags"] == ["new"]
+    uuid.UUID(created["id"])
+    assert reply.headers["Location"].endswith(f"/data/1/Features({created['id']})")
+    assert len(fresh_sandbox.rows("features")) == before + 1
+    fetched = fresh_api(f"Features({created['id']})").json()
+    assert fetched["salesPrice"] == 49.95
+    found = fresh_api("Features", params={"$filter": "name eq 'Zadel ''Comfort'', größe M'"})
+    assert [r["id"] for r in found.json()["value"]] == [created["id"]]
+
+
+def test_patch_merges_and_put_replaces(fresh_sandbox, fresh_api) -> None:
+    row = fresh_sandbox.rows("Features")[0]
+    reply = fresh_api(f"Features({row['id']})", method="PATCH", json={"salesPrice": -12.5})
+    assert reply.status_code == 204
+    after = fresh_api(f"Features({row['id']})").json()
+    assert after["salesPrice"] == -12.5 and after["name"] == row["name"]
+    reply = fresh_api(f"features/{row['id']}", method="PUT", json={"name": "Only name"})
+    assert reply.status_code == 204
+    after = fresh_api(f"Features({row['id']})").json()
+    assert after["name"] == "Only name" and after["salesPrice"] is None
+    assert after["createdDate"] == row["createdDate"]
+
+
+def test_delete_removes_then_404(fresh_sandbox, fresh_api) -> None:
+    row = fresh_sandbox.rows("Vats")[0]
+    assert fresh_api(f"Vats({row['id']})", method="DELETE").status_code == 204
+    assert fresh_api(f"Vats({row['id']})").status_code == 404
+    assert fresh_api(f"Vats({row['id']})", method="DELETE").status_code == 404
+    assert row["id"] not in {r["id"] for r in fresh_sandbox.rows("Vats")}
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("POST", {"bogus": 1}),
+        ("POST", {"salesPrice": "cheap"}),
+        ("POST", {"categoryId": "not-a-guid"}),
+        ("POST", {"createdDate": "yesterday"}),
+        ("POST", {"disallowDiscount": "yes"}),
+        ("POST", ["not", "an", "object"]),
+        ("POST", b"{not json"),
+        ("PATCH", {"salesPrice": "cheap"}),
+        ("PATCH", {"id": str(uuid.uuid4())}),
+        ("PATCH", b""),
+    ],
+)
+def test_bad_writes_are_400_and_change_nothing(fresh_sandbox, fresh_api, method, body) -> None:
+    before = fresh_sandbox.rows("Features")
+    path = "Features" if method == "POST" else f"Features({before[0]['id']})"
+    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+    reply = fresh_api(path, method=method, **kwargs)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["message"]
+    assert fresh_sandbox.rows("Features") == before
+
+
+def test_duplicate_key_is_409(fresh_sandbox, fresh_api) -> None:
+    existing = fresh_sandbox.rows("Features")[0]["id"]
+    reply = fresh_api("Features", method="POST", json={"id": existing, "name": "dup"})
+    assert reply.status_code == 409
+
+
+def test_patch_unknown_key_is_404(fresh_api) -> None:
+    reply = fresh_api(f"Features({uuid.uuid4()})", method="PATCH", json={"name": "x"})
+    assert reply.status_code == 404
+
+
+def test_methods_not_allowed_are_405(fresh_sandbox, fresh_api) -> None:
+    reply = fresh_api("Features", method="DELETE")
+    assert reply.status_code == 405
+    assert "GET" in reply.headers["Allow"]
+    user = fresh_sandbox.rows("Users")[0]["id"]
+    assert fresh_api(f"Users({user})", method="PATCH", json={"avatar": "x"}).status_code == 405
+    assert fresh_api("Users", method="POST", json={}).status_code == 405
+
+
+def test_bulk_actions(fresh_sandbox, fresh_api) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    entities = [{"id": i, "code": f"U{n}", "description": "bulk"} for n, i in enumerate(ids)]
+    base = "UnitOfMeasurements/Default."
+    reply = fresh_api(base + "BulkInsert", method="POST", json={"entities": entities})
+    assert reply.status_code == 204
+    assert {r["id"] for r in fresh_sandbox.rows("UnitOfMeasurements")} >= set(ids)
+    update = {"entities": [{"id": ids[0], "description": "changed"}]}
+    assert fresh_api(base + "BulkUpdate", method="POST", json=update).status_code == 204
+    upsert = {"entities": [{"id": ids[1], "code": "X"}, {"code": "NEW", "description": None}]}
+    assert fresh_api(base + "BulkUpsert", method="POST", json=upsert).status_code == 204
+    rows = {r["id"]: r for r in fresh_sandbox.rows("UnitOfMeasurements")}
+    assert rows[ids[0]]["description"] == "changed" and rows[ids[0]]["code"] == "U0"
+    assert rows[ids[1]]["code"] == "X"
+    assert any(r["code"] == "NEW" for r in rows.values())
+    reply = fresh_api(base + "BulkDelete", method="POST", json={"identifiers": ids})
+    assert reply.status_code == 204
+    assert not set(ids) & {r["id"] for r in fresh_sandbox.rows("UnitOfMeasurements")}
+
+
+def test_bulk_with_one_bad_entity_writes_nothing(fresh_sandbox, fresh_api) -> None:
+    before = fresh_sandbox.rows("UnitOfMeasurements")
+    entities = [{"code": "OK"}, {"code": "BAD", "bogus": True}]
+    reply = fresh_api(
+        "UnitOfMeasurements/Default.BulkInsert", method="POST", json={"entities": entities}
+    )
+    assert reply.status_code == 400
+    missing = {"identifiers": [before[0]["id"], str(uuid.uuid4())]}
+    reply = fresh_api("UnitOfMeasurements/Default.BulkDelete", method="POST", json=missing)
+    assert reply.status_code == 404
+    assert fresh_sandbox.rows("UnitOfMeasurements") == before
+
+
+def test_db_file_keeps_data_across_restarts(tmp_path) -> None:
+    db = str(tmp_path / "tenant.sqlite")
+    with Sandbox(db=db) as first:
+        session = session_for(first)
+        reply = session.post(
+            f"{first.url}/data/1/Vats", json={"name": "Kept", "pct": 7}, timeout=10
+        )
+        assert reply.status_code == 201
+        count = len(first.rows("Vats"))
+    with Sandbox(db=db, seed=99) as second:  # an existing file is not reseeded
+        names = [r["name"] for r in second.rows("Vats")]
+        assert len(names) == count and "Kept" in names
