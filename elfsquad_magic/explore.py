@@ -7,6 +7,7 @@ client); ``--count`` adds one ``$count`` request per set, a few at a time.
 from __future__ import annotations
 
 import difflib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -136,11 +137,20 @@ def describe_frame(client: ElfsquadClient, entity_set: str) -> pd.DataFrame:
     set a navigation property leads to, for ``$expand``; None for plain properties).
     """
     schema = _schema(client)
-    found = schema.find(entity_set.strip())
+    found = schema.find(_set_name(entity_set))
     if found is None:
         raise _unknown_set(client, schema, entity_set)
     backend = getattr(client, "dtype_backend", None)
     return _properties_frame(found, backend if backend in frames.DTYPE_BACKENDS else None)
+
+
+def _set_name(text: str) -> str:
+    """``quotations``, ``/data/1/quotations`` or ``Quotations(<key>)`` -> ``quotations``."""
+    name = text.strip()
+    marker = name.lower().find("/data/1/")
+    if marker >= 0:
+        name = name[marker + len("/data/1/") :]
+    return re.split(r"[/(?]", name, maxsplit=1)[0]
 
 
 def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.DataFrame:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from IPython.core.completer import provisionalcompleter
 
 from elfsquad_magic.client import ElfsquadClient
@@ -162,6 +164,15 @@ def test_cell_first_line_completes_entity_sets(shell: Any, current: _Current) ->
     assert "Features" in [c.text for c in result]
     features = next(c for c in result if c.text == "Features")
     assert applied(cell, features) == "%%elfsquad GET /data/1/Features\n$top=5"
+
+
+def test_cell_body_reads_the_set_after_options_and_navigation(
+    shell: Any, current: _Current
+) -> None:
+    cell = "%%elfsquad -o lines --limit 5 GET /data/1/quotations(1)/debtor\n$select=compan"
+    assert texts(shell, cell) == ["companyName"]
+    cell = "%%elfsquad --limit 5 /data/1/quotationlines\n$select=artic"
+    assert texts(shell, cell) == ["articleCode"]
 
 
 def test_cell_body_completes_the_option_names(shell: Any, current: _Current) -> None:
@@ -379,3 +390,24 @@ def test_a_jupyter_kernel_answers_complete_requests_with_the_matcher(sandbox_env
     finally:
         kc.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.text(alphabet=st.sampled_from(list("$=,()' /.&?%abcdelnqrstuiGET01\n")), max_size=40),
+    cut=st.integers(min_value=0, max_value=80),
+)
+def test_any_text_gives_suggestions_that_replace_text_before_the_cursor(
+    client: ElfsquadClient, body: str, cut: int
+) -> None:
+    from elfsquad_magic.completion import CompletionCache, suggest
+
+    cache = CompletionCache(lambda: client)
+    for text in (CELL + body, "%elfsquad GET /data/1/" + body, "%%elfsquad " + body):
+        offset = min(cut, len(text))
+        before = text[:offset]
+        line = before.count("\n")
+        column = offset - (before.rfind("\n") + 1)
+        suggestion = suggest(text, line, column, cache)
+        assert before.endswith(suggestion.fragment)
+        assert all(isinstance(t, str) and t for t in suggestion.texts)

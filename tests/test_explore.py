@@ -143,6 +143,11 @@ def test_dtype_for_follows_the_dtype_backend() -> None:
     assert dtype_for("Edm.Guid", is_collection=True) == "object"
 
 
+def test_describe_takes_a_path_as_well_as_a_name(client: ElfsquadClient) -> None:
+    by_path = describe_frame(client, "/data/1/quotationlines?$top=5")
+    assert by_path.equals(describe_frame(client, "QuotationLines"))
+
+
 def test_unknown_entity_set_names_close_matches(client: ElfsquadClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         describe_frame(client, "Quotatoins")
