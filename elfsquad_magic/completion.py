@@ -11,6 +11,7 @@ keystroke does not try again.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -91,6 +92,25 @@ _NONE = Suggestion("", (), "")
 # -- what to fetch, and how long to wait for it ----------------------------------------------
 
 
+_FETCH_THREAD = "elfsquad-completion-fetch"
+
+
+class _QuietFetches(logging.Filter):
+    """Drops urllib3's retry warnings raised by completion fetches.
+
+    They would otherwise print into whichever notebook cell ran last while someone types.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != _FETCH_THREAD
+
+
+def _quiet_fetch_logs() -> None:
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _QuietFetches) for f in pool_logger.filters):
+        pool_logger.addFilter(_QuietFetches())
+
+
 class _Fetch:
     """One background fetch; ``done`` is set when ``value`` or ``failed_at`` is known."""
 
@@ -99,7 +119,9 @@ class _Fetch:
         self.value: Any = None
         self.failed_at: float | None = None
         self.waited = False
-        self._thread = threading.Thread(target=self._run, args=(producer,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(producer,), name=_FETCH_THREAD, daemon=True
+        )
         self._thread.start()
 
     def _run(self, producer: Callable[[], Any]) -> None:
@@ -562,6 +584,7 @@ def install_completer(
     shell: Any, get_client: Callable[[], ElfsquadClient | None], *, wait: float = 2.0
 ) -> CompleterHandle:
     """Register the ``%elfsquad`` matcher on ``shell``'s completer; the handle removes it."""
+    _quiet_fetch_logs()
     cache = CompletionCache(get_client, wait=wait)
     matcher = make_matcher(cache)
     matchers = shell.Completer.custom_matchers
