@@ -80,7 +80,8 @@ class LoginForm:
     @property
     def status_text(self) -> str:
         """The status area as plain text."""
-        return html.unescape(re.sub(r"<[^>]+>", "", self.status.value))
+        text = re.sub(r"<br\s*/?>", "\n", self.status.value)
+        return html.unescape(re.sub(r"<[^>]+>", "", text))
 
     def all_widgets(self) -> list[widgets.Widget]:
         """Every widget of the form, outermost first (for inspecting their state)."""
@@ -132,7 +133,15 @@ class LoginForm:
         self.status.value = f'<span style="{style}">{body}</span>'
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            # Where widgets cannot render (terminal IPython), say what this is instead of
+            # printing the widget tree.
+            bundle["text/plain"] = (
+                "Elfsquad login form (shown in notebooks with widgets; in a terminal, run "
+                "%elfsquad_login without --form to be asked for the credentials)"
+            )
+        return bundle
 
     def __repr__(self) -> str:
         return f"<LoginForm client_id={self.client_id.value!r}>"

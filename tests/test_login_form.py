@@ -121,3 +121,16 @@ def test_widget_state_never_holds_the_secret_after_a_click() -> None:
     for widget in form.all_widgets():
         assert SECRET not in repr(widget.get_state())
     assert SECRET not in repr(form)
+
+
+def test_hint_goes_on_its_own_line() -> None:
+    form = LoginForm(Recorder(LoginError("Refused.", "Check the secret.")))
+    _fill(form)
+    form.button.click()
+    assert form.status_text == "Refused.\nHint: Check the secret."
+
+
+def test_plain_text_display_says_what_the_form_is() -> None:
+    bundle = LoginForm(Recorder())._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("Elfsquad login form")
+    assert "application/vnd.jupyter.widget-view+json" in bundle
