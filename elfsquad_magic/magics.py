@@ -422,7 +422,19 @@ class ElfsquadMagic(Magics):
         try:
             return magic.parser.parse_argstring(line)
         except IPythonUsageError as exc:
-            raise UsageError(f"{exc}", self._usage_hint(magic)) from None
+            message = str(exc)
+            if message.startswith("unrecognized arguments:"):
+                # Name the unknown options only: their values may be a secret typed by mistake.
+                words = message.split(":", 1)[1].split()
+                options = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+                message = f"unknown option {' '.join(options)}" if options else "unexpected text"
+                if any("secret" in option for option in options):
+                    raise UsageError(
+                        "There is no option for the client secret: the magic line is saved in "
+                        "the notebook and the history.",
+                        "Type it into the login form, or set ELFSQUAD_CLIENT_SECRET.",
+                    ) from None
+            raise UsageError(f"{message}.", self._usage_hint(magic)) from None
 
     @staticmethod
     def _usage_hint(magic: Any) -> str:

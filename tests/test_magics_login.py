@@ -209,7 +209,9 @@ def test_bad_dtype_backend_is_refused(ip) -> None:
 
 def test_login_line_errors_carry_the_usage(ip) -> None:
     with pytest.raises(UsageError) as info:
-        ip.run_line_magic("elfsquad_login", "--client-secret abc")
+        ip.run_line_magic("elfsquad_login", "--verbose yes")
+    assert "unknown option --verbose" in str(info.value)
+    assert "yes" not in str(info.value)
     assert "%elfsquad_login [--demo]" in str(info.value)
     with pytest.raises(UsageError):
         ip.run_line_magic("elfsquad_login", "--demo --form")
@@ -220,3 +222,16 @@ def test_dtype_backend_applies_to_the_next_query(ip, sandbox_env) -> None:
     ip.run_line_magic("config", "ElfsquadMagic.dtype_backend = 'numpy_nullable'")
     frame = ip.run_line_magic("elfsquad", "GET /data/1/categories?$select=name,order")
     assert str(frame["order"].dtype) == "Int64"
+
+
+def test_a_secret_typed_on_the_line_is_refused_without_echo(ip, sandbox_env) -> None:
+    for line in (
+        f"--client-secret {sandbox_env.client_secret}",
+        f"--client-secret={sandbox_env.client_secret}",
+        f"--secret {sandbox_env.client_secret} --demo",
+    ):
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("elfsquad_login", line)
+        assert sandbox_env.client_secret not in str(info.value)
+        assert "ELFSQUAD_CLIENT_SECRET" in str(info.value)
+    assert not ip.magics_manager.registry["ElfsquadMagic"].session.logged_in
