@@ -421,6 +421,8 @@ class ElfsquadMagic(Magics):
     def _parse(self, magic: Any, line: str) -> Namespace:
         try:
             return magic.parser.parse_argstring(line)
+        except ValueError as exc:  # shlex: an unbalanced quote
+            raise UsageError(f"{exc}.", self._usage_hint(magic)) from None
         except IPythonUsageError as exc:
             message = str(exc)
             if message.startswith("unrecognized arguments:"):

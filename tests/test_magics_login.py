@@ -215,6 +215,8 @@ def test_login_line_errors_carry_the_usage(ip) -> None:
     assert "%elfsquad_login [--demo]" in str(info.value)
     with pytest.raises(UsageError):
         ip.run_line_magic("elfsquad_login", "--demo --form")
+    with pytest.raises(UsageError):
+        ip.run_line_magic("elfsquad_login", '--scope "Elfskot.Api')
 
 
 def test_dtype_backend_applies_to_the_next_query(ip, sandbox_env) -> None:
@@ -235,3 +237,12 @@ def test_a_secret_typed_on_the_line_is_refused_without_echo(ip, sandbox_env) -> 
         assert sandbox_env.client_secret not in str(info.value)
         assert "ELFSQUAD_CLIENT_SECRET" in str(info.value)
     assert not ip.magics_manager.registry["ElfsquadMagic"].session.logged_in
+
+
+def test_package_exports_the_client_without_ipython_magics() -> None:
+    import elfsquad_magic
+    from elfsquad_magic.client import ElfsquadClient
+
+    assert elfsquad_magic.ElfsquadClient is ElfsquadClient
+    with pytest.raises(AttributeError):
+        elfsquad_magic.NoSuchName  # noqa: B018
