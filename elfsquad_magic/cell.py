@@ -362,17 +362,6 @@ def _render_json(value: Any, in_string: bool) -> str:
 
 def to_json_compatible(value: Any) -> Any:
     """A Python value as plain JSON data: DataFrame -> records, NaN -> null, datetimes -> ISO."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
-    if pd is not None:
-        if isinstance(value, pd.DataFrame):
-            frame = value.astype(object).where(value.notna(), None)
-            return [_jsonable(row) for row in frame.to_dict(orient="records")]
-        if isinstance(value, pd.Series):
-            series = value.astype(object).where(value.notna(), None)
-            return _jsonable(series.to_dict())
     return _jsonable(value)
 
 
@@ -407,6 +396,11 @@ def _jsonable(value: Any) -> Any:
         import numpy as np
         import pandas as pd
 
+        if isinstance(value, pd.DataFrame):
+            frame = value.astype(object).where(value.notna(), None)
+            return [_jsonable(row) for row in frame.to_dict(orient="records")]
+        if isinstance(value, pd.Series):
+            return _jsonable(value.astype(object).where(value.notna(), None).to_dict())
         if value is pd.NA or value is pd.NaT:
             return None
         if isinstance(value, np.datetime64):

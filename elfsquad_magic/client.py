@@ -20,11 +20,18 @@ import pandas as pd
 import requests
 
 from .auth import TokenProvider, check_secure_url
+from .cell import to_json_compatible
 from .errors import LoginError, NotLoggedInError, ResponseFormatError, UsageError
 from .frames import DTYPE_BACKENDS, combine, page_frame
 from .paging import fetch_collection, page_from_payload
 from .schema import ServiceSchema, parse_metadata
-from .transport import Transport, decode_json, is_json_response, strip_credentials
+from .transport import (
+    RateLimiter,
+    Transport,
+    decode_json,
+    is_json_response,
+    strip_credentials,
+)
 
 __all__ = [
     "ElfsquadClient",
@@ -105,6 +112,8 @@ class ElfsquadClient:
         self.calls_per_minute = calls_per_minute
         self._session = requests.Session()
         self._session.trust_env = False
+        # One limiter per client, kept across logins: the budget is the service's, not a token's.
+        self._limiter = RateLimiter(calls_per_minute)
         self._tokens: TokenProvider | None = None
         if self._client_id and client_secret:
             self._tokens = self._new_tokens(client_secret)
@@ -145,6 +154,7 @@ class ElfsquadClient:
             self._tokens,
             timeout=self.timeout,
             retry_seconds=self.retry_seconds,
+            limiter=self._limiter,
         )
 
     # -- identity and state ----------------------------------------------------------------------
@@ -294,6 +304,8 @@ class ElfsquadClient:
             raise UsageError("--limit must be 0 or more.")
         if json is not None and method in ("GET", "DELETE"):
             raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
+        if json is not None:
+            json = to_json_compatible(json)  # DataFrames, datetimes, guids, NaN -> plain JSON
         self._require_login()
         started = time.monotonic()
         url = self._transport.resolve(path)

@@ -6,6 +6,7 @@ import email.utils
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,9 +31,10 @@ from .errors import (
     RateLimitedError,
     ResponseFormatError,
     ServerError,
+    UsageError,
 )
 
-__all__ = ["Transport", "Params", "encode_query", "decode_json", "redact_headers"]
+__all__ = ["RateLimiter", "Transport", "Params", "encode_query", "decode_json", "redact_headers"]
 
 logger = logging.getLogger("elfsquad_magic")
 
@@ -109,6 +111,37 @@ def _origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+class RateLimiter:
+    """Spaces calls evenly to at most ``calls_per_minute``, shared by every thread.
+
+    A 429 pauses all callers for the wait the service asked for, not only the one that saw it.
+    """
+
+    def __init__(self, calls_per_minute: int | None = None) -> None:
+        if calls_per_minute is not None and calls_per_minute <= 0:
+            raise UsageError(
+                f"calls_per_minute must be a positive number, not {calls_per_minute}.",
+                "Leave it unset (None) for no limit.",
+            )
+        self.interval = 60.0 / calls_per_minute if calls_per_minute else 0.0
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def acquire(self) -> None:
+        """Wait for this caller's turn."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+    def pause(self, seconds: float) -> None:
+        """Let no call start for ``seconds`` (after a 429 with Retry-After)."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
 class Transport:
     """Sends requests to the API host with the token, retrying what is safe to retry.
 
@@ -126,6 +159,7 @@ class Transport:
         timeout: float = 30.0,
         retry_seconds: float = 60.0,
         session: requests.Session | None = None,
+        limiter: RateLimiter | None = None,
         on_throttle: Callable[[float], None] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -133,7 +167,8 @@ class Transport:
         self.tokens = tokens
         self.timeout = (min(10.0, timeout), timeout)
         self.retry_seconds = retry_seconds
-        # Hook for a shared rate limiter: called with the wait a 429 asked for.
+        self.limiter = limiter or RateLimiter(None)
+        # Called with the wait a 429 asked for (the limiter is paused in any case).
         self.on_throttle = on_throttle
         self.session = session or self._new_session()
         self._origin = _origin(self.api_url)
@@ -222,6 +257,7 @@ class Transport:
             token = self._token() if authenticate else None
             if token is not None:
                 send_headers["Authorization"] = f"Bearer {token}"
+            self.limiter.acquire()
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -266,9 +302,11 @@ class Transport:
                     wait = _backoff(attempt)
                 if time.monotonic() + wait < deadline:
                     logger.info("%s %s answered %s; retry in %.1f s", method, url, status, wait)
-                    if status == 429 and self.on_throttle is not None:
-                        self.on_throttle(wait)
                     response.close()
+                    if status == 429:
+                        self.limiter.pause(wait)
+                        if self.on_throttle is not None:
+                            self.on_throttle(wait)
                     time.sleep(wait)
                     continue
             if status >= 400:
