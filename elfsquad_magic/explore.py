@@ -99,9 +99,13 @@ def entities_frame(client: ElfsquadClient, *, count: bool = False) -> pd.DataFra
 def _row_counts(client: ElfsquadClient, names: list[str]) -> list[int | None]:
     if not names:
         return []
-    with ThreadPoolExecutor(max_workers=min(COUNT_CONCURRENCY, len(names))) as pool:
-        # map() re-raises the first failure (401, connection lost...) once it reaches it.
-        return list(pool.map(lambda name: _row_count(client, name), names))
+    pool = ThreadPoolExecutor(max_workers=min(COUNT_CONCURRENCY, len(names)))
+    try:
+        futures = [pool.submit(_row_count, client, name) for name in names]
+        # The first failure (401, connection lost...) is raised; the queued counts are dropped.
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _row_count(client: ElfsquadClient, name: str) -> int | None:

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.errors import NotFoundError
+from elfsquad_magic.errors import ElfsquadError, NotFoundError
 from elfsquad_magic.explore import describe_frame, dtype_for, entities_frame
 from elfsquad_magic.sandbox import Sandbox
 from elfsquad_magic.schema import ServiceSchema, parse_metadata
@@ -91,6 +91,23 @@ def test_entities_count_matches_the_rows_each_set_holds(
     assert frame["rows"].notna().all()
     assert frame["rows"].sum() > 0
     assert elapsed < 30
+
+
+def test_entities_count_stops_at_the_first_failure(fresh_sandbox: Sandbox) -> None:
+    client = ElfsquadClient(
+        fresh_sandbox.client_id,
+        fresh_sandbox.client_secret,
+        login_url=fresh_sandbox.login_url,
+        api_url=fresh_sandbox.api_url,
+        retry_seconds=0,
+    )
+    client.login()
+    client.schema()
+    fresh_sandbox.stop()  # every count now fails to connect
+    started = time.monotonic()
+    with pytest.raises(ElfsquadError):
+        entities_frame(client, count=True)
+    assert time.monotonic() - started < 10
 
 
 def test_describe_frame_lists_properties_and_navigation_of_metadata(
