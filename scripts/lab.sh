@@ -34,5 +34,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python
     echo "$wanted" > "$stamp"
 fi
 
+extra=()
+# Jupyter refuses to run as root (containers, fresh cloud machines) unless told.
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)
 echo "Starting JupyterLab on notebooks/01-getting-started.ipynb (Ctrl+C twice to stop) ..."
-exec .venv/bin/jupyter lab notebooks/01-getting-started.ipynb "$@"
+exec .venv/bin/jupyter lab ${extra[@]+"${extra[@]}"} notebooks/01-getting-started.ipynb "$@"

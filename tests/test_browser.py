@@ -1,0 +1,289 @@
+"""A real browser: JupyterLab in headless Chromium, the login form, and a query's table.
+
+The test starts its own sandbox and gives JupyterLab (and so the kernel) its hosts through
+ELFSQUAD_LOGIN_URL / ELFSQUAD_API_URL; the browser types that sandbox's client id and secret into
+the form that `%elfsquad_login --form` renders in 01-getting-started.ipynb, clicks Log in, then
+runs a `%%elfsquad` cell and reads the rendered table. Screenshots go to test-output/browser/
+(scripts/make_screenshots.py copies them to docs/img for the README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+import requests
+
+from elfsquad_magic.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "01-getting-started.ipynb"
+OUTPUT_DIR = ROOT / "test-output" / "browser"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# The cells the test runs, found by their first line in the notebook.
+LOAD_CELL = "%load_ext elfsquad_magic"
+FORM_CELL = "%elfsquad_login --form"
+QUERY_CELL = "%%elfsquad GET /data/1/features"
+# The query cell's request, asked of the sandbox directly to know what the table must show.
+QUERY_PARAMS = {
+    "$select": "name,articleCode,salesPrice",
+    "$orderby": "salesPrice desc",
+    "$top": "5",
+}
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _chromium() -> str:
+    for candidate in (
+        os.environ.get("CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip(
+        "no Chromium found (install Debian's 'chromium' package, or set CHROMIUM=/path); "
+        "bash scripts/test.sh installs it when run as root"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# JupyterLab user settings: no news/update toasts over the notebook, every cell in the DOM.
+_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": (
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    ),
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
+}
+
+
+@pytest.fixture(scope="module")
+def browser_sandbox() -> Iterator[Sandbox]:
+    """The sandbox whose credentials the browser types; nothing else knows them."""
+    with Sandbox(scale=1, seed=11) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def lab(browser_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """JupyterLab on a free loopback port, serving a copy of the notebook without outputs."""
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    root.mkdir()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, root / NOTEBOOK.name)
+    for name, text in _SETTINGS.items():
+        path = base / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ELFSQUAD_", "JUPYTER"))}
+    env.update(
+        ELFSQUAD_LOGIN_URL=browser_sandbox.login_url,
+        ELFSQUAD_API_URL=browser_sandbox.api_url,
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DATA_DIR=str(base / "data"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+    )
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(OUTPUT_DIR / "jupyterlab.log", "wb")  # noqa: SIM115 - closed at teardown
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.open_browser=False",
+    ]
+    if os.geteuid() == 0:  # CI containers run as root; Jupyter refuses that unless told
+        cmd.append("--allow-root")
+    # Its own process group, so its kernels are stopped with it.
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"JupyterLab exited ({proc.returncode}); see {OUTPUT_DIR}/jupyterlab.log"
+                )
+            try:
+                answer = requests.get(
+                    f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
+                )
+                if answer.ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("JupyterLab did not answer within 90 s")
+            time.sleep(0.25)
+        yield {"url": url, "token": token, "root": root}
+    finally:
+        _stop_group(proc)
+        log.close()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop JupyterLab and the kernels it started (its process group)."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def page(lab: dict):
+    """A Chromium page (Playwright) showing the notebook with an idle kernel."""
+    executable = _chromium()
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing"
+    )
+    with sync_api.sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except sync_api.Error as exc:
+            pytest.skip(f"Chromium at {executable} could not be started: {exc}")
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.set_default_timeout(30_000)
+        sync_api.expect.set_options(timeout=30_000)
+        page = context.new_page()
+        page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}")
+        # The notebook's cells are rendered and its kernel has started and is idle.
+        first_cell = page.locator(".jp-Notebook .jp-CodeCell .cm-content", has_text=LOAD_CELL)
+        sync_api.expect(first_cell).to_be_visible(timeout=60_000)
+        kernel = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"ipykernel.*\| Idle"))
+        sync_api.expect(kernel).to_be_visible(timeout=60_000)
+        yield page
+        page.screenshot(path=OUTPUT_DIR / "last-state.png")  # what the page showed at the end
+        context.close()
+        browser.close()
+
+
+def _cell(page, first_line: str):
+    """The code cell whose source starts with first_line (exactly one)."""
+    matching = [
+        cell
+        for cell in page.locator(".jp-Notebook .jp-CodeCell").all()
+        if cell.locator(".cm-line").first.inner_text().strip() == first_line
+    ]
+    assert len(matching) == 1, f"expected one cell starting with {first_line!r}"
+    return matching[0]
+
+
+def _run(page, cell) -> None:
+    """Run a cell the way a user does (click into it, Shift+Enter) and wait until it finished."""
+    from playwright.sync_api import expect
+
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
+
+
+def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browser_sandbox):
+    from playwright.sync_api import expect
+
+    _run(page, _cell(page, LOAD_CELL))
+
+    form_cell = _cell(page, FORM_CELL)
+    _run(page, form_cell)
+    client_id = form_cell.locator(".widget-text", has_text="Client ID").locator("input")
+    secret = form_cell.locator("input[type='password']")
+    expect(secret).to_be_visible()
+    client_id.fill(browser_sandbox.client_id)
+    secret.fill(browser_sandbox.client_secret)
+    form_cell.screenshot(path=OUTPUT_DIR / "login-form-filled.png")
+    form_cell.get_by_role("button", name="Log in").click()
+    expect(form_cell.get_by_text(f"Logged in as {browser_sandbox.client_id}")).to_be_visible()
+    expect(secret).to_have_value("")  # emptied as soon as it was read
+    form_cell.screenshot(path=OUTPUT_DIR / "login-form.png")
+
+    query_cell = _cell(page, QUERY_CELL)
+    _run(page, query_cell)
+    table = query_cell.locator(".jp-OutputArea-output table.dataframe")
+    expect(table).to_be_visible()
+    expected = requests.get(
+        f"{browser_sandbox.api_url.rstrip('/')}/data/1/features",
+        params=QUERY_PARAMS,
+        headers={"Authorization": f"Bearer {_token(browser_sandbox)}"},
+        timeout=10,
+    ).json()["value"]
+    assert expected, "the sandbox has no features"
+    expect(table.locator("tbody tr")).to_have_count(len(expected))
+    for row in expected:
+        expect(table).to_contain_text(row["articleCode"] or "")
+    query_cell.screenshot(path=OUTPUT_DIR / "result-table.png")
+    page.screenshot(path=OUTPUT_DIR / "notebook.png")
+
+    # Save through the UI; neither the page nor the saved file holds the secret or a token.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")
+    saved_path = lab["root"] / NOTEBOOK.name
+    deadline = time.monotonic() + 30
+    while 'class=\\"dataframe\\"' not in (saved := saved_path.read_text(encoding="utf-8")):
+        assert time.monotonic() < deadline, "the notebook was not saved with the table"
+        time.sleep(0.2)
+    dom = page.content()
+    for value in [browser_sandbox.client_secret, *browser_sandbox.issued_tokens]:
+        assert value not in dom
+        assert value not in saved
+
+
+def _token(sb: Sandbox) -> str:
+    answer = requests.post(
+        f"{sb.login_url.rstrip('/')}/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sb.client_id,
+            "client_secret": sb.client_secret,
+            "scope": "Elfskot.Api",
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()["access_token"]
