@@ -31,6 +31,19 @@ def column(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def is_stored(spec: EntitySetSpec, name: str) -> bool:
+    """Whether a property has a real column rather than one generated from ``_json``.
+
+    Numbers, booleans, guids and (normalised) date-times get real columns so filters and sorts
+    on them stay fast at 100k+ rows; strings and collections, most of the bytes, are read from
+    the JSON on demand (same values: JSON strings are the SQL text), which keeps loading cheap.
+    """
+    edm = spec.properties[name]
+    return name == spec.key or not (
+        edm == "Edm.String" or edm == "Edm.Untyped" or edm.startswith("Collection(")
+    )
+
+
 def _trusted_datetime(value: str | None) -> str | None:
     if value is None:
         return None
@@ -42,19 +55,6 @@ def _trusted_datetime(value: str | None) -> str | None:
     if size == 19:
         return value + ".0000000Z"
     return normalize_datetime(value)
-
-
-def _trusted_converter(edm: str):
-    """Converters for generated rows, already in canonical form: skip re-validation for speed."""
-    if edm in ("Edm.String", "Edm.Guid", "Edm.Int32", "Edm.Int64"):
-        return None
-    if edm == "Edm.DateTimeOffset":
-        return _trusted_datetime
-    if edm == "Edm.Boolean":
-        return lambda v: None if v is None else int(v)
-    if edm in ("Edm.Decimal", "Edm.Double"):
-        return lambda v: None if v is None else float(v)
-    return lambda v: column_value(edm, v)
 
 
 def column_value(edm: str, value: object) -> object:
@@ -112,11 +112,22 @@ class Store:
             for spec in self.service.sets.values():
                 if f"t_{spec.name}" in existing:
                     continue
-                cols = ", ".join(
-                    column(name) + (" PRIMARY KEY" if name == spec.key else "")
-                    for name in spec.properties
+                cols = []
+                for name in spec.properties:
+                    if name == spec.key:
+                        cols.append(f"{column(name)} PRIMARY KEY")
+                    elif is_stored(spec, name):
+                        cols.append(column(name))
+                    else:
+                        # JSON already holds the comparable form (lower-case guids, true -> 1).
+                        path = "$." + '"' + name + '"'
+                        cols.append(
+                            f"{column(name)} GENERATED ALWAYS AS "
+                            f"(json_extract(_json, '{path}')) VIRTUAL"
+                        )
+                self._conn.execute(
+                    f"CREATE TABLE {table_name(spec)} (_json BLOB NOT NULL, {', '.join(cols)})"
                 )
-                self._conn.execute(f"CREATE TABLE {table_name(spec)} (_json BLOB NOT NULL, {cols})")
                 for name in spec.properties:
                     if name in _INDEXED:
                         self._conn.execute(
@@ -143,7 +154,9 @@ class Store:
 
         ``where`` uses named parameters (``:p0``...) bound from ``params``.
         """
-        sql = f"SELECT _json FROM {table_name(spec)}"
+        # Two steps: pick the page's rowids (the key index skips OFFSET rows without reading
+        # the JSON of each), then fetch those rows' JSON.
+        sql = f"SELECT rowid FROM {table_name(spec)}"
         if where:
             sql += f" WHERE {where}"
         if order:
@@ -151,7 +164,20 @@ class Store:
         sql += " LIMIT :_limit OFFSET :_offset"
         bound = {**(params or {}), "_limit": limit, "_offset": offset}
         with self._lock:
-            return [r[0] for r in self._conn.execute(sql, bound)]
+            rowids = [r[0] for r in self._conn.execute(sql, bound)]
+            if not rowids:
+                return []
+            found: dict[int, bytes] = {}
+            for start in range(0, len(rowids), 900):
+                chunk = rowids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._conn.execute(
+                        f"SELECT rowid, _json FROM {table_name(spec)} WHERE rowid IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                )
+        return [found[r] for r in rowids]
 
     def count(
         self, spec: EntitySetSpec, where: str = "", params: Mapping[str, object] | None = None
@@ -185,27 +211,28 @@ class Store:
         return [orjson.loads(b) for b in self.select_json(spec, order=column(spec.key))]
 
     # Writes -------------------------------------------------------------------------------
+    def stored_names(self, spec: EntitySetSpec) -> list[str]:
+        """The properties with real columns, in table order."""
+        return [n for n in spec.properties if is_stored(spec, n)]
+
     def _params(self, spec: EntitySetSpec, row: dict) -> tuple:
-        values = []
+        values = {}
         for name, edm in spec.properties.items():
             try:
-                values.append(column_value(edm, row.get(name)))
+                values[name] = column_value(edm, row.get(name))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"property '{name}': {exc}") from None
-        return (orjson.dumps(row), *values)
+        return (orjson.dumps(row), *[values[n] for n in self.stored_names(spec)])
 
     def _trusted_params(self, spec: EntitySetSpec, rows: list[dict]) -> list[tuple]:
-        converters = [(n, _trusted_converter(e)) for n, e in spec.properties.items()]
-        names = list(spec.properties)
+        names = self.stored_names(spec)
         dumps = orjson.dumps
-        out = []
-        for row in rows:
-            values = [row.get(n) for n in names]
-            for i, (_, convert) in enumerate(converters):
-                if convert is not None:
-                    values[i] = convert(values[i])
-            out.append((dumps(row), *values))
-        return out
+        dates = {n for n in names if spec.properties[n] == "Edm.DateTimeOffset"}
+        # Seed rows are canonical already; bools bind as 1/0 and numbers as they are.
+        return [
+            (dumps(row), *[_trusted_datetime(row[n]) if n in dates else row[n] for n in names])
+            for row in rows
+        ]
 
     def insert(
         self,
@@ -223,8 +250,9 @@ class Store:
             params = self._trusted_params(spec, list(rows))
         else:
             params = [self._params(spec, row) for row in rows]
-        marks = ",".join("?" * (len(spec.properties) + 1))
-        cols = ", ".join(["_json", *(column(n) for n in spec.properties)])
+        stored = self.stored_names(spec)
+        marks = ",".join("?" * (len(stored) + 1))
+        cols = ", ".join(["_json", *(column(n) for n in stored)])
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         sql = f"{verb} INTO {table_name(spec)} ({cols}) VALUES ({marks})"
         with self._lock:
