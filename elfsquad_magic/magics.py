@@ -244,7 +244,8 @@ class ElfsquadMagic(Magics):
         line = self._login(
             sandbox.client_id,
             sandbox.client_secret,
-            scope=self._hosts(args)["scope"],
+            # The sandbox knows only the real default scope; %config/env scopes are for real hosts.
+            scope=args.scope or _client_defaults()[2],
             login_url=sandbox.login_url,
             api_url=sandbox.api_url,
         )
