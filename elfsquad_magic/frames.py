@@ -54,8 +54,10 @@ def page_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One page's records as a raw frame; nested objects flattened to ``parent.child`` columns."""
     if not records:
         return pd.DataFrame()
-    frame = pd.DataFrame.from_records(records)
-    return _flatten(frame)
+    # One pass over the values finds expanded objects; flat pages skip json_normalize.
+    nested = {key for record in records for key, value in record.items() if type(value) is dict}
+    frame = pd.DataFrame(records)
+    return _flatten(frame, nested) if nested else frame
 
 
 def combine(
@@ -108,15 +110,7 @@ def _check_backend(dtype_backend: str | None) -> None:
         )
 
 
-def _flatten(frame: pd.DataFrame) -> pd.DataFrame:
-    # Only columns that hold objects are normalised; flat pages skip json_normalize entirely.
-    nested = [
-        name
-        for name in frame.columns
-        if frame[name].dtype == object and any(isinstance(v, dict) for v in frame[name].values)
-    ]
-    if not nested:
-        return frame
+def _flatten(frame: pd.DataFrame, nested: set[str]) -> pd.DataFrame:
     parts = []
     for name in frame.columns:
         if name not in nested:
