@@ -7,6 +7,8 @@ import uuid
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import UsageError
@@ -226,3 +228,35 @@ def test_create_update_delete(fresh_sandbox) -> None:
     assert stored["salesPrice"] == 99 and stored["name"] == "Créé 'quoted'"
     assert client.delete(f"/data/1/features({new_id})") is None
     assert all(r["id"] != new_id for r in fresh_sandbox.rows("Features"))
+
+
+_HOSTILE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("'\"&#+%?=/\\()$,;: \t{}")),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    ),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=_HOSTILE_TEXT)
+def test_any_string_stays_inside_its_filter_literal(client, sandbox, value: str) -> None:
+    """A value never widens or breaks the filter: exactly the rows equal to it, plus a known one."""
+    from elfsquad_magic.cell import parse_request
+
+    known = sandbox.rows("CrmAccounts")[0]
+    request = parse_request(
+        "GET /data/1/crmaccounts",
+        "$filter=companyName eq {{value}} or id eq {{known_id}}\n$select=id,companyName",
+        {"value": value, "known_id": known["id"]},
+    )
+    frame = client.request(request.method, request.path, params=request.params)
+    expected = [
+        r["id"]
+        for r in sandbox.rows("CrmAccounts")
+        if r["companyName"] == value or r["id"] == known["id"]
+    ]
+    assert sorted(frame["id"].tolist()) == sorted(expected)

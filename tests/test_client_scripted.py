@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from elfsquad_magic.client import ElfsquadClient
@@ -349,3 +350,22 @@ def test_token_endpoint_answering_html_is_explained(server: ScriptedServer) -> N
         client_for(server).login()
     assert "login URL" in (info.value.hint or "")
     assert SECRET not in str(info.value)
+
+
+def test_without_metadata_types_are_inferred_and_metadata_asked_once(
+    server: ScriptedServer,
+) -> None:
+    rows = [
+        {"id": "a", "createdDate": "2024-01-01T00:00:00", "n": 1, "ok": True, "price": 1.5},
+        {"id": "b", "createdDate": "0001-01-01T00:00:00", "n": 2, "ok": None, "price": 2},
+    ]
+    server.routes["/data/1/features"] = lambda srv, h: page(rows)
+    client = client_for(server)
+    frame = client.get("/data/1/features")
+    client.get("/data/1/features")
+    assert str(frame["createdDate"].dtype) == "datetime64[ns, UTC]"
+    assert pd.isna(frame["createdDate"][1])
+    assert str(frame["n"].dtype) == "int64"
+    assert str(frame["ok"].dtype) == "boolean"
+    assert str(frame["price"].dtype) == "float64"
+    assert server.hits("/data/1/$metadata") == 1
