@@ -301,7 +301,7 @@ class ElfsquadClient:
         if method not in _METHODS:
             raise UsageError(f"Unknown method {method!r}: use one of {', '.join(_METHODS)}.")
         if limit is not None and limit < 0:
-            raise UsageError("--limit must be 0 or more.")
+            raise UsageError(f"The row limit must be 0 or more, not {limit}.")
         if json is not None and method in ("GET", "DELETE"):
             raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
         if json is not None:

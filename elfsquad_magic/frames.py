@@ -54,6 +54,9 @@ def page_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One page's records as a raw frame; nested objects flattened to ``parent.child`` columns."""
     if not records:
         return pd.DataFrame()
+    if not all(type(record) is dict for record in records):
+        # A collection of primitives (e.g. a property that holds a list of guids).
+        return pd.DataFrame({"value": records})
     # One pass over the values finds expanded objects; flat pages skip json_normalize.
     nested = {key for record in records for key, value in record.items() if type(value) is dict}
     frame = pd.DataFrame(records)

@@ -311,6 +311,19 @@ class Transport:
                     continue
             if status >= 400:
                 raise self._http_error(method, url, response)
+            if 300 <= status < 400:
+                # Not followed: a redirect could carry the token to another host.
+                location = strip_credentials(response.headers.get("Location", "?"))
+                shown = strip_credentials(url)
+                response.close()
+                raise ElfsquadHTTPError(
+                    f"HTTP {status} for {method} {shown}: redirected to {location}.",
+                    "Redirects are not followed, so the token stays on the API host; "
+                    "set the API URL (or the path) to where the service really is.",
+                    status=status,
+                    method=method,
+                    url=shown,
+                )
             return response
 
     def get_json(self, url: str, *, params: Params = None) -> tuple[Any, requests.Response]:

@@ -20,6 +20,7 @@ from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import (
     AuthenticationError,
     ConnectionFailedError,
+    ElfsquadHTTPError,
     IncompleteResultError,
     InsecureURLError,
     LoginError,
@@ -322,11 +323,13 @@ def test_json_that_is_not_a_collection_is_normalised(server: ScriptedServer) -> 
     server.routes["/a"] = lambda srv, h: json_reply({"id": 1, "lines": [1, 2], "sub": {"x": 2}})
     server.routes["/b"] = lambda srv, h: json_reply([1, 2, 3])
     server.routes["/c"] = lambda srv, h: json_reply(42)
+    server.routes["/d"] = lambda srv, h: json_reply({"value": ["g1", "g2"]})
     client = client_for(server)
     a = client.get("/a")
     assert a.shape[0] == 1 and a["sub.x"][0] == 2 and a["lines"][0] == [1, 2]
     assert client.get("/b")["value"].tolist() == [1, 2, 3]
     assert client.get("/c")["value"].tolist() == [42]
+    assert client.get("/d")["value"].tolist() == ["g1", "g2"]
     assert client.get("/a", raw=True) == {"id": 1, "lines": [1, 2], "sub": {"x": 2}}
 
 
@@ -369,3 +372,15 @@ def test_without_metadata_types_are_inferred_and_metadata_asked_once(
     assert str(frame["ok"].dtype) == "boolean"
     assert str(frame["price"].dtype) == "float64"
     assert server.hits("/data/1/$metadata") == 1
+
+
+def test_redirects_are_not_followed(server: ScriptedServer, other_server: ScriptedServer) -> None:
+    server.routes["/data/1/features"] = lambda srv, h: (
+        302,
+        {"Location": f"{other_server.url}/data/1/features"},
+        b"",
+    )
+    with pytest.raises(ElfsquadHTTPError, match="redirected to") as info:
+        client_for(server).get("/data/1/features")
+    assert info.value.status == 302
+    assert other_server.requests == []
