@@ -30,6 +30,7 @@ from .transport import (
     Transport,
     decode_json,
     is_json_response,
+    new_session,
     strip_credentials,
 )
 
@@ -110,8 +111,7 @@ class ElfsquadClient:
         self.progress = progress
         self.concurrency = concurrency
         self.calls_per_minute = calls_per_minute
-        self._session = requests.Session()
-        self._session.trust_env = False
+        self._session = new_session(login_url)  # for the token requests to the login host
         # One limiter per client, kept across logins: the budget is the service's, not a token's.
         self._limiter = RateLimiter(calls_per_minute)
         self._tokens: TokenProvider | None = None
@@ -176,6 +176,8 @@ class ElfsquadClient:
         if value != self._login_url:
             self._login_url = value
             self._drop_login()
+            self._session.close()
+            self._session = new_session(value)
 
     @property
     def api_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import re
 import threading
@@ -18,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import __version__
-from .auth import TokenProvider, check_secure_url
+from .auth import TokenProvider, check_secure_url, is_loopback_host
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -34,7 +35,15 @@ from .errors import (
     UsageError,
 )
 
-__all__ = ["RateLimiter", "Transport", "Params", "encode_query", "decode_json", "redact_headers"]
+__all__ = [
+    "RateLimiter",
+    "Transport",
+    "new_session",
+    "Params",
+    "encode_query",
+    "decode_json",
+    "redact_headers",
+]
 
 logger = logging.getLogger("elfsquad_magic")
 
@@ -111,6 +120,36 @@ def _origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def new_session(base_url: str) -> requests.Session:
+    """A ``requests.Session`` for one host: connect retries, proxies and CA bundle from the
+    environment, but never credentials from ``.netrc`` (they would replace the bearer token)."""
+    session = requests.Session()
+    # urllib3 retries only failed connects (the request never left, so any method is safe);
+    # status and read retries are done in Transport.request, where the time budget lives.
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=False,  # read errors surface as themselves (ReadTimeout), handled by the caller
+        status=0,
+        other=0,
+        redirect=0,
+        backoff_factor=0.2,
+        respect_retry_after_header=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"elfsquad-magic/{__version__}"
+    session.trust_env = False
+    if not is_loopback_host(urlsplit(base_url).hostname):
+        # Analysts behind a company proxy: honour HTTPS_PROXY/NO_PROXY and a custom CA bundle.
+        session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+    return session
+
+
 class RateLimiter:
     """Spaces calls evenly to at most ``calls_per_minute``, shared by every thread.
 
@@ -170,30 +209,8 @@ class Transport:
         self.limiter = limiter or RateLimiter(None)
         # Called with the wait a 429 asked for (the limiter is paused in any case).
         self.on_throttle = on_throttle
-        self.session = session or self._new_session()
+        self.session = session or new_session(self.api_url)
         self._origin = _origin(self.api_url)
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        # urllib3 retries only failed connects (the request never left, so any method is safe);
-        # status and read retries are done below, where the time budget and Retry-After live.
-        retry = Retry(
-            total=2,
-            connect=2,
-            read=False,  # read errors surface as themselves (ReadTimeout), handled below
-            status=0,
-            other=0,
-            redirect=0,
-            backoff_factor=0.2,
-            respect_retry_after_header=False,  # statuses are handled below, within the budget
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=16)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["User-Agent"] = f"elfsquad-magic/{__version__}"
-        session.trust_env = False  # no proxies or .netrc credentials picked up implicitly
-        return session
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -139,3 +139,16 @@ def test_repr_and_pickle_never_reveal_credentials(sandbox) -> None:
         assert secret not in text
     with pytest.raises(TypeError):
         pickle.dumps(client)
+
+
+def test_proxy_settings_apply_to_remote_hosts_but_not_loopback(monkeypatch) -> None:
+    from elfsquad_magic.transport import new_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    assert new_session("https://api.elfsquad.io").proxies.get("https") == (
+        "http://proxy.example:3128"
+    )
+    assert not new_session("http://127.0.0.1:8000").proxies
+    session = new_session("https://api.elfsquad.io")
+    assert session.trust_env is False  # no .netrc credentials replacing the bearer token
