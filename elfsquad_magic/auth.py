@@ -223,6 +223,7 @@ class TokenProvider:
         }
         started = time.monotonic()
         logger.debug("POST %s (client credentials for %s)", url, self.client_id)
+        failure: LoginError | None = None
         try:
             response = self._session.post(
                 url,
@@ -232,17 +233,23 @@ class TokenProvider:
                 allow_redirects=False,
             )
         except requests.Timeout:
-            raise LoginError(
+            failure = LoginError(
                 f"The login host {self.login_url} did not answer in time.",
                 "Check the login URL and your network, then try again.",
-            ) from None
+            )
         except requests.RequestException as exc:
-            raise LoginError(
+            failure = LoginError(
                 f"Could not reach the login host {self.login_url} ({_reason(exc)}).",
                 "Check the login URL (Advanced) and your network connection.",
-            ) from None
+            )
         finally:
             form.clear()
+        if failure is not None:
+            # Raised here, not in the except block: the requests exception holds the request,
+            # whose body carries the secret, and must not ride along as __context__.
+            raise failure
+        # The prepared request's body is the form with the secret; nothing needs it any more.
+        response.request.body = None
         payload = self._parse(response)
         token = payload.get("access_token")
         if not isinstance(token, str) or not token:

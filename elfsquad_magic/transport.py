@@ -19,11 +19,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import __version__
-from .auth import TokenProvider, check_secure_url, is_loopback_host
+from .auth import Masked, TokenProvider, check_secure_url, is_loopback_host
 from .errors import (
     AuthenticationError,
     BadRequestError,
     ConnectionFailedError,
+    ElfsquadError,
     ElfsquadHTTPError,
     InsecureURLError,
     NotFoundError,
@@ -43,6 +44,7 @@ __all__ = [
     "encode_query",
     "decode_json",
     "redact_headers",
+    "shown_url",
 ]
 
 logger = logging.getLogger("elfsquad_magic")
@@ -62,8 +64,12 @@ _HINTS = {
     404: "Check the entity-set name and the path (e.g. /data/1/features).",
     405: "This path does not accept that method.",
     409: "The request conflicts with the current data.",
+    414: "The URL is too long for the service: shorten the $filter (e.g. split a long "
+    "'in (...)' list into batches) or select fewer properties.",
     429: "The service is rate limiting this client: wait a minute and try again.",
 }
+# URLs in messages are cut to this length: a URL built from a huge value must not flood a cell.
+_SHOWN_URL_LIMIT = 300
 _SERVER_HINT = "The service had a problem; try again later."
 
 
@@ -73,6 +79,55 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         k: ("***" if k.lower() in ("authorization", "cookie", "proxy-authorization") else v)
         for k, v in headers.items()
     }
+
+
+class _Headers(dict):  # type: ignore[type-arg]
+    """Request headers whose ``repr`` redacts credentials.
+
+    They are a local of :meth:`Transport.request`, so a traceback printed with its locals
+    (``pytest --showlocals``, error reporters, IPython's verbose mode) shows ``***``.
+    """
+
+    def __repr__(self) -> str:
+        return repr(redact_headers(self))
+
+
+class _QuietRetry(Retry):
+    """The connect-retry policy of this package's pools; marks urllib3's log records as ours."""
+
+
+class _OwnRetryWarnings(logging.Filter):
+    """Turns urllib3's "Retrying (...) after connection broken" warnings for our pools into
+    debug lines of the ``elfsquad_magic`` logger.
+
+    The retries are expected and reported as one clear error if they fail; a warning would
+    print into whichever notebook cell is running.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if any(isinstance(arg, _QuietRetry) for arg in args):
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("urllib3: %s", record.getMessage())
+            return False
+        return True
+
+
+def _install_retry_filter() -> None:
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _OwnRetryWarnings) for f in pool_logger.filters):
+        pool_logger.addFilter(_OwnRetryWarnings())
+
+
+_install_retry_filter()
+
+
+def shown_url(url: str, limit: int = _SHOWN_URL_LIMIT) -> str:
+    """``url`` for an error message: no credentials, decoded, and cut to ``limit`` characters."""
+    text = strip_credentials(url)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text):,} characters)"
 
 
 def encode_query(params: Params) -> str:
@@ -126,7 +181,7 @@ def new_session(base_url: str) -> requests.Session:
     session = requests.Session()
     # urllib3 retries only failed connects (the request never left, so any method is safe);
     # status and read retries are done in Transport.request, where the time budget lives.
-    retry = Retry(
+    retry = _QuietRetry(
         total=2,
         connect=2,
         read=False,  # read errors surface as themselves (ReadTimeout), handled by the caller
@@ -229,7 +284,7 @@ class Transport:
     def check_url(self, url: str, what: str = "URL") -> None:
         """Refuse a URL on any host other than the API host: the token is sent only there."""
         if _origin(url) != self._origin:
-            shown = strip_credentials(url)
+            shown = shown_url(url)
             raise InsecureURLError(
                 f"The {what} {shown} is not on the API host {self.api_url}; "
                 "the token is only sent to the API host.",
@@ -258,7 +313,7 @@ class Transport:
         query = encode_query(params)
         if query:
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        send_headers = {"Accept": "application/json"}
+        send_headers = _Headers({"Accept": "application/json"})
         if headers:
             send_headers.update(headers)
         body: bytes | None = None
@@ -269,11 +324,13 @@ class Transport:
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         renewed = False
-        while True:
+        failure: ElfsquadError | None = None
+        while failure is None:
             attempt += 1
+            # Held masked, so no frame of this loop shows the token, even with its locals.
             token = self._token() if authenticate else None
             if token is not None:
-                send_headers["Authorization"] = f"Bearer {token}"
+                send_headers["Authorization"] = f"Bearer {token.reveal()}"
             self.limiter.acquire()
             started = time.monotonic()
             try:
@@ -293,15 +350,20 @@ class Transport:
                 retryable = method == "GET" or isinstance(exc, requests.ConnectTimeout)
                 wait = _backoff(attempt)
                 if retryable and time.monotonic() + wait < deadline:
-                    logger.debug("%s %s failed (%s); retry in %.1f s", method, url, exc, wait)
+                    logger.debug(
+                        "%s %s failed (%s); retry in %.1f s", method, shown_url(url), exc, wait
+                    )
                     time.sleep(wait)
                     continue
-                raise self._connection_error(method, url, exc) from None
+                # Raised after the except block: the requests exception (whose request holds
+                # the Authorization header) must not ride along as __context__.
+                failure = self._connection_error(method, url, exc)
+                continue
             elapsed = time.monotonic() - started
             logger.debug(
                 "%s %s -> %s in %.2f s; headers %s",
                 method,
-                url,
+                shown_url(url),
                 response.status_code,
                 elapsed,
                 redact_headers(send_headers),
@@ -310,7 +372,7 @@ class Transport:
             if status == 401 and token is not None and not renewed and self.tokens is not None:
                 # The token lapsed or was revoked: renew once and repeat the call.
                 renewed = True
-                self.tokens.invalidate(token)
+                self.tokens.invalidate(token.reveal())
                 response.close()
                 continue
             if status in RETRY_STATUSES and (method == "GET" or status == 429):
@@ -318,7 +380,9 @@ class Transport:
                 if wait is None:
                     wait = _backoff(attempt)
                 if time.monotonic() + wait < deadline:
-                    logger.info("%s %s answered %s; retry in %.1f s", method, url, status, wait)
+                    logger.info(
+                        "%s %s answered %s; retry in %.1f s", method, shown_url(url), status, wait
+                    )
                     response.close()
                     if status == 429:
                         self.limiter.pause(wait)
@@ -330,8 +394,8 @@ class Transport:
                 raise self._http_error(method, url, response)
             if 300 <= status < 400:
                 # Not followed: a redirect could carry the token to another host.
-                location = strip_credentials(response.headers.get("Location", "?"))
-                shown = strip_credentials(url)
+                location = shown_url(response.headers.get("Location", "?"))
+                shown = shown_url(url)
                 response.close()
                 raise ElfsquadHTTPError(
                     f"HTTP {status} for {method} {shown}: redirected to {location}.",
@@ -339,24 +403,29 @@ class Transport:
                     "set the API URL (or the path) to where the service really is.",
                     status=status,
                     method=method,
-                    url=shown,
+                    url=strip_credentials(url),
                 )
             return response
+        raise failure
 
     def get_json(self, url: str, *, params: Params = None) -> tuple[Any, requests.Response]:
         """GET ``url`` and parse its JSON body; :class:`ResponseFormatError` when it is not JSON."""
         response = self.request("GET", url, params=params)
         return parse_json_response(response, "GET"), response
 
-    def _token(self) -> str | None:
+    def _token(self) -> Masked | None:
         if self.tokens is None:
             raise NotLoggedInError()
-        return self.tokens.token()
+        return Masked(self.tokens.token())
+
+    def __repr__(self) -> str:
+        login = "no login" if self.tokens is None else f"client {self.tokens.client_id!r}"
+        return f"<Transport {self.api_url} ({login})>"
 
     # -- errors --------------------------------------------------------------------------------
 
     def _connection_error(self, method: str, url: str, exc: Exception) -> ConnectionFailedError:
-        shown = strip_credentials(url)
+        shown = shown_url(url)
         if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
             return ConnectionFailedError(
                 f"{method} {shown} got no answer within {self.timeout[1]:g} s.",
@@ -372,7 +441,7 @@ class Transport:
         code, server_message = _server_error(response)
         if self.tokens is not None and server_message:
             server_message = self.tokens.scrub(server_message)
-        shown = strip_credentials(url)
+        shown = shown_url(url)
         reason = response.reason or ""
         message = f"HTTP {status} {reason}".rstrip() + f" for {method} {shown}"
         if server_message:
@@ -403,7 +472,7 @@ class Transport:
             hint,
             status=status,
             method=method,
-            url=shown,
+            url=strip_credentials(url),
             server_message=server_message,
             code=code,
         )
@@ -412,7 +481,7 @@ class Transport:
 def parse_json_response(response: requests.Response, method: str) -> Any:
     """The JSON body of ``response``; :class:`ResponseFormatError` naming what came instead."""
     content = response.content
-    url = strip_credentials(response.url)
+    url = shown_url(response.url)
     if not content.strip():
         raise ResponseFormatError(
             f"{method} {url} answered HTTP {response.status_code} with an empty body.",
@@ -483,7 +552,8 @@ def _retry_after(response: requests.Response) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # delay-seconds (RFC 9110); a fraction is not standard but harmless to honour.
+    if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests failed")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
+    p.add_argument(
+        "--retry-after", type=float, default=1.0, help="seconds a 429 asks to wait (default 1)"
+    )
     p.add_argument("--db", default=None, help="SQLite file to keep data in (default: memory)")
     p.add_argument("--client-id", default="demo-client")
     p.add_argument("--client-secret", default="demo-secret")
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         fault_rate=args.fault_rate,
         fault_seed=args.fault_seed,
+        retry_after=args.retry_after,
         db=args.db,
         client_id=args.client_id,
         client_secret=args.client_secret,

@@ -51,8 +51,10 @@ class Sandbox:
         page_size: int = 500,
         latency_ms: float = 0,
         token_ttl: int = 3600,
+        token_early_expiry: float = 0.0,
         fault_rate: float = 0.0,
         fault_seed: int = 0,
+        retry_after: float = 1.0,
         db: str | None = None,
         client_id: str = "demo-client",
         client_secret: str | None = None,
@@ -66,8 +68,12 @@ class Sandbox:
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(32)
         self.verbose = verbose
-        self._settings = Settings(latency_ms)
-        self._tokens = TokenIssuer(self.client_id, self.client_secret, token_ttl)
+        if retry_after < 0:
+            raise ValueError("retry_after must be 0 or more seconds")
+        self._settings = Settings(latency_ms, retry_after)
+        self._tokens = TokenIssuer(
+            self.client_id, self.client_secret, token_ttl, token_early_expiry
+        )
         self._faults = FaultInjector(fault_rate, fault_seed)
         self._page_size = page_size
         self._store: Store | None = None
@@ -104,9 +110,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the store."""
+        """Stop serving, close every open connection, then close the store."""
         if self._server is not None:
             self._server.shutdown()
+            self._server.close_connections()
             self._server.server_close()
             self._server = None
         if self._thread is not None:
@@ -185,16 +192,33 @@ class Sandbox:
         *,
         fault_rate: float | None = None,
         fault_seed: int | None = None,
+        fault_after: int | None = None,
+        retry_after: float | None = None,
         latency_ms: float | None = None,
         token_ttl: int | None = None,
+        token_early_expiry: float | None = None,
         page_size: int | None = None,
     ) -> None:
-        """Change settings while running (``token_ttl`` applies to tokens issued afterwards)."""
-        if fault_rate is not None or fault_seed is not None:
+        """Change settings while running (``token_ttl`` applies to tokens issued afterwards).
+
+        Setting any of ``fault_rate``, ``fault_seed`` or ``fault_after`` restarts the fault
+        sequence; ``fault_after=N`` serves the next N API requests normally before faults begin.
+        ``retry_after`` is what a 429 asks the client to wait, in seconds.
+        ``token_early_expiry`` makes tokens stop working that many seconds before their
+        announced lifetime (clock skew, revocation).
+        """
+        if fault_rate is not None or fault_seed is not None or fault_after is not None:
             self._faults.reset(
                 self._faults.rate if fault_rate is None else fault_rate,
                 self._faults.seed if fault_seed is None else fault_seed,
+                fault_after or 0,
             )
+        if retry_after is not None:
+            if retry_after < 0:
+                raise ValueError("retry_after must be 0 or more seconds")
+            self._settings.retry_after = retry_after
+        if token_early_expiry is not None:
+            self._tokens.early_expiry = token_early_expiry
         if latency_ms is not None:
             self._settings.latency_ms = latency_ms
         if token_ttl is not None:

@@ -30,8 +30,16 @@ MAX_BODY = 50 * 1024 * 1024
 class Settings:
     """The live-tunable knobs (``Sandbox.configure``)."""
 
-    def __init__(self, latency_ms: float = 0.0) -> None:
+    def __init__(self, latency_ms: float = 0.0, retry_after: float = 1.0) -> None:
         self.latency_ms = latency_ms
+        # Seconds a 429 asks the client to wait; real services send whole seconds, tests may
+        # ask for a fraction to keep fault runs short.
+        self.retry_after = retry_after
+
+
+def retry_after_text(seconds: float) -> str:
+    """``Retry-After`` as delay-seconds: ``"1"`` for whole seconds, ``"0.05"`` for fractions."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
 class SandboxApp:
@@ -140,10 +148,11 @@ class SandboxApp:
         fault = self.faults.next_fault()
         if fault == "429":
             self.count("faults_429")
+            wait = retry_after_text(self.settings.retry_after)
             return Reply(
                 429,
-                error_body("TooManyRequests", "Rate limit exceeded. Retry after 1 second."),
-                headers={"Retry-After": "1"},
+                error_body("TooManyRequests", f"Rate limit exceeded. Retry after {wait} s."),
+                headers={"Retry-After": wait},
             )
         if fault == "503":
             self.count("faults_503")
@@ -207,23 +216,38 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
+        if not self.server.begin_request():
+            # Stopping: the store may already be closed, so answer without touching it.
+            self.close_connection = True
+            self._send(Reply(503, error_body("ServiceUnavailable", "The sandbox is stopping.")))
+            return
         try:
-            result = app.dispatch(self, body)
-        except ODataError as exc:
-            result = Reply(exc.status, error_body(exc.code, exc.message))
-        except Exception:  # never let one request take the server down
-            app.count("errors_500")
-            result = Reply(500, error_body("InternalServerError", "The sandbox failed."))
-        if isinstance(result, tuple):
-            self._send_cut(result[1])
-        else:
-            self._send(result)
+            try:
+                result = app.dispatch(self, body)
+            except ODataError as exc:
+                result = Reply(exc.status, error_body(exc.code, exc.message))
+            except Exception:  # never let one request take the server down
+                app.count("errors_500")
+                result = Reply(500, error_body("InternalServerError", "The sandbox failed."))
+            if isinstance(result, tuple):
+                self._send_cut(result[1])
+            else:
+                self._send(result)
+        finally:
+            self.server.end_request()
 
     def setup(self) -> None:
         super().setup()
+        self.server.track(self.connection)
         # Small answers must not wait for delayed ACKs (Nagle): ~40 ms per request otherwise.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
 
     def _headers(self, reply: Reply, body: bytes = b"") -> None:
         """Send status, headers and ``body`` in one write."""
@@ -264,6 +288,48 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         super().__init__(address, SandboxHandler)
         self.app = app
         self.verbose = verbose
+        self._connections: set[socket.socket] = set()
+        self._state = threading.Condition()
+        self._active = 0
+        self._stopping = False
+
+    def track(self, connection: socket.socket) -> None:
+        """Remember an open (keep-alive) connection, so stopping can close it."""
+        with self._state:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        """Forget a connection its handler has finished with."""
+        with self._state:
+            self._connections.discard(connection)
+
+    def begin_request(self) -> bool:
+        """Count a request in; False once the server is stopping."""
+        with self._state:
+            if self._stopping:
+                return False
+            self._active += 1
+            return True
+
+    def end_request(self) -> None:
+        """Count a request out."""
+        with self._state:
+            self._active -= 1
+            self._state.notify_all()
+
+    def close_connections(self, wait: float = 5.0) -> None:
+        """Refuse new requests, let those being served finish, then close every connection.
+
+        A client holding a keep-alive connection then sees it closed (and the port refused),
+        as with a real server going away, instead of answers from a closed store.
+        """
+        with self._state:
+            self._stopping = True
+            self._state.wait_for(lambda: self._active == 0, timeout=wait)
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that hangs up mid-answer is normal here; keep stderr quiet.

@@ -10,10 +10,15 @@ import time
 class TokenIssuer:
     """Issues opaque bearer tokens for one client and remembers when each expires."""
 
-    def __init__(self, client_id: str, client_secret: str, ttl: int) -> None:
+    def __init__(
+        self, client_id: str, client_secret: str, ttl: int, early_expiry: float = 0.0
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.ttl = ttl
+        # Tokens stop working this many seconds before the lifetime they announce, as with
+        # clock skew between hosts or a revocation: the client must cope with the 401.
+        self.early_expiry = early_expiry
         self._expiry: dict[str, float] = {}
         self._issued: list[str] = []
         self._lock = threading.Lock()
@@ -29,7 +34,7 @@ class TokenIssuer:
         token = secrets.token_urlsafe(48)
         ttl = self.ttl
         with self._lock:
-            self._expiry[token] = time.monotonic() + ttl
+            self._expiry[token] = time.monotonic() + max(0.0, ttl - self.early_expiry)
             self._issued.append(token)
         return token, ttl
 
