@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
+from traitlets import default
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -64,6 +67,18 @@ del _report_probe
 
 FRAGMENT = 16
 """Length of the windows searched for, so a partly shown secret ("abcd1234efgh...") is caught."""
+
+
+class ThisPythonKernelManager(AsyncKernelManager):
+    """Starts this Python's own ipykernel as "python3", whatever kernel specs are installed.
+
+    A "python3" spec in the user's Jupyter directories could point at another Python, one
+    without this checkout installed.
+    """
+
+    @default("kernel_spec_manager")
+    def _kernel_spec_manager_default(self) -> KernelSpecManager:
+        return KernelSpecManager(kernel_dirs=[])
 
 
 @dataclass
@@ -117,6 +132,7 @@ def execute(
         nb,
         timeout=timeout,
         kernel_name="python3",
+        kernel_manager_class=ThisPythonKernelManager,
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=True,
     )

@@ -31,6 +31,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python
     echo "Installing elfsquad-magic and JupyterLab into .venv (first run: a minute or two) ..."
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".[lab]"
+    # The notebooks' "python3" kernel must be this environment's Python, even when the user has
+    # a "python3" kernel of another Python in ~/.local/share/jupyter (Jupyter prefers the
+    # environment's own kernels when it runs from a virtual environment).
+    .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
     echo "$wanted" > "$stamp"
 fi
 
