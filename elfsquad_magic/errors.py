@@ -116,3 +116,10 @@ class RateLimitedError(ElfsquadHTTPError):
 
 class ServerError(ElfsquadHTTPError):
     """5xx after the retry budget."""
+
+
+class DataChangedWarning(UserWarning):
+    """Rows were added, removed or reordered while a multi-page fetch ran.
+
+    The fetch is repeated page by page so the frame matches one consistent reading of the data.
+    """

@@ -1,8 +1,10 @@
 """Pages of OData records -> one pandas DataFrame with real dtypes.
 
 Dtypes come from the Edm types of ``$metadata`` when known, otherwise they are inferred.
-A frame is built per page (flattening nested objects only where there are some) and the
-frames are concatenated once; dtypes are then converted column by column, vectorised.
+:class:`FrameBuilder` takes pages in order: each page becomes one 2-D object block (nested
+objects flattened only where there are some), a batch of blocks is converted column by column
+in vectorised form, and the typed batches are concatenated once at the end. So only one batch
+of Python row objects is alive at a time, not the whole result.
 """
 
 from __future__ import annotations
@@ -10,11 +12,21 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["to_frame", "page_frame", "combine", "empty_frame", "DTYPE_BACKENDS"]
+__all__ = [
+    "FrameBuilder",
+    "to_frame",
+    "page_frame",
+    "combine",
+    "empty_frame",
+    "DTYPE_BACKENDS",
+]
 
 DTYPE_BACKENDS = (None, "numpy_nullable", "pyarrow")
 
@@ -24,10 +36,156 @@ _INT_TYPES = frozenset({"Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.
 _TEXT_TYPES = frozenset({"Edm.String", "Edm.Guid", "Edm.TimeOfDay", "Edm.Duration"})
 # An ISO 8601 date-time at the start of a string: 2024-01-01T00:00 (seconds, fraction optional).
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-# .NET's DateTime.MinValue stands for "no date" in Elfsquad data.
-_EMPTY_DATE_PREFIX = "0001-01-01"
 # Annotations about the response rather than the row.
 _DROP_COLUMNS = ("@odata.context", "@odata.metadataEtag")
+# Rows converted together: large enough that per-column call overhead vanishes, small enough
+# that the batch's Python objects (about 2.5 kB per Elfsquad row) stay a few tens of MB.
+BATCH_ROWS = 8192
+# datetime64[ns] holds 1677-09-21 .. 2262-04-11; .NET's MinValue (0001-01-01, Elfsquad's
+# "no date") and MaxValue fall outside and become NaT.
+_NS_MIN = pd.Timestamp("1677-09-22", tz="UTC")
+_NS_MAX = pd.Timestamp("2262-04-11", tz="UTC")
+
+
+class _Block:
+    """One page as a rows x columns object array (the values exactly as JSON decoded them)."""
+
+    __slots__ = ("columns", "values")
+
+    def __init__(self, columns: tuple[str, ...], values: np.ndarray) -> None:
+        self.columns = columns
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.values, columns=list(self.columns), dtype=object, copy=False)
+
+
+class FrameBuilder:
+    """Collects a collection's pages in order and builds one typed DataFrame.
+
+    ``edm_types`` maps column names (``category.name`` for expanded properties) to Edm types;
+    ``columns`` names the columns of an empty result (no rows to read them from).
+    """
+
+    def __init__(
+        self,
+        edm_types: Mapping[str, str] | None = None,
+        dtype_backend: str | None = None,
+        columns: list[str] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        _check_backend(dtype_backend)
+        self.edm_types = dict(edm_types or {})
+        self.dtype_backend = dtype_backend
+        self.columns = columns
+        self.batch_rows = batch_rows
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every page added so far (a fetch that starts over)."""
+        self._raw: list[_Block | pd.DataFrame] = []
+        self._raw_rows = 0
+        self._typed: list[pd.DataFrame] = []
+        self._inferred: set[str] = set()
+        self.rows = 0
+
+    def add(self, records: list[Any] | pd.DataFrame) -> int:
+        """Add one page (records, or a raw frame); returns its number of rows."""
+        piece = records if isinstance(records, pd.DataFrame) else _raw_piece(records)
+        if piece is None or not len(piece.columns):
+            return 0
+        self._raw.append(piece)
+        self._raw_rows += len(piece)
+        self.rows += len(piece)
+        if self._raw_rows >= self.batch_rows:
+            self._flush()
+        return len(piece)
+
+    def frame(self) -> pd.DataFrame:
+        """The typed DataFrame of every page added, in order, with a fresh RangeIndex."""
+        self._flush()
+        typed, self._typed = self._typed, []
+        if not typed:
+            return empty_frame(self.columns or [], self.edm_types, self.dtype_backend)
+        frame = typed[0] if len(typed) == 1 else pd.concat(typed, ignore_index=True)
+        del typed
+        for name in self._inferred:
+            column = frame[name]
+            if column.dtype == object:
+                column = column.infer_objects()
+            frame[name] = _convert(column, None, self.dtype_backend)
+        return frame
+
+    def _flush(self) -> None:
+        if not self._raw:
+            return
+        raw, self._raw, self._raw_rows = self._raw, [], 0
+        rows = sum(len(piece) for piece in raw)
+        columns: dict[str, np.ndarray]
+        if all(isinstance(p, _Block) and p.columns == raw[0].columns for p in raw):
+            names = raw[0].columns
+            values = raw[0].values if len(raw) == 1 else np.concatenate([p.values for p in raw])
+            del raw
+            columns = {name: values[:, j] for j, name in enumerate(names)}
+        else:
+            frames = [p.frame() if isinstance(p, _Block) else p for p in raw]
+            del raw
+            merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            del frames
+            columns = {name: merged[name].to_numpy(dtype=object) for name in merged.columns}
+        typed = {}
+        for name, values in columns.items():
+            if name in _DROP_COLUMNS:
+                continue
+            column = pd.Series(values, dtype=object, copy=False)
+            edm_type = self.edm_types.get(name)
+            if edm_type is None:
+                # Numbers, booleans and text get compact dtypes now; the final type is inferred
+                # once from the whole column (see frame()).
+                self._inferred.add(name)
+                typed[name] = column.infer_objects()
+            else:
+                typed[name] = _convert(column, edm_type, self.dtype_backend)
+        columns.clear()
+        frame = pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
+        self._typed.append(frame)
+
+
+def _raw_piece(records: list[Any]) -> _Block | pd.DataFrame | None:
+    """One page's records as an object block; nested objects flattened to ``parent.child``."""
+    if not records:
+        return None
+    if not all(type(record) is dict for record in records):
+        # A collection of primitives (e.g. a property that holds a list of guids).
+        return pd.DataFrame({"value": records}, dtype=object)
+    names = tuple(records[0])
+    n, m = len(records), len(names)
+    values: list[Any] | None = None
+    # The service writes every record with the same properties: pick them positionally.
+    # Every record must have all of them and no others (sum of lengths == n * m).
+    if m and sum(map(len, records)) == n * m:
+        getter = itemgetter(*names)
+        try:
+            values = (
+                list(map(getter, records))
+                if m == 1
+                else list(chain.from_iterable(map(getter, records)))
+            )
+        except KeyError:
+            values = None
+    if values is None:
+        frame = pd.DataFrame(records, dtype=object)
+        nested = {k for record in records for k, v in record.items() if type(v) is dict}
+        return _flatten(frame, nested) if nested else frame
+    block = np.fromiter(values, dtype=object, count=n * m).reshape(n, m)
+    if dict in set(map(type, values)):
+        frame = _Block(names, block).frame()
+        nested = {name for j, name in enumerate(names) if any(type(v) is dict for v in block[:, j])}
+        return _flatten(frame, nested)
+    return _Block(names, block)
 
 
 def to_frame(
@@ -40,27 +198,22 @@ def to_frame(
     ``edm_types`` maps column names (``category.name`` for expanded properties) to Edm types.
     ``dtype_backend`` is ``None``, ``"numpy_nullable"`` or ``"pyarrow"`` as in pandas.
     """
-    _check_backend(dtype_backend)
-    if isinstance(records, pd.DataFrame):
-        frames = [records]
-    elif isinstance(records, list) and (not records or isinstance(records[0], dict)):
-        frames = [page_frame(records)]
-    else:
-        frames = [p if isinstance(p, pd.DataFrame) else page_frame(p) for p in records]
-    return combine(frames, edm_types, dtype_backend)
+    builder = FrameBuilder(edm_types, dtype_backend)
+    one_page = isinstance(records, pd.DataFrame) or (
+        isinstance(records, list)
+        and (not records or not isinstance(records[0], (list, pd.DataFrame)))
+    )
+    for page in [records] if one_page else records:
+        builder.add(page)
+    return builder.frame()
 
 
 def page_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One page's records as a raw frame; nested objects flattened to ``parent.child`` columns."""
-    if not records:
+    """One page's records as a raw (object) frame; nested objects as ``parent.child`` columns."""
+    piece = _raw_piece(records)
+    if piece is None:
         return pd.DataFrame()
-    if not all(type(record) is dict for record in records):
-        # A collection of primitives (e.g. a property that holds a list of guids).
-        return pd.DataFrame({"value": records})
-    # One pass over the values finds expanded objects; flat pages skip json_normalize.
-    nested = {key for record in records for key, value in record.items() if type(value) is dict}
-    frame = pd.DataFrame(records)
-    return _flatten(frame, nested) if nested else frame
+    return piece.frame() if isinstance(piece, _Block) else piece
 
 
 def combine(
@@ -73,19 +226,10 @@ def combine(
 
     ``columns`` names the columns of an empty result (no rows, so nothing to read them from).
     """
-    _check_backend(dtype_backend)
-    frames = [f for f in frames if len(f.columns)]
-    if not frames:
-        return empty_frame(columns or [], edm_types, dtype_backend)
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    frame = frame.drop(columns=[c for c in _DROP_COLUMNS if c in frame.columns])
-    edm_types = edm_types or {}
-    converted = {}
-    for name in frame.columns:
-        converted[name] = _convert(frame[name], edm_types.get(name), dtype_backend)
-    result = pd.DataFrame(converted, index=pd.RangeIndex(len(frame)))
-    result.columns = frame.columns
-    return result
+    builder = FrameBuilder(edm_types, dtype_backend, columns)
+    for frame in frames:
+        builder.add(frame)
+    return builder.frame()
 
 
 def empty_frame(
@@ -123,7 +267,7 @@ def _flatten(frame: pd.DataFrame, nested: set[str]) -> pd.DataFrame:
         expanded = pd.json_normalize(values)
         expanded.columns = [f"{name}.{c}" for c in expanded.columns]
         expanded.index = frame.index
-        parts.append(expanded)
+        parts.append(expanded.astype(object))
     return pd.concat(parts, axis=1)
 
 
@@ -179,12 +323,16 @@ def _to_datetime(column: pd.Series, backend: str | None, *, utc: bool) -> pd.Ser
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         parsed = column if not utc or column.dt.tz is not None else column.dt.tz_localize("UTC")
     else:
-        text = column.astype(object).where(column.notna(), None)
-        empty = text.map(lambda v: isinstance(v, str) and v.startswith(_EMPTY_DATE_PREFIX))
-        if empty.any():
-            text = text.where(~empty, None)
         # Offsets may be missing (taken as UTC) or differ per value; bad values become NaT.
-        parsed = pd.to_datetime(text, utc=utc, format="ISO8601", errors="coerce")
+        parsed = pd.to_datetime(column, utc=utc, format="ISO8601", errors="coerce")
+    if parsed.dt.unit != "ns":
+        # Coarser units hold dates datetime64[ns] cannot (0001-01-01 stands for "no date").
+        low, high = (
+            (_NS_MIN, _NS_MAX) if utc else (_NS_MIN.tz_localize(None), _NS_MAX.tz_localize(None))
+        )
+        if parsed.dt.tz is None and utc:
+            parsed = parsed.dt.tz_localize("UTC")
+        parsed = parsed.where((parsed >= low) & (parsed <= high))
     target = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
     if backend == "pyarrow":
         import pyarrow as pa
@@ -226,7 +374,11 @@ def _to_text(column: pd.Series, backend: str | None) -> pd.Series:
         return column.astype("string")
     if backend == "pyarrow":
         return column.astype("string[pyarrow]")
-    if column.dtype == object and _infer_string() and column.map(_is_text_or_na).all():
+    if (
+        column.dtype == object
+        and _infer_string()
+        and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    ):
         # pandas 3 gives text columns the "str" dtype; all-null ones should match.
         return column.astype("str")
     return column
@@ -236,7 +388,3 @@ def _to_text(column: pd.Series, backend: str | None) -> pd.Series:
 def _infer_string() -> bool:
     # pandas 3 (or 2.x with future.infer_string) gives text the "str" dtype.
     return str(pd.Series(["a"]).dtype) == "str"
-
-
-def _is_text_or_na(value: Any) -> bool:
-    return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
