@@ -120,6 +120,7 @@ class ElfsquadClient:
         self._transport = self._new_transport()
         self._schema: ServiceSchema | _NoSchema | None = None
         self._schema_lock = threading.Lock()
+        self.last_status: tuple[int, str] | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
@@ -312,6 +313,8 @@ class ElfsquadClient:
         started = time.monotonic()
         url = self._transport.resolve(path)
         response = self._transport.request(method, url, params=params, json=json)
+        # What the magic reports when there is no data to show ("204 No Content", "200 OK").
+        self.last_status = (response.status_code, response.reason or "")
         if response.status_code == 204:
             return None
         if not response.content.strip():

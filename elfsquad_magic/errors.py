@@ -22,8 +22,10 @@ class ElfsquadError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of printing a traceback from inside the library.
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
-                for i, line in enumerate(str(self).splitlines())]
+        return [
+            f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
+            for i, line in enumerate(str(self).splitlines())
+        ]
 
 
 class UsageError(ElfsquadError):
@@ -64,6 +66,10 @@ class IncompleteResultError(ElfsquadError):
     """A multi-page fetch failed part-way; no partial frame is returned as if complete."""
 
     def __init__(self, message: str, hint: str | None = None, rows_fetched: int = 0) -> None:
+        if "incomplete" not in f"{message} {hint or ''}".lower():
+            # Whatever stopped the fetch, the user must read that nothing partial was kept.
+            lead = f"The result is incomplete ({rows_fetched} rows fetched), so none was returned."
+            hint = f"{lead} {hint}" if hint else f"{lead} Run the query again."
         super().__init__(message, hint)
         self.rows_fetched = rows_fetched
 

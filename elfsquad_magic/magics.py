@@ -378,7 +378,9 @@ class ElfsquadMagic(Magics):
             concurrency=args.concurrency or self.concurrency,
         )
         if result is None:
-            print(f"{request.method} {request.path}: 204 No Content")
+            status, reason = client.last_status or (204, "No Content")
+            empty = "" if status == 204 else " (empty body)"
+            print(f"{request.method} {request.path}: {status} {reason}{empty}".rstrip())
         if args.out is not None:
             self.shell.user_ns[args.out] = result
         return result

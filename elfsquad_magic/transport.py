@@ -431,6 +431,12 @@ class Transport:
                 f"{method} {shown} got no answer within {self.timeout[1]:g} s.",
                 "The service may be slow or unreachable; try again, or narrow the query.",
             )
+        if _broke_mid_answer(exc):
+            return ConnectionFailedError(
+                f"{method} {shown} failed: the connection broke before the answer was complete.",
+                "The network or the service dropped the connection; try again."
+                + ("" if method == "GET" else " Check whether the change was made first."),
+            )
         return ConnectionFailedError(
             f"{method} {shown} failed: could not connect to {urlsplit(url).netloc}.",
             "Check the API URL and your network connection.",
@@ -476,6 +482,15 @@ class Transport:
             server_message=server_message,
             code=code,
         )
+
+
+def _broke_mid_answer(exc: BaseException) -> bool:
+    """Whether a connection error happened after the request was sent (not on connecting)."""
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    reason = exc.args[0] if exc.args else None
+    # requests wraps urllib3's ProtocolError("Connection aborted.", RemoteDisconnected(...)).
+    return type(reason).__name__ == "ProtocolError" or "aborted" in str(reason).lower()
 
 
 def parse_json_response(response: requests.Response, method: str) -> Any:
