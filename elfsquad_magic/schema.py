@@ -99,8 +99,7 @@ def parse_metadata(xml_text: str | bytes) -> ServiceSchema:
                 for b in set_element.findall(f"{_EDM}NavigationPropertyBinding")
             }
             key = tuple(
-                ref.get("Name", "")
-                for ref in type_element.findall(f"{_EDM}Key/{_EDM}PropertyRef")
+                ref.get("Name", "") for ref in type_element.findall(f"{_EDM}Key/{_EDM}PropertyRef")
             )
             properties = {}
             for prop in type_element.findall(f"{_EDM}Property"):

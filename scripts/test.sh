@@ -14,6 +14,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "chromium could not be installed; the browser test will be skipped"
 fi
-.venv/bin/ruff check elfsquad_magic tests benchmarks
-.venv/bin/ruff format --check elfsquad_magic tests benchmarks
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"
