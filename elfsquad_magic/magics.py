@@ -143,6 +143,11 @@ class ElfsquadMagic(Magics):
         help="Keep the client secret in the kernel's memory to renew the token when it expires; "
         "when False, log in again after expiry.",
     ).tag(config=True)
+    use_keyring = Bool(
+        False,
+        help="Read and store the client secret in the OS keyring (service 'elfsquad-magic'), "
+        "as %elfsquad_login --keyring does. Needs pip install elfsquad-magic[keyring].",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, session: ElfsquadSession | None = None, **kw: Any):
         super().__init__(shell, **kw)
@@ -213,6 +218,19 @@ class ElfsquadMagic(Magics):
         action="store_true",
         help="Show the login form even when ELFSQUAD_* credentials are set.",
     )
+    @argument(
+        "--keyring",
+        action="store_true",
+        help="Use the client secret stored in the OS keyring for this client id; when there is "
+        "none, log in as usual and store it there. Off by default: the secret is otherwise "
+        "never written anywhere.",
+    )
+    @argument(
+        "--client-id",
+        dest="client_id",
+        metavar="ID",
+        help="The OpenId client id (not secret), e.g. to find its secret in the keyring.",
+    )
     @argument("--scope", metavar="SCOPE", help="OAuth scope (default Elfskot.Api).")
     @argument("--login-url", dest="login_url", metavar="URL", help="Token host.")
     @argument("--api-url", dest="api_url", metavar="URL", help="API host.")
@@ -232,12 +250,58 @@ class ElfsquadMagic(Magics):
             print(self._login_demo(args))
             return
         hosts = self._hosts(args)
-        client_id = os.environ.get(_ENV_CLIENT_ID, "").strip()
-        if args.form or (not self._env_credentials() and _widgets_frontend(self.shell)):
-            self._show_form(client_id, hosts)
+        client_id = (args.client_id or os.environ.get(_ENV_CLIENT_ID, "")).strip()
+        use_keyring = args.keyring or self.use_keyring
+        if use_keyring and not args.form:
+            if not client_id and self.session.client is not None:
+                client_id = self.session.client.client_id or ""
+            if client_id and self._login_from_keyring(client_id, hosts):
+                return
+        login = self._login_and_remember if use_keyring else self._login
+        env = self._env_credentials()
+        if env is not None and args.client_id and args.client_id.strip() != env[0]:
+            env = None  # the secret in the environment belongs to another client
+        if args.form or (env is None and _widgets_frontend(self.shell)):
+            self._show_form(client_id, hosts, login)
             return
-        credentials = self._env_credentials() or self._prompt_credentials(client_id)
-        print(self._login(*credentials, **hosts))
+        credentials = env or self._prompt_credentials(client_id)
+        print(login(*credentials, **hosts))
+
+    def _login_from_keyring(self, client_id: str, hosts: dict[str, str]) -> bool:
+        """Log in with the secret the keyring holds for ``client_id``; False when it has none."""
+        from .credentials import read_secret
+
+        secret = read_secret(client_id)
+        if secret is None:
+            return False
+        failure: LoginError | None = None
+        try:
+            line = self._login(client_id, secret, **hosts)
+        except LoginError as exc:
+            failure = LoginError(
+                exc.message,
+                f"The secret came from the OS keyring. If it is out of date, remove it with "
+                f"%elfsquad_logout --keyring, then log in again. {exc.hint or ''}".rstrip(),
+            )
+        if failure is not None:
+            raise failure
+        print(f"{line} (secret from the OS keyring)")
+        return True
+
+    def _login_and_remember(
+        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
+    ) -> str:
+        """Log in, then store the secret in the OS keyring (asked for with --keyring)."""
+        from .credentials import store_secret
+
+        line = self._login(
+            client_id, client_secret, scope=scope, login_url=login_url, api_url=api_url
+        )
+        try:
+            store_secret(client_id, client_secret)
+        except LoginError as exc:
+            return f"{line}\n{exc.message} The login itself worked."
+        return f"{line} (secret stored in the OS keyring)"
 
     def _login_demo(self, args: Namespace) -> str:
         sandbox = self.session.demo_sandbox()
@@ -273,19 +337,49 @@ class ElfsquadMagic(Magics):
             raise LoginError("No client ID or secret given; not logged in.")
         return client_id, secret
 
-    def _show_form(self, client_id: str, hosts: dict[str, str]) -> None:
+    def _show_form(self, client_id: str, hosts: dict[str, str], login: Any = None) -> None:
         from .login_form import LoginForm
 
         if not client_id and self.session.client is not None:
             client_id = self.session.client.client_id
-        self.form = LoginForm(self._login, client_id=client_id, **hosts)
+        self.form = LoginForm(login or self._login, client_id=client_id, **hosts)
         display(self.form)
 
+    @magic_arguments()
+    @argument(
+        "--keyring",
+        action="store_true",
+        help="Also remove this client's secret from the OS keyring.",
+    )
+    @argument(
+        "--client-id",
+        dest="client_id",
+        metavar="ID",
+        help="Whose keyring secret to remove (default: the logged-in client).",
+    )
     @line_magic
     def elfsquad_logout(self, line: str = "") -> None:
-        """Forget the token and the credentials held in this kernel."""
+        """Forget the token and the secret held in this kernel (and, with --keyring, the
+        secret stored in the OS keyring)."""
+        args = self._parse(self.elfsquad_logout, line)
+        client_id = args.client_id or (
+            self.session.client.client_id if self.session.client is not None else None
+        )
         was_logged_in = self.session.logout()
         print("Logged out of Elfsquad." if was_logged_in else "Not logged in to Elfsquad.")
+        if args.keyring:
+            client_id = client_id or os.environ.get(_ENV_CLIENT_ID, "").strip()
+            if not client_id:
+                raise UsageError(
+                    "Whose secret should be removed from the keyring?",
+                    "Name the client: %elfsquad_logout --keyring --client-id ID",
+                )
+            from .credentials import delete_secret
+
+            if delete_secret(client_id):
+                print(f"Removed the secret of {client_id} from the OS keyring.")
+            else:
+                print(f"The OS keyring held no secret for {client_id}.")
 
     @line_magic
     def elfsquad_status(self, line: str = "") -> None:
