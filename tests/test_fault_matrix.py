@@ -19,12 +19,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from IPython.utils.capture import capture_output
+from scripted import ScriptedServer, odata_error, page
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import ConnectionFailedError, IncompleteResultError, LoginError
@@ -368,3 +370,46 @@ def test_a_login_host_that_never_answers_fails_within_the_timeout(
     assert isinstance(result.error_in_exec, LoginError)
     assert "did not answer in time" in cap.stdout
     assert "silent-host-secret-value" not in cap.stdout
+
+
+# -- Retry-After forms and a server going away ------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date", "fraction"])
+def test_retry_after_is_honoured_in_each_form(form: str) -> None:
+    calls: list[float] = []
+
+    def throttled(srv: ScriptedServer, h: Any) -> Any:
+        calls.append(time.monotonic())
+        if len(calls) > 1:
+            return page([{"n": 1}])
+        value = {
+            "seconds": "1",
+            # An HTTP-date has whole seconds: "the next second but one" is 1-2 s away.
+            "http-date": formatdate(time.time() + 2, usegmt=True),
+            "fraction": "0.3",
+        }[form]
+        return odata_error(429, "Slow down", {"Retry-After": value})
+
+    srv = ScriptedServer()
+    srv.routes["/data/1/x"] = throttled
+    try:
+        client = ElfsquadClient(
+            "scripted", "s3cr3t-value", login_url=srv.url, api_url=srv.url, progress=False
+        )
+        assert client.get("/data/1/x")["n"].tolist() == [1]
+    finally:
+        srv.close()
+    waited = calls[1] - calls[0]
+    low, high = {"seconds": (0.95, 1.6), "http-date": (0.95, 2.6), "fraction": (0.28, 0.9)}[form]
+    assert low <= waited <= high
+
+
+def test_a_stopped_sandbox_refuses_connections_instead_of_answering() -> None:
+    sb = Sandbox(scale=1, seed=5).start()
+    client = make_client(sb, retry_seconds=0.5)
+    assert len(client.get("/data/1/vats")) == 4  # a keep-alive connection is now pooled
+    sb.stop()
+    with pytest.raises(ConnectionFailedError, match="could not connect"):
+        client.get("/data/1/vats")
+    assert sb.stats["errors_500"] == 0
