@@ -21,8 +21,15 @@ import requests
 
 from .auth import TokenProvider, check_secure_url
 from .cell import to_json_compatible
-from .errors import LoginError, NotLoggedInError, ResponseFormatError, UsageError
-from .frames import DTYPE_BACKENDS, combine, page_frame
+from .errors import (
+    BadRequestError,
+    ElfsquadError,
+    LoginError,
+    NotLoggedInError,
+    ResponseFormatError,
+    UsageError,
+)
+from .frames import DTYPE_BACKENDS, FrameBuilder, combine, page_frame
 from .paging import fetch_collection, page_from_payload
 from .schema import ServiceSchema, parse_metadata
 from .transport import (
@@ -33,6 +40,7 @@ from .transport import (
     new_session,
     strip_credentials,
 )
+from .windows import hide_count, with_count, without_count
 
 __all__ = [
     "ElfsquadClient",
@@ -312,7 +320,22 @@ class ElfsquadClient:
         self._require_login()
         started = time.monotonic()
         url = self._transport.resolve(path)
-        response = self._transport.request(method, url, params=params, json=json)
+        concurrency = concurrency or self.concurrency
+        sent = params
+        if method == "GET" and paginate and not raw and concurrency > 1:
+            # @odata.count lets the pages after the first be fetched concurrently.
+            sent = with_count(url, params, limit)
+        try:
+            response = self._transport.request(method, url, params=sent, json=json)
+        except BadRequestError:
+            if sent is params:
+                raise
+            # Perhaps $count itself was refused: the request as the user wrote it decides.
+            response = self._transport.request(method, url, params=params, json=json)
+        except ElfsquadError as exc:
+            if sent is params:
+                raise
+            raise hide_count(exc) from None
         # What the magic reports when there is no data to show ("204 No Content", "200 OK").
         self.last_status = (response.status_code, response.reason or "")
         if response.status_code == 204:
@@ -340,26 +363,28 @@ class ElfsquadClient:
             first = page_from_payload(response.url, payload)
             if method != "GET":
                 paginate = False
+            builder = FrameBuilder(
+                edm_types, self.dtype_backend, columns=_expected_columns(params, edm_types)
+            )
             result = fetch_collection(
                 self._transport,
                 first,
-                convert=page_frame,
+                convert=builder.add,
                 limit=limit,
                 paginate=paginate,
                 progress=self.progress if progress is None else progress,
-                concurrency=concurrency or self.concurrency,
+                concurrency=concurrency,
                 started=started,
+                key=self._key_for(url),
+                on_restart=builder.reset,
             )
-            frame = combine(
-                result.pages,
-                edm_types,
-                self.dtype_backend,
-                columns=_expected_columns(params, edm_types),
-            )
+            frame = builder.frame()
+            shown = result.url if sent is params else without_count(result.url)
             frame.attrs["elfsquad"] = {
-                "url": strip_credentials(result.url),
+                "url": strip_credentials(shown),
                 "pages": result.page_count,
-                "count": result.odata_count,
+                # The count the user asked for; one added for the windows stays out of sight.
+                "count": result.odata_count if sent is params else None,
                 "elapsed": round(time.monotonic() - started, 3),
             }
             return frame
@@ -457,6 +482,16 @@ class ElfsquadClient:
             for name, edm_type in target.edm_types().items():
                 types[f"{nav.name}.{name}"] = edm_type
         return types
+
+    def _key_for(self, url: str) -> tuple[str, ...] | None:
+        """The key properties of the entity set a Data API URL reads, when the schema is known."""
+        path = url[len(self._api_url) :] if url.startswith(self._api_url) else url
+        match = _DATA_PATH.match(path.split("?", 1)[0])
+        schema = self._schema
+        if not match or not isinstance(schema, ServiceSchema):
+            return None
+        entity_set = schema.find(match.group("set"))
+        return entity_set.key if entity_set is not None and entity_set.key else None
 
     # -- helpers ---------------------------------------------------------------------------------
 

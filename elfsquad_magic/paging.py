@@ -1,26 +1,40 @@
-"""Fetch every page of a collection: the ``@odata.nextLink`` walk, ``--limit``, progress.
+"""Fetch every page of a collection: concurrent ``$skip`` windows or the ``@odata.nextLink``
+walk, ``--limit``, progress.
 
 :func:`fetch_collection` is the one entry point; it returns a :class:`FetchResult` whatever the
-strategy, so a concurrent ``$skip``-window fetcher can sit beside the sequential walk without
-changing callers.
+strategy (see :mod:`.windows` for the concurrent one).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from .errors import ElfsquadError, IncompleteResultError, InsecureURLError, ResponseFormatError
+from .errors import (
+    DataChangedWarning,
+    ElfsquadError,
+    IncompleteResultError,
+    InsecureURLError,
+    ResponseFormatError,
+)
 from .transport import Params, Transport, parse_json_response
+from .windows import DataMoved, WindowsRefused, fetch_windows, plan_windows
 
 __all__ = ["FetchResult", "Page", "fetch_collection", "walk_next_links"]
 
 Records = list[dict[str, Any]]
 # Turns one page's records into whatever the caller keeps (a DataFrame, or the list itself).
 PageConverter = Callable[[Records], Any]
+# True/False for a tqdm bar, or a callable given (rows so far, expected total or None).
+Progress = bool | Callable[[int, int | None], None]
+
+logger = logging.getLogger("elfsquad_magic")
 
 
 @dataclass
@@ -70,25 +84,101 @@ def fetch_collection(
     convert: PageConverter = lambda records: records,
     limit: int | None = None,
     paginate: bool = True,
-    progress: bool = True,
+    progress: Progress = True,
     concurrency: int = 1,
     started: float | None = None,
+    key: Sequence[str] | None = None,
+    on_restart: Callable[[], None] | None = None,
 ) -> FetchResult:
     """All pages of a collection, starting from its first (already fetched) page.
 
     ``limit`` stops after that many rows; ``paginate=False`` keeps the first page only.
-    ``concurrency`` is accepted for the windowed fetcher; the walk here is sequential.
+    With ``concurrency`` above 1 and an ``@odata.count`` on the first page, the remaining pages
+    are fetched as concurrent ``$skip`` windows (ordered by ``key`` as a tie-breaker); otherwise
+    ``@odata.nextLink`` is followed one page at a time. ``convert`` is called once per page, in
+    order; when the data moves under a windowed fetch, ``on_restart`` is called and the fetch
+    is repeated page by page, with a :class:`DataChangedWarning`. ``progress`` is a flag for a
+    tqdm bar or a callable ``(rows, total)``.
     """
     started = time.monotonic() if started is None else started
-    return walk_next_links(
-        transport,
-        first,
-        convert=convert,
-        limit=limit,
-        paginate=paginate,
-        progress=progress,
-        started=started,
-    )
+    reporter = _Progress(progress, _total(first.count, limit))
+    try:
+        plan = None
+        if paginate and concurrency > 1:
+            plan = plan_windows(
+                first.url, first.records, first.count, first.next_link, limit=limit, key=key
+            )
+        if plan is not None:
+            result = FetchResult(url=first.url, odata_count=first.count)
+
+            def deliver(records: Records) -> None:
+                result.pages.append(convert(records))
+                result.page_count += 1
+                result.rows += len(records)
+
+            try:
+                reporter.update(len(first.records))
+                deliver(first.records)
+                fetch_windows(
+                    transport,
+                    plan,
+                    first.records,
+                    deliver=deliver,
+                    arrived=reporter.update,
+                    concurrency=concurrency,
+                )
+                result.elapsed = time.monotonic() - started
+                return result
+            except WindowsRefused as exc:
+                logger.debug("Windows refused (%s); following next links instead", exc)
+            except DataMoved as exc:
+                warnings.warn(
+                    DataChangedWarning(
+                        f"The data changed while it was being fetched ({exc}); "
+                        "fetching it again one page at a time."
+                    ),
+                    stacklevel=_user_stacklevel(),
+                )
+                first = _first_again(transport, first, result.rows)
+            if on_restart is not None:
+                on_restart()
+            reporter.restart(_total(first.count, limit))
+        return walk_next_links(
+            transport,
+            first,
+            convert=convert,
+            limit=limit,
+            paginate=paginate,
+            progress=reporter,
+            started=started,
+        )
+    finally:
+        reporter.close()
+
+
+def _first_again(transport: Transport, first: Page, rows: int) -> Page:
+    """The first page fetched anew (the data moved since it came)."""
+    try:
+        page, _ = get_page(transport, first.url)
+    except ElfsquadError as exc:
+        raise IncompleteResultError(
+            f"The fetch stopped after {rows} rows: {exc.message}",
+            exc.hint or "The result is incomplete; run the query again.",
+            rows_fetched=rows,
+        ) from None
+    page.url = first.url
+    return page
+
+
+def _user_stacklevel() -> int:
+    """The stack level of the first frame outside this package (where the warning belongs)."""
+    frame = sys._getframe(1)
+    level = 1
+    package = __name__.rsplit(".", 1)[0]
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def walk_next_links(
@@ -98,13 +188,14 @@ def walk_next_links(
     convert: PageConverter,
     limit: int | None,
     paginate: bool,
-    progress: bool,
+    progress: Progress | _Progress,
     started: float,
 ) -> FetchResult:
     """Follow ``@odata.nextLink`` one page at a time until the last page or ``limit`` rows."""
     result = FetchResult(url=first.url, odata_count=first.count)
     seen = {first.url}
-    bar = None
+    own = not isinstance(progress, _Progress)
+    bar = _Progress(progress, _total(first.count, limit)) if own else progress
     page = first
     try:
         while True:
@@ -114,8 +205,7 @@ def walk_next_links(
             result.pages.append(convert(records))
             result.page_count += 1
             result.rows += len(records)
-            if bar is not None:
-                bar.update(len(records))
+            bar.update(len(records))
             if not page.next_link or not paginate or (limit is not None and result.rows >= limit):
                 break
             link = urljoin(page.url, page.next_link)
@@ -134,8 +224,6 @@ def walk_next_links(
                 raise InsecureURLError(
                     f"{exc.message} Stopped after {result.rows} rows.", exc.hint
                 ) from None
-            if bar is None and progress:
-                bar = _progress_bar(total=_total(first.count, limit), initial=result.rows)
             try:
                 payload, response = transport.get_json(link)
                 page = page_from_payload(response.url or link, payload)
@@ -151,10 +239,42 @@ def walk_next_links(
                     rows_fetched=result.rows,
                 ) from None
     finally:
-        if bar is not None:
+        if own:
             bar.close()
     result.elapsed = time.monotonic() - started
     return result
+
+
+class _Progress:
+    """Rows so far, shown as a tqdm bar (from the second page on) or passed to a callable."""
+
+    def __init__(self, how: Progress, total: int | None) -> None:
+        self.how = how
+        self.total = total
+        self.rows = 0
+        self.bar: Any = None
+
+    def update(self, rows: int) -> None:
+        first = self.rows == 0
+        self.rows += rows
+        if callable(self.how):
+            self.how(self.rows, self.total)
+        elif self.how and not first:
+            if self.bar is None:
+                self.bar = _progress_bar(total=self.total, initial=self.rows - rows)
+            self.bar.update(rows)
+
+    def restart(self, total: int | None) -> None:
+        """Start counting again (a fetch that starts over)."""
+        self.total = total
+        self.rows = 0
+        if self.bar is not None:
+            self.bar.reset(total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _total(count: int | None, limit: int | None) -> int | None:
