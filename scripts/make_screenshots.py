@@ -3,7 +3,8 @@
     .venv/bin/python scripts/make_screenshots.py
 
 Runs tests/test_browser.py (JupyterLab in headless Chromium against a sandbox, see there) and
-copies the screenshots it saved in test-output/browser/ to docs/img/.
+copies the screenshots it saved in test-output/browser/ (login form, result table, completion
+popup) to docs/img/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ["login-form.png", "result-table.png"]
+SHOTS = ["login-form.png", "result-table.png", "completion.png"]
 
 
 def main() -> int:

@@ -1,10 +1,11 @@
-"""A real browser: JupyterLab in headless Chromium, the login form, and a query's table.
+"""A real browser: JupyterLab in headless Chromium, the login form, a query's table, completion.
 
-The test starts its own sandbox and gives JupyterLab (and so the kernel) its hosts through
+The tests start their own sandbox and give JupyterLab (and so the kernel) its hosts through
 ELFSQUAD_LOGIN_URL / ELFSQUAD_API_URL; the browser types that sandbox's client id and secret into
 the form that `%elfsquad_login --form` renders in 01-getting-started.ipynb, clicks Log in, then
-runs a `%%elfsquad` cell and reads the rendered table. Screenshots go to test-output/browser/
-(scripts/make_screenshots.py copies them to docs/img for the README).
+runs a `%%elfsquad` cell and reads the rendered table. In new cells it presses Tab and reads
+JupyterLab's completer popup, whose items come from the kernel's IPython matcher. Screenshots go
+to test-output/browser/ (scripts/make_screenshots.py copies them to docs/img for the README).
 """
 
 from __future__ import annotations
@@ -225,23 +226,31 @@ def _run(page, cell) -> None:
     expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=60_000)
 
 
-def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browser_sandbox):
+def _log_in_with_form(page, sb: Sandbox) -> None:
+    """Load the extension and log in through the rendered form (once per page)."""
     from playwright.sync_api import expect
 
-    _run(page, _cell(page, LOAD_CELL))
-
     form_cell = _cell(page, FORM_CELL)
+    if form_cell.get_by_text(f"Logged in as {sb.client_id}").count():
+        return
+    _run(page, _cell(page, LOAD_CELL))
     _run(page, form_cell)
     client_id = form_cell.locator(".widget-text", has_text="Client ID").locator("input")
     secret = form_cell.locator("input[type='password']")
     expect(secret).to_be_visible()
-    client_id.fill(browser_sandbox.client_id)
-    secret.fill(browser_sandbox.client_secret)
+    client_id.fill(sb.client_id)
+    secret.fill(sb.client_secret)
     form_cell.screenshot(path=OUTPUT_DIR / "login-form-filled.png")
     form_cell.get_by_role("button", name="Log in").click()
-    expect(form_cell.get_by_text(f"Logged in as {browser_sandbox.client_id}")).to_be_visible()
+    expect(form_cell.get_by_text(f"Logged in as {sb.client_id}")).to_be_visible()
     expect(secret).to_have_value("")  # emptied as soon as it was read
     form_cell.screenshot(path=OUTPUT_DIR / "login-form.png")
+
+
+def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browser_sandbox):
+    from playwright.sync_api import expect
+
+    _log_in_with_form(page, browser_sandbox)
 
     query_cell = _cell(page, QUERY_CELL)
     _run(page, query_cell)
@@ -272,6 +281,80 @@ def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browse
     for value in [browser_sandbox.client_secret, *browser_sandbox.issued_tokens]:
         assert value not in dom
         assert value not in saved
+
+
+def _new_cell_below(page, cell):
+    """Insert an empty code cell below ``cell`` (command mode ``b``) and put the cursor in it."""
+    from playwright.sync_api import expect
+
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    new = page.locator(".jp-Notebook .jp-CodeCell.jp-mod-active")
+    expect(new.locator(".cm-line")).to_have_text([""])
+    new.locator(".cm-content").click()
+    return new
+
+
+def _complete(page, cell, lines: list[str]) -> list[str]:
+    """Type ``lines`` into the empty ``cell``, press Tab and return what the popup offers."""
+    from playwright.sync_api import expect
+
+    for number, line in enumerate(lines):
+        if number:
+            page.keyboard.press("Enter")
+        page.keyboard.type(line)
+    expect(cell.locator(".cm-line")).to_have_text(lines)
+    page.keyboard.press("Tab")
+    popup = page.locator(".jp-Completer")
+    expect(popup).to_be_visible()  # the kernel answered with at least one item
+    return popup.locator(".jp-Completer-item .jp-Completer-match").all_inner_texts()
+
+
+def test_tab_completion_in_jupyterlab_offers_entity_sets_and_properties(page, browser_sandbox):
+    from playwright.sync_api import expect
+
+    _log_in_with_form(page, browser_sandbox)
+    popup = page.locator(".jp-Completer")
+
+    # Entity sets after /data/1/, in the server's casing, from the sandbox's $metadata.
+    sets_cell = _new_cell_below(page, _cell(page, QUERY_CELL))
+    offered = _complete(page, sets_cell, ["%%elfsquad GET /data/1/quo"])
+    assert {"Quotations", "QuotationLines"} <= set(offered), offered
+    assert all(name.lower().startswith("quo") for name in offered), offered
+    _shoot_with_popup(page, sets_cell, OUTPUT_DIR / "completion-entity-sets.png")
+    page.keyboard.press("Escape")
+
+    # Property names after $select= in the body, for the set named on the first line.
+    select_cell = _new_cell_below(page, sets_cell)
+    offered = _complete(page, select_cell, [QUERY_CELL, "$select=na"])
+    assert offered == ["name"], offered
+    page.keyboard.press("Tab")  # a sole item: Tab takes it
+    expect(select_cell.locator(".cm-line")).to_have_text([QUERY_CELL, "$select=name"])
+    expect(popup).to_be_hidden()
+
+    # After a comma: every property of Feature, none of its navigation properties.
+    page.keyboard.type(",")
+    page.keyboard.press("Tab")
+    expect(popup.locator(".jp-Completer-item", has_text="salesPrice")).to_be_attached()
+    offered = popup.locator(".jp-Completer-match").all_inner_texts()
+    assert {"articleCode", "salesPrice", "name"} <= set(offered), offered
+    assert "category" not in offered, offered
+    _shoot_with_popup(page, select_cell, OUTPUT_DIR / "completion.png")
+    page.keyboard.press("Escape")
+    expect(popup).to_be_hidden()
+
+
+def _shoot_with_popup(page, cell, path: Path) -> None:
+    """A screenshot of the cell and the completer popup beside it (the popup is not inside it)."""
+    boxes = [cell.bounding_box(), page.locator(".jp-Completer").bounding_box()]
+    left = max(0, min(b["x"] for b in boxes) - 8)
+    top = max(0, min(b["y"] for b in boxes) - 8)
+    right = max(b["x"] + b["width"] for b in boxes) + 8
+    bottom = max(b["y"] + b["height"] for b in boxes) + 8
+    page.screenshot(
+        path=path, clip={"x": left, "y": top, "width": right - left, "height": bottom - top}
+    )
 
 
 def _token(sb: Sandbox) -> str:
