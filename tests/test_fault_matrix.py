@@ -32,8 +32,8 @@ from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import ConnectionFailedError, IncompleteResultError, LoginError
 from elfsquad_magic.sandbox import Sandbox
 
-PAGE_SIZE = 50
-RETRY_AFTER = 0.05  # seconds a 429 asks for; the real service says 1 (tested elsewhere)
+PAGE_SIZE = 25  # 12-16 pages per cell: enough requests for the faults to land on
+RETRY_AFTER = 0.05  # seconds a 429 or 503 asks for; the real service says 1 (tested elsewhere)
 RATES = (0.0, 0.05, 0.20)
 TOKENS = ("long", "short")
 CONCURRENCY = (1, 4)
@@ -131,11 +131,13 @@ def test_every_cell_returns_exactly_the_stored_rows(
     if tokens == "short":
         # Announced for 1 s, dropped by the server after 0.6 s: requests between 0.6 and
         # 0.75 s meet a 401 (renew and repeat), at 0.75 s the client renews by itself.
-        sb.configure(token_ttl=1, token_early_expiry=0.4, latency_ms=80)
+        sb.configure(token_ttl=1, token_early_expiry=0.4, latency_ms=50)
     else:
         sb.configure(token_ttl=3600, token_early_expiry=0.0, latency_ms=0)
     before, tokens_before = sb.stats, len(sb.issued_tokens)
-    sb.configure(fault_rate=rate, fault_seed=seed)
+    # Each cell its own fault sequence, reproducible from its parameters.
+    fault_seed = seed * 1000 + round(rate * 100) * 10 + (tokens == "short") * 5 + concurrency
+    sb.configure(fault_rate=rate, fault_seed=fault_seed)
     client = make_client(sb, retry_seconds=30, timeout=10, concurrency=concurrency)
     started = time.monotonic()
     try:
@@ -246,15 +248,17 @@ def test_an_incomplete_fetch_leaves_no_partial_frame_in_the_notebook(
     sb.configure(fault_rate=1.0, fault_seed=4, fault_after=1)
     try:
         with capture_output() as cap:
-            result = ip.run_cell("features = %elfsquad GET /data/1/features")
+            result = ip.run_cell("features = %elfsquad --concurrency 1 GET /data/1/features")
         sb.configure(fault_rate=1.0, fault_seed=4, fault_after=1)
         with capture_output():
-            cell = ip.run_cell("%%elfsquad -o features2 GET /data/1/features\n$select=id")
+            cell = ip.run_cell(
+                "%%elfsquad -o features2 --concurrency 4 GET /data/1/features\n$select=id"
+            )
     finally:
         sb.configure(fault_rate=0.0)
     assert isinstance(result.error_in_exec, IncompleteResultError)
     assert isinstance(cell.error_in_exec, IncompleteResultError)
-    assert "stopped after 50 rows" in cap.stdout
+    assert f"stopped after {PAGE_SIZE} rows" in cap.stdout
     assert "Traceback" not in cap.stdout
     assert ip.user_ns["features"] == "previous value"
     assert "features2" not in ip.user_ns

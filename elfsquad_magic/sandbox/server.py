@@ -156,7 +156,13 @@ class SandboxApp:
             )
         if fault == "503":
             self.count("faults_503")
-            return Reply(503, SERVICE_UNAVAILABLE_HTML, "text/html; charset=utf-8")
+            # A gateway's maintenance page; it says when to come back, as a 429 does.
+            return Reply(
+                503,
+                SERVICE_UNAVAILABLE_HTML,
+                "text/html; charset=utf-8",
+                {"Retry-After": retry_after_text(self.settings.retry_after)},
+            )
         if (denied := self.authenticate(handler)) is not None:
             return denied
         host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
