@@ -17,9 +17,6 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-import keyring
-import keyring.backend
-import keyring.errors
 import pytest
 from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
@@ -35,6 +32,15 @@ from elfsquad_magic.errors import (
     NotLoggedInError,
 )
 from elfsquad_magic.sandbox import Sandbox
+
+try:  # the optional extra: pip install elfsquad-magic[keyring]
+    import keyring
+    import keyring.backend
+    import keyring.errors
+except ImportError:  # pragma: no cover - the keyring tests are skipped
+    keyring = None
+
+needs_keyring = pytest.mark.skipif(keyring is None, reason="the keyring extra is not installed")
 
 
 def make_client(sb: Sandbox, **options: Any) -> ElfsquadClient:
@@ -411,34 +417,36 @@ def test_logout_drops_token_and_secret(ip, sandbox_env) -> None:
 # -- the optional OS keyring ------------------------------------------------------------------
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """An in-process keyring backend that records every call."""
+if keyring is not None:
 
-    priority = 1  # type: ignore[assignment]
+    class MemoryKeyring(keyring.backend.KeyringBackend):
+        """An in-process keyring backend that records every call."""
 
-    def __init__(self, fail: bool = False) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-        self.calls: list[str] = []
-        self.fail = fail
+        priority = 1  # type: ignore[assignment]
 
-    def _check(self, name: str) -> None:
-        self.calls.append(name)
-        if self.fail:
-            raise keyring.errors.KeyringLocked("The collection is locked.")
+        def __init__(self, fail: bool = False) -> None:
+            super().__init__()
+            self.items: dict[tuple[str, str], str] = {}
+            self.calls: list[str] = []
+            self.fail = fail
 
-    def get_password(self, service: str, username: str) -> str | None:
-        self._check("get")
-        return self.items.get((service, username))
+        def _check(self, name: str) -> None:
+            self.calls.append(name)
+            if self.fail:
+                raise keyring.errors.KeyringLocked("The collection is locked.")
 
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self._check("set")
-        self.items[(service, username)] = password
+        def get_password(self, service: str, username: str) -> str | None:
+            self._check("get")
+            return self.items.get((service, username))
 
-    def delete_password(self, service: str, username: str) -> None:
-        self._check("delete")
-        if self.items.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError(username)
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self._check("set")
+            self.items[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self._check("delete")
+            if self.items.pop((service, username), None) is None:
+                raise keyring.errors.PasswordDeleteError(username)
 
 
 @pytest.fixture
@@ -450,6 +458,7 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(previous)
 
 
+@needs_keyring
 def test_without_the_option_the_keyring_is_never_touched(ip, sandbox_env, memory_keyring):
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
@@ -458,6 +467,7 @@ def test_without_the_option_the_keyring_is_never_touched(ip, sandbox_env, memory
     assert memory_keyring.calls == [] and memory_keyring.items == {}
 
 
+@needs_keyring
 def test_keyring_login_stores_then_reads_the_secret(ip, sandbox, monkeypatch, memory_keyring):
     set_env(monkeypatch, sandbox)
     with capture_output() as first:
@@ -478,6 +488,7 @@ def test_keyring_login_stores_then_reads_the_secret(ip, sandbox, monkeypatch, me
     assert_absent(secrets_of(sandbox), [first.stdout, second.stdout, bye.stdout])
 
 
+@needs_keyring
 def test_keyring_login_by_client_id_and_through_the_form(ip, sandbox, memory_keyring) -> None:
     ip.run_line_magic("config", "ElfsquadMagic.use_keyring = True")
     hosts = f"--login-url {sandbox.login_url} --api-url {sandbox.api_url}"
@@ -495,6 +506,7 @@ def test_keyring_login_by_client_id_and_through_the_form(ip, sandbox, memory_key
     assert "(secret from the OS keyring)" in cap.stdout
 
 
+@needs_keyring
 def test_a_stale_keyring_secret_says_how_to_remove_it(ip, sandbox, monkeypatch, memory_keyring):
     memory_keyring.items[(KEYRING_SERVICE, sandbox.client_id)] = "an-old-secret-value"
     set_env(monkeypatch, sandbox)
@@ -504,14 +516,21 @@ def test_a_stale_keyring_secret_says_how_to_remove_it(ip, sandbox, monkeypatch, 
     assert "an-old-secret-value" not in str(info.value)
 
 
-def test_keyring_problems_are_login_errors_with_a_way_out(ip, sandbox_env, monkeypatch) -> None:
+@needs_keyring
+def test_a_locked_keyring_is_a_login_error_with_a_way_out(ip, sandbox_env) -> None:
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring(fail=True))
     try:
-        with pytest.raises(LoginError, match="could not be read: The collection is locked"):
+        with pytest.raises(LoginError, match="could not be read: The collection is locked") as info:
             ip.run_line_magic("elfsquad_login", "--keyring")
     finally:
         keyring.set_keyring(previous)
+    assert "without --keyring" in (info.value.hint or "")
+
+
+def test_without_the_keyring_package_the_option_says_what_to_install(
+    ip, sandbox_env, monkeypatch
+) -> None:
     monkeypatch.setitem(sys.modules, "keyring", None)  # as if the extra were not installed
     with pytest.raises(LoginError) as info:
         ip.run_line_magic("elfsquad_login", "--keyring")
