@@ -317,7 +317,7 @@ def path_suggestions(
             names = sorted(schema.entity_sets, key=str.lower)
             if partial.startswith("$"):
                 names = ["$metadata"]
-            return Suggestion(partial, _prefixed(names, partial), "entity set")
+            return Suggestion(partial, _prefixed(names, partial), "entityset")
         entity_set = resolve_entity_set(schema, head)
         if entity_set is None:
             return _NONE
@@ -537,7 +537,7 @@ def suggest(
         schema = cache.schema()
         names = sorted(schema.entity_sets, key=str.lower) if schema is not None else ()
         fragment = describe.group(1)
-        return Suggestion(fragment, _prefixed(names, fragment), "entity set")
+        return Suggestion(fragment, _prefixed(names, fragment), "entityset")
     return line_suggestions(before, cache.schema, cache.api_paths)
 
 

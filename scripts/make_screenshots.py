@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ["login-form.png", "result-table.png", "completion.png"]
+SHOTS = ["login-form.png", "result-table.png", "completion.png", "completion-entity-sets.png"]
 
 
 def main() -> int:

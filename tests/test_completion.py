@@ -133,7 +133,7 @@ def test_entity_sets_match_in_any_casing_and_complete_in_the_servers_casing(
 ) -> None:
     line = "%elfsquad GET /data/1/quotationl"
     [only] = complete(shell, line)
-    assert only.type == "entity set"
+    assert only.type == "entityset"
     assert applied(line, only) == "%elfsquad GET /data/1/QuotationLines"
     assert "Quotations" in texts(shell, "%elfsquad GET /data/1/QUOTATIONS")
 
