@@ -34,6 +34,8 @@ KNOWN_ALIASES = {
     "shipTo": "CrmAccount",
     "debtorContact": "CrmContact",
     "shipToContact": "CrmContact",
+    "seller": "Organization",
+    "sellerContact": "User",
 }
 
 _SET_PATH = re.compile(r"^/([A-Za-z]+)$")
