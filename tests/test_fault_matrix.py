@@ -417,3 +417,16 @@ def test_a_stopped_sandbox_refuses_connections_instead_of_answering() -> None:
     with pytest.raises(ConnectionFailedError, match="could not connect"):
         client.get("/data/1/vats")
     assert sb.stats["errors_500"] == 0
+
+
+@pytest.mark.slow
+def test_a_large_set_with_the_real_page_size_and_retry_after() -> None:
+    """The service's own numbers: 500-row pages, Retry-After 1 s, 20 % faults, 5,800 rows."""
+    concurrency = 4
+    with Sandbox(scale=1, seed=5, fault_rate=0.2, fault_seed=21 + concurrency) as sb:
+        client = make_client(sb, concurrency=concurrency, retry_seconds=30)
+        frame = client.get("/data/1/quotationlines", concurrency=concurrency)
+        sb.configure(fault_rate=0.0)
+        rows = sb.rows("QuotationLines")
+        assert_frame_holds(frame, rows)
+        assert sum(sb.stats[key] for key in FAULT_KEYS) > 0
