@@ -242,6 +242,8 @@ class ElfsquadMagic(Magics):
         shows a form in a notebook, or asks in terminal IPython (the secret through getpass).
         Where nobody can answer (nbclient, papermill) it fails at once. There is deliberately
         no option for the secret: the magic line is saved in the notebook and the history.
+        With --keyring (opt-in) the secret is read from the OS keyring, or stored there after
+        a successful login; %elfsquad_logout --keyring removes it.
         """
         args = self._parse(self.elfsquad_login, line)
         if args.demo and args.form:
