@@ -135,9 +135,7 @@ class FrameBuilder:
             names = raw[0].columns
             values = raw[0].values if len(raw) == 1 else np.concatenate([p.values for p in raw])
             del raw
-            # Each column its own array: a view would keep the whole block (every Python
-            # object of the batch) alive for as long as any column is kept as objects.
-            columns = {name: values[:, j].copy() for j, name in enumerate(names)}
+            columns = {name: values[:, j] for j, name in enumerate(names)}
             del values
         else:
             frames = [p.frame() if isinstance(p, _Block) else p for p in raw]
@@ -158,6 +156,10 @@ class FrameBuilder:
                 typed[name] = column.infer_objects()
             else:
                 typed[name] = _convert(column, edm_type, self.dtype_backend)
+            if typed[name].dtype == object:
+                # A column kept as objects is still a view of the batch's block: copy it, or
+                # the block (every Python object of the batch) would live as long as the frame.
+                typed[name] = typed[name].copy(deep=True)
         columns.clear()
         frame = pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
         self._typed.append(frame)
@@ -169,7 +171,7 @@ def _raw_piece(
     """One page's records as an object block; nested objects flattened to ``parent.child``."""
     if not records:
         return None
-    if not all(type(record) is dict for record in records):
+    if set(map(type, records)) != {dict}:
         # A collection of primitives (e.g. a property that holds a list of guids).
         return pd.DataFrame({"value": records}, dtype=object)
     names = tuple(records[0])

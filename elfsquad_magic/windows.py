@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -285,10 +286,10 @@ def fetch_windows(
 def _keys(records: list[Any], key: tuple[str, ...] | None) -> list[Any]:
     if not key:
         return []
-    if len(key) == 1:
-        name = key[0]
-        return [record.get(name) for record in records]
-    return [tuple(record.get(name) for name in key) for record in records]
+    try:
+        return list(map(itemgetter(*key), records))
+    except (KeyError, TypeError):  # a record without its key: compare what there is
+        return [tuple(record.get(name) for name in key) for record in records]
 
 
 def _window_result(future: Future[Any], delivered: int) -> Any:
