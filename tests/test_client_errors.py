@@ -71,7 +71,7 @@ def test_expired_token_is_renewed_on_401_and_the_call_repeated(fresh_sandbox) ->
 
 def test_query_running_across_token_expiry_completes(fresh_sandbox) -> None:
     fresh_sandbox.configure(token_ttl=2, latency_ms=250, page_size=40)
-    client = make_client(fresh_sandbox)
+    client = make_client(fresh_sandbox, concurrency=1)  # sequential, so the walk outlives a token
     started = time.monotonic()
     frame = client.get("/data/1/features")
     assert time.monotonic() - started > 2.0  # the query outlived its first token
