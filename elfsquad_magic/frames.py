@@ -340,8 +340,7 @@ def _to_datetime(column: pd.Series, backend: str | None, *, utc: bool) -> pd.Ser
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         parsed = column if not utc or column.dt.tz is not None else column.dt.tz_localize("UTC")
     else:
-        # Offsets may be missing (taken as UTC) or differ per value; bad values become NaT.
-        parsed = pd.to_datetime(column, utc=utc, format="ISO8601", errors="coerce")
+        parsed = _parse_datetimes(column, utc)
     if parsed.dt.unit != "ns":
         # Coarser units hold dates datetime64[ns] cannot (0001-01-01 stands for "no date").
         low, high = (
@@ -374,6 +373,17 @@ def _numbers(column: pd.Series) -> pd.Series:
         except (TypeError, ValueError):
             pass
     return pd.to_numeric(column, errors="coerce")
+
+
+def _parse_datetimes(column: pd.Series, utc: bool) -> pd.Series:
+    # Offsets may be missing (taken as UTC) or differ per value; bad values become NaT.
+    if column.dtype == object and len(column) > 64:
+        codes, uniques = pd.factorize(column)
+        if len(uniques) * 2 < len(column):
+            # Many rows share a time stamp (the lines of one quotation): parse each text once.
+            once = pd.to_datetime(uniques, utc=utc, format="ISO8601", errors="coerce")
+            return pd.Series(once.array.take(codes, allow_fill=True), index=column.index)
+    return pd.to_datetime(column, utc=utc, format="ISO8601", errors="coerce")
 
 
 def _to_float(column: pd.Series, backend: str | None) -> pd.Series:
