@@ -170,12 +170,18 @@ def _first_again(transport: Transport, first: Page, rows: int) -> Page:
     return page
 
 
+# Frames a warning should not be attributed to: this package and the magic machinery above it.
+_NOT_USER_CODE = (__name__.rsplit(".", 1)[0], "IPython", "decorator", "traitlets")
+
+
 def _user_stacklevel() -> int:
-    """The stack level of the first frame outside this package (where the warning belongs)."""
+    """The stack level of the caller's own code (a script line, or the notebook cell).
+
+    A warning attributed there is shown every time: Python shows it once per code location.
+    """
     frame = sys._getframe(1)
     level = 1
-    package = __name__.rsplit(".", 1)[0]
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_NOT_USER_CODE):
         frame = frame.f_back
         level += 1
     return level
@@ -255,14 +261,17 @@ class _Progress:
         self.bar: Any = None
 
     def update(self, rows: int) -> None:
-        first = self.rows == 0
         self.rows += rows
         if callable(self.how):
             self.how(self.rows, self.total)
-        elif self.how and not first:
-            if self.bar is None:
-                self.bar = _progress_bar(total=self.total, initial=self.rows - rows)
-            self.bar.update(rows)
+            return
+        if not self.how:
+            return
+        if self.bar is None:
+            if self.rows == rows:
+                return  # the first page: no bar for an answer that may be one page
+            self.bar = _progress_bar(total=self.total, initial=self.rows - rows)
+        self.bar.update(rows)
 
     def restart(self, total: int | None) -> None:
         """Start counting again (a fetch that starts over)."""

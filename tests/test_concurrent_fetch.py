@@ -212,8 +212,9 @@ def test_rows_deleted_during_the_fetch_warn_and_refetch(mutable) -> None:
             for key in keys:
                 client.delete(f"/data/1/QuotationLines({key})")
 
-    with pytest.warns(DataChangedWarning, match="changed while it was being fetched"):
+    with pytest.warns(DataChangedWarning, match="changed while it was being fetched") as caught:
         frame = client.get("/data/1/QuotationLines", progress=progress, concurrency=4)
+    assert caught[0].filename == __file__  # shown at the caller's line, not inside the library
     rows = mutable.rows("QuotationLines")
     assert frame["id"].tolist() == [r["id"] for r in rows]
     assert not set(keys) & set(frame["id"])
