@@ -445,3 +445,24 @@ def test_plan_covers_every_row_once_up_to_the_limit() -> None:
     assert plan_windows(url, records, 1000, "next", limit=None, key=None) is None  # 2 pages
     assert plan_windows(url, records, None, "next", limit=None, key=None) is None  # no count
     assert plan_windows(url + "&$top=5000", records, 1750, "next", limit=None, key=None) is None
+
+
+# -- through the magic ------------------------------------------------------------------------
+
+
+def test_magic_concurrency_option_and_setting_give_the_same_frame(ip, sandbox_env) -> None:
+    from IPython.utils.capture import capture_output
+
+    with capture_output():
+        ip.run_line_magic("elfsquad_login", "")
+    cell = "$orderby=lineNumber desc\n$select=id,lineNumber,unitPrice,createdDate\n"
+    windowed = ip.run_cell_magic("elfsquad", "--no-progress GET /data/1/QuotationLines", cell)
+    walked = ip.run_cell_magic(
+        "elfsquad", "--no-progress --concurrency 1 GET /data/1/QuotationLines", cell
+    )
+    ip.run_line_magic("config", "ElfsquadMagic.concurrency = 1")
+    configured = ip.run_cell_magic("elfsquad", "--no-progress GET /data/1/QuotationLines", cell)
+    pd.testing.assert_frame_equal(windowed, walked, check_exact=True)
+    pd.testing.assert_frame_equal(configured, walked, check_exact=True)
+    assert len(windowed) == len(sandbox_env.rows("QuotationLines"))
+    assert windowed.attrs["elfsquad"]["count"] is None  # not asked for, not shown
