@@ -190,6 +190,10 @@ class _StoppableLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         self._shared.pause(seconds)
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else the transport may ask of a limiter is the shared one's.
+        return getattr(self._shared, name)
+
 
 def fetch_windows(
     transport: Transport,
