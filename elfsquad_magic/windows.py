@@ -263,6 +263,9 @@ def fetch_windows(
                     and _keys(records[:1], plan.key)[0] == first_key
                 ):
                     raise WindowsRefused("$skip was ignored")
+                if len(records) < top and page.next_link:
+                    # The service pages within a window (a smaller page for $top requests).
+                    raise WindowsRefused(f"$top={top} answered {len(records)} rows and a link")
                 if len(records) < top:
                     raise DataMoved(f"rows {skip + len(records)}-{skip + top} were missing")
                 done[index] = records

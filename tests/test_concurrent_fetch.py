@@ -337,7 +337,8 @@ ROWS = [{"id": f"{i:08d}-0000-4000-8000-000000000000", "n": i} for i in range(40
 def serve_rows(server: ScriptedServer, size: int = 5, **behaviour: Any) -> dict[str, Any]:
     """Route /data/1/Things over ROWS in pages of ``size``: $skip/$top/$count, next links with
     a $skiptoken. ``behaviour``: ``throttle_at`` (that $skip answered once with 429 and
-    Retry-After: 1), ``refuse_skip`` (400), ``ignore_skip`` (answered from the start).
+    Retry-After: 1), ``refuse_skip`` (400), ``ignore_skip`` (answered from the start),
+    ``small_windows`` (3 rows and a next link for a $top of 5).
     Returns a record of request start times and when the 429 went out."""
     seen: dict[str, Any] = {"starts": [], "throttled": None}
 
@@ -353,11 +354,15 @@ def serve_rows(server: ScriptedServer, size: int = 5, **behaviour: Any) -> dict[
             seen["throttled"] = time.monotonic()
             return odata_error(429, "Too many requests.", {"Retry-After": "1"})
         top = int(options.get("$top", size))
+        if "$top" in options and behaviour.get("small_windows"):
+            top = min(top, 3)  # the service's page for $top requests is smaller
         chunk = ROWS[skip : skip + min(top, size)]
         payload: dict[str, Any] = {"value": chunk}
         if options.get("$count") == "true":
             payload["@odata.count"] = len(ROWS)
-        if skip + len(chunk) < len(ROWS) and "$top" not in options:
+        if behaviour.get("small_windows") and "$top" in options:
+            payload["@odata.nextLink"] = f"{srv.url}/data/1/Things?$skiptoken={skip + 3}"
+        elif skip + len(chunk) < len(ROWS) and "$top" not in options:
             token = skip + len(chunk)
             payload["@odata.nextLink"] = f"{srv.url}/data/1/Things?$count=true&$skiptoken={token}"
         return json_reply(payload)
@@ -399,7 +404,7 @@ def test_a_429_pauses_every_worker_for_its_retry_after(scripted) -> None:
     assert any(t >= throttled + 0.95 for t in seen["starts"])
 
 
-@pytest.mark.parametrize("behaviour", ["refuse_skip", "ignore_skip"])
+@pytest.mark.parametrize("behaviour", ["refuse_skip", "ignore_skip", "small_windows"])
 def test_skip_refused_or_ignored_falls_back_to_the_links_silently(scripted, behaviour) -> None:
     serve_rows(scripted, **{behaviour: True})
     client = scripted_client(scripted)
