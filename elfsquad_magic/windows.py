@@ -228,10 +228,13 @@ def fetch_windows(
 
     seen: set[Any] | None = None
     if plan.key is not None:
-        seen = set(_keys(first_records, plan.key))
-        if len(seen) != len(first_records):
+        try:
+            seen = set(_keys(first_records, plan.key))
+        except TypeError:  # key values that cannot be compared (not text or numbers)
+            seen = None
+        if seen is not None and len(seen) != len(first_records):
             raise DataMoved("a key appears twice on the first page")
-    first_key = _keys(first_records[:1], plan.key)[0] if plan.key and first_records else None
+    first_key = _keys(first_records[:1], plan.key)[0] if seen and first_records else None
     delivered = len(first_records)
     windows = plan.windows
     ahead = max(2, concurrency * 2)  # windows fetched but not yet delivered, at most
@@ -274,8 +277,11 @@ def fetch_windows(
                 records = done.pop(handed)
                 if seen is not None:
                     before = len(seen)
-                    seen.update(_keys(records, plan.key))
-                    if len(seen) - before != len(records):
+                    try:
+                        seen.update(_keys(records, plan.key))
+                    except TypeError:
+                        seen = None  # key values that cannot be compared: counts still checked
+                    if seen is not None and len(seen) - before != len(records):
                         raise DataMoved("a row arrived twice")
                 deliver(records)
                 delivered += len(records)
@@ -296,6 +302,8 @@ def _keys(records: list[Any], key: tuple[str, ...] | None) -> list[Any]:
     try:
         return list(map(itemgetter(*key), records))
     except (KeyError, TypeError):  # a record without its key: compare what there is
+        if len(key) == 1:
+            return [record.get(key[0]) for record in records]
         return [tuple(record.get(name) for name in key) for record in records]
 
 

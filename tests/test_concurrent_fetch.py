@@ -334,7 +334,9 @@ def test_query_running_across_token_expiry_completes_concurrently(mutable) -> No
 ROWS = [{"id": f"{i:08d}-0000-4000-8000-000000000000", "n": i} for i in range(40)]
 
 
-def serve_rows(server: ScriptedServer, size: int = 5, **behaviour: Any) -> dict[str, Any]:
+def serve_rows(
+    server: ScriptedServer, size: int = 5, rows: list[dict] = ROWS, **behaviour: Any
+) -> dict[str, Any]:
     """Route /data/1/Things over ROWS in pages of ``size``: $skip/$top/$count, next links with
     a $skiptoken. ``behaviour``: ``throttle_at`` (that $skip answered once with 429 and
     Retry-After: 1), ``refuse_skip`` (400), ``ignore_skip`` (answered from the start),
@@ -356,13 +358,13 @@ def serve_rows(server: ScriptedServer, size: int = 5, **behaviour: Any) -> dict[
         top = int(options.get("$top", size))
         if "$top" in options and behaviour.get("small_windows"):
             top = min(top, 3)  # the service's page for $top requests is smaller
-        chunk = ROWS[skip : skip + min(top, size)]
+        chunk = rows[skip : skip + min(top, size)]
         payload: dict[str, Any] = {"value": chunk}
         if options.get("$count") == "true":
-            payload["@odata.count"] = len(ROWS)
+            payload["@odata.count"] = len(rows)
         if behaviour.get("small_windows") and "$top" in options:
             payload["@odata.nextLink"] = f"{srv.url}/data/1/Things?$skiptoken={skip + 3}"
-        elif skip + len(chunk) < len(ROWS) and "$top" not in options:
+        elif skip + len(chunk) < len(rows) and "$top" not in options:
             token = skip + len(chunk)
             payload["@odata.nextLink"] = f"{srv.url}/data/1/Things?$count=true&$skiptoken={token}"
         return json_reply(payload)
@@ -413,6 +415,15 @@ def test_skip_refused_or_ignored_falls_back_to_the_links_silently(scripted, beha
         frame = client.get("/data/1/Things", concurrency=4)
     assert frame["n"].tolist() == list(range(40))
     assert scripted.hits("/data/1/Things") >= 8 + 1  # the walk after a failed window
+
+
+def test_keys_that_cannot_be_compared_do_not_stop_the_windows(scripted) -> None:
+    rows = [{"id": [i, "x"], "n": i} for i in range(40)]  # a list is no set member
+    serve_rows(scripted, rows=rows)
+    client = scripted_client(scripted)
+    frame = client.get("/data/1/Things", concurrency=4)
+    assert frame["n"].tolist() == list(range(40))
+    assert frame["id"].tolist()[3] == [3, "x"]
 
 
 # -- planning ---------------------------------------------------------------------------------
