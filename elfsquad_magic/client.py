@@ -73,6 +73,13 @@ _OPTION_NAMES = {
 }
 
 
+def _checked_url(value: str, what: str) -> str:
+    """``value`` without surrounding blanks or a trailing slash; refused unless secure."""
+    value = value.strip().rstrip("/")
+    check_secure_url(value, what)
+    return value
+
+
 class _NoSchema:
     """Cache marker: ``$metadata`` could not be had for this login."""
 
@@ -99,10 +106,8 @@ class ElfsquadClient:
         concurrency: int = 4,
         calls_per_minute: int | None = None,
     ) -> None:
-        login_url = (login_url or DEFAULT_LOGIN_URL).strip().rstrip("/")
-        api_url = (api_url or DEFAULT_API_URL).strip().rstrip("/")
-        check_secure_url(login_url, "login URL")
-        check_secure_url(api_url, "API URL")
+        login_url = _checked_url(login_url or DEFAULT_LOGIN_URL, "login URL")
+        api_url = _checked_url(api_url or DEFAULT_API_URL, "API URL")
         if dtype_backend not in DTYPE_BACKENDS:
             raise UsageError(
                 f"Unknown dtype backend {dtype_backend!r}.",
@@ -180,8 +185,7 @@ class ElfsquadClient:
 
     @login_url.setter
     def login_url(self, value: str) -> None:
-        value = value.strip().rstrip("/")
-        check_secure_url(value, "login URL")
+        value = _checked_url(value, "login URL")
         if value != self._login_url:
             self._login_url = value
             self._drop_login()
@@ -195,8 +199,7 @@ class ElfsquadClient:
 
     @api_url.setter
     def api_url(self, value: str) -> None:
-        value = value.strip().rstrip("/")
-        check_secure_url(value, "API URL")
+        value = _checked_url(value, "API URL")
         if value != self._api_url:
             self._api_url = value
             # A token is for one tenant's API: never send it to the new host.

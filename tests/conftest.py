@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from clients import export_login
 from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
 
 from elfsquad_magic.sandbox import Sandbox
@@ -43,10 +44,7 @@ def fresh_sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """The session sandbox's credentials and hosts exported as ELFSQUAD_* variables."""
-    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", sandbox.client_id)
-    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", sandbox.client_secret)
-    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", sandbox.login_url)
-    monkeypatch.setenv("ELFSQUAD_API_URL", sandbox.api_url)
+    export_login(monkeypatch, sandbox)
     return sandbox
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
+from clients import get_token
 
 from elfsquad_magic.sandbox import Sandbox
 
@@ -259,7 +260,7 @@ def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browse
     expected = requests.get(
         f"{browser_sandbox.api_url.rstrip('/')}/data/1/features",
         params=QUERY_PARAMS,
-        headers={"Authorization": f"Bearer {_token(browser_sandbox)}"},
+        headers={"Authorization": f"Bearer {get_token(browser_sandbox)}"},
         timeout=10,
     ).json()["value"]
     assert expected, "the sandbox has no features"
@@ -355,18 +356,3 @@ def _shoot_with_popup(page, cell, path: Path) -> None:
     page.screenshot(
         path=path, clip={"x": left, "y": top, "width": right - left, "height": bottom - top}
     )
-
-
-def _token(sb: Sandbox) -> str:
-    answer = requests.post(
-        f"{sb.login_url.rstrip('/')}/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-            "scope": "Elfskot.Api",
-        },
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return answer.json()["access_token"]

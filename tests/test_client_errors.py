@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from clients import make_client
 
-from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import (
     BadRequestError,
     ConnectionFailedError,
@@ -16,13 +16,6 @@ from elfsquad_magic.errors import (
     RateLimitedError,
     ServerError,
 )
-
-
-def make_client(sb, **options) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 def test_unknown_entity_set_is_a_404_with_a_hint(sandbox) -> None:

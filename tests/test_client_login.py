@@ -6,6 +6,7 @@ import datetime as dt
 import pickle
 
 import pytest
+from clients import make_client
 from leakcheck import secrets_of
 
 from elfsquad_magic.client import (
@@ -15,13 +16,6 @@ from elfsquad_magic.client import (
     ElfsquadClient,
 )
 from elfsquad_magic.errors import InsecureURLError, LoginError, NotLoggedInError, UsageError
-
-
-def make_client(sb, **options) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 def test_defaults_point_at_elfsquad() -> None:

@@ -6,18 +6,12 @@ import time
 
 import pandas as pd
 import pytest
+from clients import make_client
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import UsageError
 from elfsquad_magic.paging import fetch_collection, page_from_payload
 from elfsquad_magic.transport import RateLimiter
-
-
-def make_client(sb, **options) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 @pytest.fixture(scope="module")

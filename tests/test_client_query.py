@@ -7,18 +7,12 @@ import uuid
 
 import pandas as pd
 import pytest
+from clients import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import UsageError
-
-
-def make_client(sb, **options) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 @pytest.fixture(scope="module")

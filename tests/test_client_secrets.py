@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from clients import make_client, sandbox_client
 from leakcheck import secrets_of
 
 from elfsquad_magic.client import ElfsquadClient
@@ -16,9 +17,7 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
     sb = fresh_sandbox
     seen: list[str] = []
 
-    client = ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url
-    )
+    client = sandbox_client(sb)
     seen += [repr(client), str(client), client.status()]
     client.login()
     seen += [repr(client), client.status(), repr(client._tokens), repr(vars(client))]
@@ -64,13 +63,7 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
 
 def test_debug_log_redacts_the_authorization_header(sandbox, caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="elfsquad_magic")
-    client = ElfsquadClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        login_url=sandbox.login_url,
-        api_url=sandbox.api_url,
-        progress=False,
-    )
+    client = make_client(sandbox)
     client.get("/data/1/vats")
     assert "'Authorization': '***'" in caplog.text
     for secret in secrets_of(sandbox):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
+from clients import fetch_metadata, get_token, logged_in_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.completer import provisionalcompleter
@@ -22,42 +22,18 @@ from elfsquad_magic.completion import (
     uninstall_completer,
 )
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.schema import ServiceSchema, parse_metadata
-
-
-def _login(sb: Sandbox) -> ElfsquadClient:
-    client = ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url
-    )
-    client.login()
-    return client
+from elfsquad_magic.schema import ServiceSchema
 
 
 @pytest.fixture(scope="module")
 def client(sandbox: Sandbox) -> ElfsquadClient:
-    return _login(sandbox)
+    return logged_in_client(sandbox)
 
 
 @pytest.fixture(scope="module")
 def metadata(sandbox: Sandbox) -> ServiceSchema:
     """The sandbox's $metadata, read over plain HTTP (not through the client under test)."""
-    token = requests.post(
-        f"{sandbox.login_url}/oauth2/token",
-        data={
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "grant_type": "client_credentials",
-            "scope": "Elfskot.Api",
-        },
-        timeout=10,
-    ).json()["access_token"]
-    answer = requests.get(
-        f"{sandbox.api_url}/data/1/$metadata",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return parse_metadata(answer.content)
+    return fetch_metadata(sandbox, get_token(sandbox))
 
 
 class _Current:
@@ -258,7 +234,7 @@ def test_api_paths_come_from_the_services_swagger_document_fetched_once(
 ) -> None:
     from elfsquad_magic.completion import CompletionCache, _shipped_paths
 
-    client = _login(fresh_sandbox)
+    client = logged_in_client(fresh_sandbox)
     served = client.request(
         "GET", "/quotation/1/swagger/v1/swagger.json", raw=True, paginate=False, progress=False
     )
@@ -292,7 +268,7 @@ def test_cold_cache_with_the_server_down_gives_no_completions_quickly(
 ) -> None:
     sb = Sandbox(scale=1, seed=3)
     sb.start()
-    client = _login(sb)
+    client = logged_in_client(sb)
     sb.stop()  # the port is closed now; nothing has fetched $metadata yet
     handle = install_completer(shell, lambda: client, wait=1.0)
     try:
@@ -330,7 +306,7 @@ def test_logout_and_another_host_drop_the_cached_schema(
     assert "Quotations" in texts(shell, "%elfsquad GET /data/1/quo")
     current.client = None  # logged out
     assert texts(shell, "%elfsquad GET /data/1/quo") == []
-    other = _login(fresh_sandbox)
+    other = logged_in_client(fresh_sandbox)
     current.client = other
     assert "Quotations" in texts(shell, "%elfsquad GET /data/1/quo")
     handle: CompleterHandle = current.handle  # type: ignore[attr-defined]

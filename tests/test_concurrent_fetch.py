@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 import pytest
+from clients import make_client
 from scripted import ScriptedServer, json_reply, odata_error
 
 from elfsquad_magic.client import ElfsquadClient
@@ -26,13 +27,6 @@ from elfsquad_magic.sandbox import Sandbox
 from elfsquad_magic.windows import plan_windows, stable_order, with_count
 
 PAGE = 50
-
-
-def make_client(sb: Any, **options: Any) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 class Recorder:

@@ -8,52 +8,29 @@ from typing import Any
 import pandas as pd
 import pytest
 import requests
+from clients import fetch_metadata, get_token, logged_in_client
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import ElfsquadError, NotFoundError
 from elfsquad_magic.explore import describe_frame, dtype_for, entities_frame
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.schema import ServiceSchema, parse_metadata
+from elfsquad_magic.schema import ServiceSchema
 
 
 @pytest.fixture(scope="module")
 def token(sandbox: Sandbox) -> str:
-    answer = requests.post(
-        f"{sandbox.login_url}/oauth2/token",
-        data={
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "grant_type": "client_credentials",
-            "scope": "Elfskot.Api",
-        },
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return answer.json()["access_token"]
+    return get_token(sandbox)
 
 
 @pytest.fixture(scope="module")
 def metadata(sandbox: Sandbox, token: str) -> ServiceSchema:
     """The sandbox's $metadata, read over plain HTTP (not through the client under test)."""
-    answer = requests.get(
-        f"{sandbox.api_url}/data/1/$metadata",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return parse_metadata(answer.content)
+    return fetch_metadata(sandbox, token)
 
 
 @pytest.fixture(scope="module")
 def client(sandbox: Sandbox) -> ElfsquadClient:
-    client = ElfsquadClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        login_url=sandbox.login_url,
-        api_url=sandbox.api_url,
-    )
-    client.login()
-    return client
+    return logged_in_client(sandbox)
 
 
 def test_entities_frame_lists_every_entity_set_of_metadata(
@@ -94,14 +71,7 @@ def test_entities_count_matches_the_rows_each_set_holds(
 
 
 def test_entities_count_stops_at_the_first_failure(fresh_sandbox: Sandbox) -> None:
-    client = ElfsquadClient(
-        fresh_sandbox.client_id,
-        fresh_sandbox.client_secret,
-        login_url=fresh_sandbox.login_url,
-        api_url=fresh_sandbox.api_url,
-        retry_seconds=0,
-    )
-    client.login()
+    client = logged_in_client(fresh_sandbox, retry_seconds=0)
     client.schema()
     fresh_sandbox.stop()  # every count now fails to connect
     started = time.monotonic()

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from clients import export_login, make_client
 from IPython.utils.capture import capture_output
 from scripted import ScriptedServer, odata_error, page
 
@@ -62,13 +63,6 @@ def matrix_sandbox() -> Iterator[Sandbox]:
     """A private sandbox for this module: small pages, a short Retry-After."""
     with Sandbox(scale=1, seed=5, page_size=PAGE_SIZE, retry_after=RETRY_AFTER) as sb:
         yield sb
-
-
-def make_client(sb: Sandbox, **options: Any) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
 
 
 # -- comparing a frame with the store ---------------------------------------------------------
@@ -233,13 +227,7 @@ def test_an_incomplete_fetch_leaves_no_partial_frame_in_the_notebook(
 ) -> None:
     sb = matrix_sandbox
     sb.configure(token_ttl=3600, token_early_expiry=0.0, latency_ms=0)
-    for name, value in (
-        ("ELFSQUAD_CLIENT_ID", sb.client_id),
-        ("ELFSQUAD_CLIENT_SECRET", sb.client_secret),
-        ("ELFSQUAD_LOGIN_URL", sb.login_url),
-        ("ELFSQUAD_API_URL", sb.api_url),
-    ):
-        monkeypatch.setenv(name, value)
+    export_login(monkeypatch, sb)
     ip.run_line_magic("config", "ElfsquadMagic.retry_seconds = 0.3")
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
@@ -322,15 +310,7 @@ def stalling_host() -> Iterator[SilentHost]:
 def test_an_api_host_that_never_answers_fails_within_the_configured_time(
     sandbox: Sandbox, silent_host: SilentHost, retry_seconds: float
 ) -> None:
-    client = ElfsquadClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        login_url=sandbox.login_url,
-        api_url=silent_host.url,
-        timeout=0.4,
-        retry_seconds=retry_seconds,
-        progress=False,
-    )
+    client = make_client(sandbox, api_url=silent_host.url, timeout=0.4, retry_seconds=retry_seconds)
     client.login()
     started = time.monotonic()
     with pytest.raises(ConnectionFailedError, match=r"got no answer within 0\.4 s") as info:
@@ -344,15 +324,7 @@ def test_an_api_host_that_never_answers_fails_within_the_configured_time(
 def test_a_body_that_stops_half_way_fails_within_the_configured_time(
     sandbox: Sandbox, stalling_host: SilentHost
 ) -> None:
-    client = ElfsquadClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        login_url=sandbox.login_url,
-        api_url=stalling_host.url,
-        timeout=0.4,
-        retry_seconds=0.5,
-        progress=False,
-    )
+    client = make_client(sandbox, api_url=stalling_host.url, timeout=0.4, retry_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(ConnectionFailedError, match=str(stalling_host.url.split("//")[1])):
         client.get("/data/1/features")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from clients import export_login
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError as IPythonUsageError
@@ -583,13 +584,7 @@ def test_any_string_round_trips_through_a_body_and_a_filter(
     sb = roundtrip_sandbox
     magic = ip.magics_manager.registry["ElfsquadMagic"]
     if magic.session.client is None or magic.session.client.api_url != sb.api_url:
-        for name, setting in (
-            ("ELFSQUAD_CLIENT_ID", sb.client_id),
-            ("ELFSQUAD_CLIENT_SECRET", sb.client_secret),
-            ("ELFSQUAD_LOGIN_URL", sb.login_url),
-            ("ELFSQUAD_API_URL", sb.api_url),
-        ):
-            monkeypatch.setenv(name, setting)
+        export_login(monkeypatch, sb)
         with capture_output():
             ip.run_line_magic("elfsquad_login", "")
     new_id = str(uuid.uuid4())

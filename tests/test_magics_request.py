@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from clients import export_login
 from IPython.utils.capture import capture_output
 
 from elfsquad_magic.errors import (
@@ -26,10 +27,7 @@ def logged_in(ip, sandbox_env):
 @pytest.fixture
 def writable(ip, fresh_sandbox, monkeypatch):
     """The test shell logged in to a private sandbox that tests may write to."""
-    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", fresh_sandbox.client_id)
-    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", fresh_sandbox.client_secret)
-    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", fresh_sandbox.login_url)
-    monkeypatch.setenv("ELFSQUAD_API_URL", fresh_sandbox.api_url)
+    export_login(monkeypatch, fresh_sandbox)
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
     return ip
@@ -286,15 +284,9 @@ def test_cell_magic_help_lists_every_option(ip) -> None:
         assert option in cap.stdout
 
 
-def test_expired_token_is_renewed_and_the_query_completes(ip, fresh_sandbox, monkeypatch) -> None:
-    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", fresh_sandbox.client_id)
-    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", fresh_sandbox.client_secret)
-    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", fresh_sandbox.login_url)
-    monkeypatch.setenv("ELFSQUAD_API_URL", fresh_sandbox.api_url)
-    with capture_output():
-        ip.run_line_magic("elfsquad_login", "")
+def test_expired_token_is_renewed_and_the_query_completes(writable, fresh_sandbox) -> None:
     fresh_sandbox.expire_tokens()
-    frame = ip.run_line_magic("elfsquad", "GET /data/1/categories?$select=id")
+    frame = writable.run_line_magic("elfsquad", "GET /data/1/categories?$select=id")
     assert len(frame) == len(rows(fresh_sandbox, "Categories"))
     assert len(fresh_sandbox.issued_tokens) == 2
 

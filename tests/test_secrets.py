@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from clients import export_login, make_client, sandbox_client
 from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 from scripted import SECRET, Reply, ScriptedServer, odata_error, page
@@ -31,7 +32,6 @@ from elfsquad_magic.errors import (
     LoginError,
     NotLoggedInError,
 )
-from elfsquad_magic.sandbox import Sandbox
 
 try:  # the optional extra: pip install elfsquad-magic[keyring]
     import keyring
@@ -41,20 +41,6 @@ except ImportError:  # pragma: no cover - the keyring tests are skipped
     keyring = None
 
 needs_keyring = pytest.mark.skipif(keyring is None, reason="the keyring extra is not installed")
-
-
-def make_client(sb: Sandbox, **options: Any) -> ElfsquadClient:
-    options.setdefault("progress", False)
-    return ElfsquadClient(
-        sb.client_id, sb.client_secret, login_url=sb.login_url, api_url=sb.api_url, **options
-    )
-
-
-def set_env(monkeypatch: pytest.MonkeyPatch, sb: Sandbox, secret: str | None = None) -> None:
-    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", sb.client_id)
-    monkeypatch.setenv("ELFSQUAD_CLIENT_SECRET", secret or sb.client_secret)
-    monkeypatch.setenv("ELFSQUAD_LOGIN_URL", sb.login_url)
-    monkeypatch.setenv("ELFSQUAD_API_URL", sb.api_url)
 
 
 def assert_absent(secrets: list[str], texts: list[str]) -> None:
@@ -129,13 +115,7 @@ def test_no_secret_in_any_error_its_chain_or_its_traceback_locals(fresh_sandbox)
         scripted = ElfsquadClient(
             "scripted", SECRET, login_url=srv.url, api_url=srv.url, retry_seconds=0.3
         )
-        dead_api = ElfsquadClient(
-            sb.client_id,
-            sb.client_secret,
-            login_url=sb.login_url,
-            api_url="http://127.0.0.1:9",
-            retry_seconds=0.3,
-        )
+        dead_api = sandbox_client(sb, api_url="http://127.0.0.1:9", retry_seconds=0.3)
         request_errors = [
             capture(lambda: client.get("/data/1/nosuch")),
             capture(lambda: client.get("/data/1/features", filter="nosuch eq 1")),
@@ -184,7 +164,7 @@ def test_no_secret_in_any_error_its_chain_or_its_traceback_locals(fresh_sandbox)
 def test_ipython_shows_errors_without_secrets_in_every_exception_mode(
     ip, fresh_sandbox, monkeypatch, mode: str
 ) -> None:
-    set_env(monkeypatch, fresh_sandbox)
+    export_login(monkeypatch, fresh_sandbox)
     ip.run_line_magic("xmode", mode)
     try:
         with capture_output() as cap:
@@ -237,14 +217,8 @@ def test_logs_at_every_level_and_warnings_hold_no_secret(fresh_sandbox, caplog) 
 
 
 def test_connection_retries_print_no_urllib3_warnings(sandbox, caplog) -> None:
-    client = ElfsquadClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        login_url=sandbox.login_url,
-        api_url="http://127.0.0.1:9",  # nothing listens: urllib3 retries the connect
-        retry_seconds=0,
-        progress=False,
-    )
+    # Nothing listens on port 9: urllib3 retries the connect.
+    client = make_client(sandbox, api_url="http://127.0.0.1:9", retry_seconds=0)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ElfsquadError, match="could not connect"):
         client.get("/data/1/features")
@@ -258,7 +232,7 @@ def test_connection_retries_print_no_urllib3_warnings(sandbox, caplog) -> None:
 
 
 def test_no_object_shows_a_secret_in_its_repr_or_state(ip, sandbox, monkeypatch) -> None:
-    set_env(monkeypatch, sandbox)
+    export_login(monkeypatch, sandbox)
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
         ip.run_line_magic("elfsquad_login", "--form")
@@ -382,7 +356,7 @@ def test_credentials_never_travel_over_plain_http_except_on_loopback(
 
 def test_keep_secret_false_asks_to_log_in_again_after_expiry(ip, fresh_sandbox, monkeypatch):
     sb = fresh_sandbox
-    set_env(monkeypatch, sb)
+    export_login(monkeypatch, sb)
     ip.run_line_magic("config", "ElfsquadMagic.keep_secret = False")
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
@@ -469,7 +443,7 @@ def test_without_the_option_the_keyring_is_never_touched(ip, sandbox_env, memory
 
 @needs_keyring
 def test_keyring_login_stores_then_reads_the_secret(ip, sandbox, monkeypatch, memory_keyring):
-    set_env(monkeypatch, sandbox)
+    export_login(monkeypatch, sandbox)
     with capture_output() as first:
         ip.run_line_magic("elfsquad_login", "--keyring")
     assert "secret stored in the OS keyring" in first.stdout
@@ -509,7 +483,7 @@ def test_keyring_login_by_client_id_and_through_the_form(ip, sandbox, memory_key
 @needs_keyring
 def test_a_stale_keyring_secret_says_how_to_remove_it(ip, sandbox, monkeypatch, memory_keyring):
     memory_keyring.items[(KEYRING_SERVICE, sandbox.client_id)] = "an-old-secret-value"
-    set_env(monkeypatch, sandbox)
+    export_login(monkeypatch, sandbox)
     with pytest.raises(LoginError) as info:
         ip.run_line_magic("elfsquad_login", "--keyring")
     assert "%elfsquad_logout --keyring" in (info.value.hint or "")

@@ -6,24 +6,9 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from clients import get_token
 
 from elfsquad_magic.sandbox import Sandbox
-
-
-def get_token(sb: Sandbox) -> str:
-    """A fresh access token from the sandbox's token endpoint."""
-    reply = requests.post(
-        f"{sb.url}/oauth2/token",
-        data={
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-            "grant_type": "client_credentials",
-            "scope": "Elfskot.Api",
-        },
-        timeout=10,
-    )
-    reply.raise_for_status()
-    return reply.json()["access_token"]
 
 
 def session_for(sb: Sandbox) -> requests.Session:
@@ -31,6 +16,17 @@ def session_for(sb: Sandbox) -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {get_token(sb)}"
     return session
+
+
+def api_caller(sb: Sandbox) -> Callable[..., requests.Response]:
+    """``call("features", params={...})``: a request below /data/1/ on ``sb``, with a token."""
+    session = session_for(sb)
+
+    def call(path: str, method: str = "GET", **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return session.request(method, f"{sb.url}/data/1/{path}", **kwargs)
+
+    return call
 
 
 @pytest.fixture(name="get_token", scope="session")
@@ -42,25 +38,13 @@ def get_token_fixture() -> Callable[[Sandbox], str]:
 @pytest.fixture(scope="session")
 def api(sandbox: Sandbox) -> Callable[..., requests.Response]:
     """``api("features", params={...})``: GET below /data/1/ on the session sandbox."""
-    session = session_for(sandbox)
-
-    def call(path: str, method: str = "GET", **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 30)
-        return session.request(method, f"{sandbox.url}/data/1/{path}", **kwargs)
-
-    return call
+    return api_caller(sandbox)
 
 
 @pytest.fixture
 def fresh_api(fresh_sandbox: Sandbox) -> Callable[..., requests.Response]:
     """Like ``api`` but on the private, writable ``fresh_sandbox``."""
-    session = session_for(fresh_sandbox)
-
-    def call(path: str, method: str = "GET", **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 30)
-        return session.request(method, f"{fresh_sandbox.url}/data/1/{path}", **kwargs)
-
-    return call
+    return api_caller(fresh_sandbox)
 
 
 @pytest.fixture(scope="session")
