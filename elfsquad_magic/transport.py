@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -38,6 +39,7 @@ from .errors import (
 
 __all__ = [
     "RateLimiter",
+    "RequestCancelled",
     "Transport",
     "new_session",
     "Params",
@@ -205,6 +207,13 @@ def new_session(base_url: str) -> requests.Session:
     return session
 
 
+class RequestCancelled(BaseException):
+    """Raised by :meth:`Transport.request` when its ``cancel`` event is set: no request starts.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: it means "stop", never a failure to handle.
+    """
+
+
 class RateLimiter:
     """Spaces calls evenly to at most ``calls_per_minute``, shared by every thread.
 
@@ -302,11 +311,14 @@ class Transport:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
+        cancel: threading.Event | None = None,
     ) -> requests.Response:
-        """Send one request (with retries) and return the successful response.
+        """Send one request (with retries) and return the successful response, body read.
 
         Raises an :class:`ElfsquadHTTPError` subclass for an error status,
-        :class:`ConnectionFailedError` when the host cannot be reached in time.
+        :class:`ConnectionFailedError` when the host cannot be reached in time, and
+        :class:`RequestCancelled` when ``cancel`` is set before an attempt starts (a retry's
+        wait ends as soon as it is set).
         """
         method = method.upper()
         url = self.resolve(url)
@@ -327,11 +339,13 @@ class Transport:
         failure: ElfsquadError | None = None
         while failure is None:
             attempt += 1
+            _check(cancel)
             # Held masked, so no frame of this loop shows the token, even with its locals.
             token = self._token() if authenticate else None
             if token is not None:
                 send_headers["Authorization"] = f"Bearer {token.reveal()}"
             self.limiter.acquire()
+            _check(cancel)  # the limiter may have kept this caller waiting
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -341,7 +355,9 @@ class Transport:
                     headers=send_headers,
                     timeout=self.timeout,
                     allow_redirects=False,
+                    stream=True,  # the body is read below, in one call
                 )
+                _read_body(response)
             except (
                 requests.ConnectionError,
                 requests.Timeout,
@@ -353,7 +369,7 @@ class Transport:
                     logger.debug(
                         "%s %s failed (%s); retry in %.1f s", method, shown_url(url), exc, wait
                     )
-                    time.sleep(wait)
+                    _sleep(wait, cancel)
                     continue
                 # Raised after the except block: the requests exception (whose request holds
                 # the Authorization header) must not ride along as __context__.
@@ -388,7 +404,7 @@ class Transport:
                         self.limiter.pause(wait)
                         if self.on_throttle is not None:
                             self.on_throttle(wait)
-                    time.sleep(wait)
+                    _sleep(wait, cancel)
                     continue
             if status >= 400:
                 raise self._http_error(method, url, response)
@@ -408,9 +424,11 @@ class Transport:
             return response
         raise failure
 
-    def get_json(self, url: str, *, params: Params = None) -> tuple[Any, requests.Response]:
+    def get_json(
+        self, url: str, *, params: Params = None, cancel: threading.Event | None = None
+    ) -> tuple[Any, requests.Response]:
         """GET ``url`` and parse its JSON body; :class:`ResponseFormatError` when it is not JSON."""
-        response = self.request("GET", url, params=params)
+        response = self.request("GET", url, params=params, cancel=cancel)
         return parse_json_response(response, "GET"), response
 
     def _token(self) -> Masked | None:
@@ -482,6 +500,44 @@ class Transport:
             server_message=server_message,
             code=code,
         )
+
+
+def _read_body(response: requests.Response) -> None:
+    """Read a streamed response's whole body in one call and keep it as ``response.content``.
+
+    ``Response.content`` would join 10 KB ``iter_content`` chunks, which costs about a third
+    more CPU per 500-row page. The body is decoded as ``content`` would be (gzip, deflate), and
+    urllib3 hands the connection back to the pool once the body is complete. Errors are mapped
+    as ``iter_content`` maps them (a stalled body as a read timeout), so a connection cut
+    mid-body is retried like before.
+    """
+    try:
+        content = response.raw.read(decode_content=True)
+    except urllib3.exceptions.ProtocolError as exc:  # cut mid-body, IncompleteRead included
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except urllib3.exceptions.ReadTimeoutError as exc:  # the body stalled
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+    # (On any error urllib3 has closed the connection, so it never returns to the pool.)
+    # requests keeps a read body in these two attributes; ``content`` then returns it.
+    response._content = content or b""
+    response._content_consumed = True
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise RequestCancelled
+
+
+def _sleep(seconds: float, cancel: threading.Event | None) -> None:
+    """Wait ``seconds`` before a retry; at once :class:`RequestCancelled` if ``cancel`` is set."""
+    if cancel is None:
+        time.sleep(seconds)
+    elif cancel.wait(seconds):
+        raise RequestCancelled
 
 
 def _broke_mid_answer(exc: BaseException) -> bool:

@@ -8,7 +8,6 @@ rate limiter, checked (same count, expected sizes, no key twice) and handed on i
 
 from __future__ import annotations
 
-import copy
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ElfsquadError, ElfsquadHTTPError, IncompleteResultError
-from .transport import Params, RateLimiter, Transport, encode_query
+from .transport import Params, Transport, encode_query
 
 __all__ = [
     "WindowPlan",
@@ -47,10 +46,6 @@ class DataMoved(Exception):
 
 class WindowsRefused(Exception):
     """The service does not serve ``$skip``/``$top`` windows as asked; walk the links."""
-
-
-class _Stopped(BaseException):
-    """Raised in a worker that was told to stop (Ctrl-C, or another window failed)."""
 
 
 def _query_pairs(url: str) -> list[tuple[str, str]]:
@@ -172,29 +167,6 @@ def _split_top_level(text: str) -> list[str]:
     return out
 
 
-class _StoppableLimiter(RateLimiter):
-    """The shared limiter, seen by one fetch's workers: no call starts once told to stop."""
-
-    def __init__(self, shared: RateLimiter, stop: threading.Event) -> None:
-        self.interval = shared.interval
-        self._shared = shared
-        self._stop = stop
-
-    def acquire(self) -> None:
-        if self._stop.is_set():
-            raise _Stopped
-        self._shared.acquire()
-        if self._stop.is_set():
-            raise _Stopped
-
-    def pause(self, seconds: float) -> None:
-        self._shared.pause(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything else the transport may ask of a limiter is the shared one's.
-        return getattr(self._shared, name)
-
-
 def fetch_windows(
     transport: Transport,
     plan: WindowPlan,
@@ -213,17 +185,13 @@ def fetch_windows(
     """
     from .paging import page_from_payload
 
+    # Set when the fetch ends for any reason: the workers start no request (retries included)
+    # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
     stop = threading.Event()
-    # The workers' transport: the same session, token and limiter budget, but a limiter that
-    # refuses to start calls once the fetch is stopped (retries included).
-    worker = copy.copy(transport)
-    worker.limiter = _StoppableLimiter(transport.limiter, stop)
 
     def get(skip: int, top: int) -> Any:
-        if stop.is_set():
-            raise _Stopped
         url = plan.window_url(skip, top)
-        payload, response = worker.get_json(url)
+        payload, _ = transport.get_json(url, cancel=stop)
         return page_from_payload(url, payload)
 
     seen: set[Any] | None = None
