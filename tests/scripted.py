@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -99,3 +99,10 @@ def page(rows: list[dict], next_link: str | None = None) -> Reply:
     if next_link:
         payload["@odata.nextLink"] = next_link
     return json_reply(payload)
+
+
+def serving() -> Iterator[ScriptedServer]:
+    """A fixture body (``yield from serving()``): a fresh server, closed after the test."""
+    srv = ScriptedServer()
+    yield srv
+    srv.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from scripted import SECRET, Reply, ScriptedServer, json_reply, odata_error, page
+from scripted import SECRET, Reply, ScriptedServer, json_reply, odata_error, page, serving
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import (
@@ -32,16 +32,12 @@ from elfsquad_magic.errors import (
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    yield srv
-    srv.close()
+    yield from serving()
 
 
 @pytest.fixture
 def other_server() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    yield srv
-    srv.close()
+    yield from serving()
 
 
 def client_for(srv: ScriptedServer, **options: Any) -> ElfsquadClient:

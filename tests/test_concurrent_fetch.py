@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import pytest
 from clients import make_client
-from scripted import ScriptedServer, json_reply, odata_error
+from scripted import ScriptedServer, json_reply, odata_error, serving
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import DataChangedWarning
@@ -369,9 +369,7 @@ def serve_rows(
 
 @pytest.fixture
 def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    yield server
-    server.close()
+    yield from serving()
 
 
 def scripted_client(server: ScriptedServer) -> ElfsquadClient:

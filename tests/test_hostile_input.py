@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.utils.capture import capture_output
-from scripted import SECRET, Reply, ScriptedServer, json_reply, odata_error, page
+from scripted import SECRET, Reply, ScriptedServer, json_reply, odata_error, page, serving
 
 from elfsquad_magic.errors import (
     BadRequestError,
@@ -513,9 +513,7 @@ SCRIPTED_CASES = [
 
 @pytest.fixture
 def other_host() -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    yield srv
-    srv.close()
+    yield from serving()
 
 
 @pytest.fixture
