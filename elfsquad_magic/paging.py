@@ -294,8 +294,27 @@ def _total(count: int | None, limit: int | None) -> int | None:
 
 def _progress_bar(total: int | None, initial: int) -> Any:
     from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
 
-    return tqdm(total=total, initial=initial, unit="rows", desc="elfsquad", leave=False)
+    options = {"total": total, "initial": initial, "unit": "rows", "desc": "elfsquad"}
+    if not issubclass(tqdm, notebook_tqdm):
+        return tqdm(leave=False, **options)
+    # In a notebook the bar is shown through a display handle, so that closing it can blank
+    # the output: otherwise a saved notebook keeps the bar's first state ("9% 500/5767") as
+    # its plain-text fallback, which reads as an unfinished fetch where widgets don't render.
+    from IPython.display import HTML, display
+
+    bar = tqdm(display=False, leave=False, **options)
+    handle = display(bar.container, display_id=True)
+    close = bar.close
+
+    def close_and_blank() -> None:
+        close()
+        if handle is not None:
+            handle.update(HTML(""))
+
+    bar.close = close_and_blank
+    return bar
 
 
 def get_page(transport: Transport, url: str, params: Params = None) -> tuple[Page, Any]:
