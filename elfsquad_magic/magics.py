@@ -1,42 +1,26 @@
 """The IPython magics: parse the magic line, call the session's client, hand back the result.
 
-Nothing here talks HTTP or builds queries; that is `ElfsquadClient` and `cell.parse_request`.
+Nothing here talks HTTP, builds queries or decides how to log in; that is `ElfsquadClient`,
+`cell.parse_request` and `login_flow`.
 """
 
 from __future__ import annotations
 
-import getpass
 import keyword
 import os
 import re
-import sys
 from argparse import Namespace
 from typing import Any
 
-from IPython.core.error import StdinNotImplementedError
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
-from .errors import InterpolationError, LoginError, UsageError
-from .session import ElfsquadSession, login_summary
-
-_ENV_CLIENT_ID = "ELFSQUAD_CLIENT_ID"
-_ENV_CLIENT_SECRET = "ELFSQUAD_CLIENT_SECRET"
-_FALLBACK_LOGIN_URL = "https://login.elfsquad.io"
-_FALLBACK_API_URL = "https://api.elfsquad.io"
-_FALLBACK_SCOPE = "Elfskot.Api"
-
-
-def _client_defaults() -> tuple[str, str, str]:
-    """The client's default login URL, API URL and scope (its constants, when importable)."""
-    try:
-        from .client import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
-    except ImportError:
-        return _FALLBACK_LOGIN_URL, _FALLBACK_API_URL, _FALLBACK_SCOPE
-    return DEFAULT_LOGIN_URL, DEFAULT_API_URL, DEFAULT_SCOPE
+from .errors import InterpolationError, UsageError
+from .login_flow import ENV_CLIENT_ID, LoginFlow
+from .session import ElfsquadSession
 
 
 def _positive_int(text: str) -> int:
@@ -47,43 +31,6 @@ def _positive_int(text: str) -> int:
 
 
 _positive_int.__name__ = "positive integer"  # argparse names the type in its error message
-
-
-def _stdin_answerable(shell: Any) -> bool:
-    """Whether someone can answer a prompt: a kernel whose frontend allows input, or a tty."""
-    kernel = getattr(shell, "kernel", None)
-    if kernel is not None:
-        # ipykernel sets this per execute request; nbclient and papermill send allow_stdin=False.
-        return bool(getattr(kernel, "_allow_stdin", False))
-    stdin = sys.stdin
-    try:
-        return stdin is not None and stdin.isatty()
-    except (ValueError, OSError):
-        return False
-
-
-def _widgets_frontend(shell: Any) -> bool:
-    """Whether a login form can be shown and used: a kernel with a live frontend and ipywidgets.
-
-    Terminal IPython has no kernel; a kernel run by nbclient/papermill refuses input, and no one
-    would click a form there either.
-    """
-    if getattr(shell, "kernel", None) is None or not _stdin_answerable(shell):
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _no_stdin_error() -> LoginError:
-    return LoginError(
-        "Cannot ask for the Elfsquad credentials: nobody can type input here "
-        "(stdin is not available).",
-        f"Set {_ENV_CLIENT_ID} and {_ENV_CLIENT_SECRET} in the environment before starting, "
-        "or use %elfsquad_login --demo for the offline sandbox.",
-    )
 
 
 @magics_class
@@ -163,46 +110,9 @@ class ElfsquadMagic(Magics):
         if self.session.client is not None:
             self.session.client.dtype_backend = change["new"]
 
-    def _hosts(self, args: Namespace) -> dict[str, str]:
-        """Login URL, API URL and scope: the magic line, else %config, else ELFSQUAD_*, else
-        the client's defaults. The environment is read now, so a variable set after
-        `%load_ext` counts."""
-        defaults = dict(zip(("login_url", "api_url", "scope"), _client_defaults(), strict=True))
-        hosts = {}
-        for name, default in defaults.items():
-            hosts[name] = (
-                getattr(args, name, None)
-                or getattr(self, name)
-                or os.environ.get(f"ELFSQUAD_{name.upper()}")
-                or default
-            )
-        return hosts
-
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "timeout": self.timeout,
-            "retry_seconds": self.retry_seconds,
-            "keep_secret": self.keep_secret,
-            "dtype_backend": self.dtype_backend,
-            "progress": self.progress,
-            "concurrency": self.concurrency,
-            "calls_per_minute": self.calls_per_minute,
-        }
-
-    def _login(
-        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
-    ) -> str:
-        """Log the session in with these values and the settings; return the status line."""
-        defaults = self._hosts(Namespace())
-        client = self.session.login(
-            client_id,
-            client_secret,
-            scope=scope or defaults["scope"],
-            login_url=login_url or defaults["login_url"],
-            api_url=api_url or defaults["api_url"],
-            **self._client_options(),
-        )
-        return login_summary(client)
+    def _login_flow(self) -> LoginFlow:
+        """The login decisions over this session, shell and the settings as they are now."""
+        return LoginFlow(self.session, self.shell, self)
 
     # -- login ------------------------------------------------------------------------------
 
@@ -248,104 +158,23 @@ class ElfsquadMagic(Magics):
         args = self._parse(self.elfsquad_login, line)
         if args.demo and args.form:
             raise UsageError("--demo and --form cannot be combined.", "Use one of them.")
+        flow = self._login_flow()
         if args.demo:
-            print(self._login_demo(args))
+            print(flow.login_demo(args.scope))
             return
-        hosts = self._hosts(args)
-        client_id = (args.client_id or os.environ.get(_ENV_CLIENT_ID, "")).strip()
-        use_keyring = args.keyring or self.use_keyring
-        if use_keyring and not args.form:
-            if not client_id and self.session.client is not None:
-                client_id = self.session.client.client_id or ""
-            if client_id and self._login_from_keyring(client_id, hosts):
-                return
-        login = self._login_and_remember if use_keyring else self._login
-        env = self._env_credentials()
-        if env is not None and args.client_id and args.client_id.strip() != env[0]:
-            env = None  # the secret in the environment belongs to another client
-        if args.form or (env is None and _widgets_frontend(self.shell)):
-            self._show_form(client_id, hosts, login)
-            return
-        credentials = env or self._prompt_credentials(client_id)
-        print(login(*credentials, **hosts))
-
-    def _login_from_keyring(self, client_id: str, hosts: dict[str, str]) -> bool:
-        """Log in with the secret the keyring holds for ``client_id``; False when it has none."""
-        from .credentials import read_secret
-
-        secret = read_secret(client_id)
-        if secret is None:
-            return False
-        failure: LoginError | None = None
-        try:
-            line = self._login(client_id, secret, **hosts)
-        except LoginError as exc:
-            failure = LoginError(
-                exc.message,
-                f"The secret came from the OS keyring. If it is out of date, remove it with "
-                f"%elfsquad_logout --keyring, then log in again. {exc.hint or ''}".rstrip(),
-            )
-        if failure is not None:
-            raise failure
-        print(f"{line} (secret from the OS keyring)")
-        return True
-
-    def _login_and_remember(
-        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
-    ) -> str:
-        """Log in, then store the secret in the OS keyring (asked for with --keyring)."""
-        from .credentials import store_secret
-
-        line = self._login(
-            client_id, client_secret, scope=scope, login_url=login_url, api_url=api_url
+        result = flow.run(
+            form=args.form,
+            keyring=args.keyring or self.use_keyring,
+            client_id=args.client_id,
+            scope=args.scope,
+            login_url=args.login_url,
+            api_url=args.api_url,
         )
-        try:
-            store_secret(client_id, client_secret)
-        except LoginError as exc:
-            return f"{line}\n{exc.message} The login itself worked."
-        return f"{line} (secret stored in the OS keyring)"
-
-    def _login_demo(self, args: Namespace) -> str:
-        sandbox = self.session.demo_sandbox()
-        line = self._login(
-            sandbox.client_id,
-            sandbox.client_secret,
-            # The sandbox knows only the real default scope; %config/env scopes are for real hosts.
-            scope=args.scope or _client_defaults()[2],
-            login_url=sandbox.login_url,
-            api_url=sandbox.api_url,
-        )
-        return f"{line} (demo sandbox at {sandbox.api_url})"
-
-    @staticmethod
-    def _env_credentials() -> tuple[str, str] | None:
-        client_id = os.environ.get(_ENV_CLIENT_ID, "").strip()
-        secret = os.environ.get(_ENV_CLIENT_SECRET, "")
-        return (client_id, secret) if client_id and secret else None
-
-    def _prompt_credentials(self, client_id: str) -> tuple[str, str]:
-        """Ask in the terminal; fail at once where nobody can answer, never hang."""
-        if not _stdin_answerable(self.shell):
-            raise _no_stdin_error()
-        try:
-            if not client_id:
-                client_id = input("Elfsquad client ID: ").strip()
-            secret = getpass.getpass("Elfsquad client secret: ")
-        except (StdinNotImplementedError, EOFError, OSError):
-            raise _no_stdin_error() from None
-        except KeyboardInterrupt:
-            raise LoginError("Login cancelled.") from None
-        if not client_id or not secret:
-            raise LoginError("No client ID or secret given; not logged in.")
-        return client_id, secret
-
-    def _show_form(self, client_id: str, hosts: dict[str, str], login: Any = None) -> None:
-        from .login_form import LoginForm
-
-        if not client_id and self.session.client is not None:
-            client_id = self.session.client.client_id
-        self.form = LoginForm(login or self._login, client_id=client_id, **hosts)
-        display(self.form)
+        if isinstance(result, str):
+            print(result)
+        else:
+            self.form = result
+            display(self.form)
 
     @magic_arguments()
     @argument(
@@ -370,7 +199,7 @@ class ElfsquadMagic(Magics):
         was_logged_in = self.session.logout()
         print("Logged out of Elfsquad." if was_logged_in else "Not logged in to Elfsquad.")
         if args.keyring:
-            client_id = client_id or os.environ.get(_ENV_CLIENT_ID, "").strip()
+            client_id = client_id or os.environ.get(ENV_CLIENT_ID, "").strip()
             if not client_id:
                 raise UsageError(
                     "Whose secret should be removed from the keyring?",

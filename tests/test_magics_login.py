@@ -12,7 +12,7 @@ import pytest
 from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 
-from elfsquad_magic import magics
+from elfsquad_magic import login_flow
 from elfsquad_magic.errors import LoginError, NotLoggedInError, UsageError
 
 
@@ -73,7 +73,7 @@ def test_no_stdin_in_a_terminal_fails_at_once_naming_the_variables(ip, monkeypat
 
 
 def test_terminal_prompts_for_id_and_secret(ip, sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(magics, "_stdin_answerable", lambda shell: True)
+    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
     asked: list[str] = []
     monkeypatch.setattr(
         builtins, "input", lambda prompt="": asked.append(prompt) or sandbox.client_id
@@ -88,7 +88,7 @@ def test_terminal_prompts_for_id_and_secret(ip, sandbox, monkeypatch) -> None:
 
 
 def test_terminal_asks_only_the_secret_when_the_id_is_set(ip, sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(magics, "_stdin_answerable", lambda shell: True)
+    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
     monkeypatch.setenv("ELFSQUAD_CLIENT_ID", sandbox.client_id)
     monkeypatch.setenv("ELFSQUAD_LOGIN_URL", sandbox.login_url)
     monkeypatch.setenv("ELFSQUAD_API_URL", sandbox.api_url)
