@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from .arrow_pages import PageReader
 from .auth import TokenProvider, check_secure_url
 from .cell import to_json_compatible
 from .errors import (
@@ -373,6 +374,7 @@ class ElfsquadClient:
                 self._transport,
                 first,
                 convert=builder.add,
+                reader=PageReader.for_records(first.records, edm_types),
                 limit=limit,
                 paginate=paginate,
                 progress=self.progress if progress is None else progress,

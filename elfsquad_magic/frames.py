@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .arrow_pages import ArrowPage
+
 __all__ = [
     "FrameBuilder",
     "to_frame",
@@ -92,17 +94,22 @@ class FrameBuilder:
 
     def reset(self) -> None:
         """Forget every page added so far (a fetch that starts over)."""
-        self._raw: list[_Block | pd.DataFrame] = []
+        self._raw: list[_Block | pd.DataFrame | ArrowPage] = []
         self._raw_rows = 0
         self._typed: list[pd.DataFrame] = []
         self._inferred: set[str] = set()
         self.rows = 0
 
-    def add(self, records: list[Any] | pd.DataFrame) -> int:
-        """Add one page (records, or a raw frame); returns its number of rows."""
-        piece = records if isinstance(records, pd.DataFrame) else _raw_piece(records, self._plain)
-        if piece is None or not len(piece.columns):
+    def add(self, records: list[Any] | pd.DataFrame | ArrowPage) -> int:
+        """Add one page (records, a raw frame or an Arrow page); returns its number of rows."""
+        if isinstance(records, (pd.DataFrame, ArrowPage)):
+            piece = records
+        else:
+            piece = _raw_piece(records, self._plain)
+        if piece is None or not len(piece.columns) or not len(piece):
             return 0
+        if self._raw and isinstance(self._raw[-1], ArrowPage) != isinstance(piece, ArrowPage):
+            self._flush()  # Arrow pages and decoded ones are converted in separate batches
         self._raw.append(piece)
         self._raw_rows += len(piece)
         self.rows += len(piece)
@@ -130,6 +137,9 @@ class FrameBuilder:
             return
         raw, self._raw, self._raw_rows = self._raw, [], 0
         rows = sum(len(piece) for piece in raw)
+        if isinstance(raw[0], ArrowPage):
+            self._typed.append(self._arrow_batch(raw, rows))
+            return
         columns: dict[str, np.ndarray]
         if all(isinstance(p, _Block) and p.columns == raw[0].columns for p in raw):
             names = raw[0].columns
@@ -163,6 +173,17 @@ class FrameBuilder:
         columns.clear()
         frame = pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
         self._typed.append(frame)
+
+    def _arrow_batch(self, pages: list[Any], rows: int) -> pd.DataFrame:
+        import pyarrow as pa
+
+        struct = pages[0].rows if len(pages) == 1 else pa.concat_arrays([p.rows for p in pages])
+        names = pages[0].columns
+        typed = {
+            name: _arrow_column(array, self.edm_types[name], self.dtype_backend)
+            for name, array in zip(names, struct.flatten(), strict=True)
+        }
+        return pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
 
 
 def _raw_piece(
@@ -307,6 +328,39 @@ def _convert(column: pd.Series, edm_type: str | None, backend: str | None) -> pd
         # Enum types (Elfskot.*.QuotationStatus...) arrive as strings, like guids.
         return _to_text(column, backend)
     return column
+
+
+def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
+    """One Arrow column of a page batch as a pandas column, typed as :func:`_convert` types it."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_null(kind):
+        return pd.Series(np.full(len(array), None, dtype=object), dtype=object)
+    if pa.types.is_string(kind):
+        if edm_type in _DATETIME_TYPES or edm_type == "Edm.Date":
+            # Parse each distinct text once (many lines share a time stamp).
+            encoded = array.dictionary_encode()
+            uniques = pd.Index(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+            utc = edm_type != "Edm.Date"
+            once = pd.to_datetime(uniques, utc=utc, format="ISO8601", errors="coerce")
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            parsed = pd.Series(once.array.take(codes, allow_fill=True))
+            return _to_datetime(parsed, backend, utc=utc)
+        arrow_text = _arrow_text() if backend is None and _infer_string() else None
+        if arrow_text is not None:
+            # The Arrow buffers become the column as they are: no Python string per value.
+            text = pd.arrays.ArrowStringArray(array.cast(pa.large_string()), dtype=arrow_text[1])
+            return pd.Series(text)
+        column = pd.Series(array.to_numpy(zero_copy_only=False), dtype=object)
+    elif pa.types.is_integer(kind) and array.null_count:
+        # Straight to a masked array: through float64 (NaN) large integers would lose digits.
+        values = array.fill_null(0).to_numpy()
+        mask = array.is_null().to_numpy(zero_copy_only=False)
+        column = pd.Series(pd.arrays.IntegerArray(values, mask))
+    else:
+        column = pd.Series(array.to_numpy(zero_copy_only=False))
+    return _convert(column, edm_type, backend)
 
 
 def _infer_edm_type(column: pd.Series) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+from .arrow_pages import ArrowPage, PageReader
 from .errors import (
     DataChangedWarning,
     ElfsquadError,
@@ -23,12 +24,12 @@ from .errors import (
     InsecureURLError,
     ResponseFormatError,
 )
-from .transport import Params, Transport, parse_json_response
+from .transport import Params, Transport, is_json_response, parse_json_response
 from .windows import DataMoved, WindowsRefused, fetch_windows, plan_windows
 
 __all__ = ["FetchResult", "Page", "fetch_collection", "walk_next_links"]
 
-Records = list[dict[str, Any]]
+Records = list[dict[str, Any]] | ArrowPage
 # Turns one page's records into whatever the caller keeps (a DataFrame, or the list itself).
 PageConverter = Callable[[Records], Any]
 # True/False for a tqdm bar, or a callable given (rows so far, expected total or None).
@@ -39,7 +40,8 @@ logger = logging.getLogger("elfsquad_magic")
 
 @dataclass
 class Page:
-    """One response of a collection: its records and the link to the next one."""
+    """One response of a collection: its records (decoded, or an :class:`ArrowPage`) and the
+    link to the next one."""
 
     url: str
     records: Records
@@ -77,11 +79,29 @@ def page_from_payload(url: str, payload: Any) -> Page:
     )
 
 
+def read_page(
+    transport: Transport,
+    url: str,
+    *,
+    reader: PageReader | None = None,
+    cancel: Any = None,
+) -> Page:
+    """GET one page after the first: into Arrow by ``reader`` when the page fits its schema,
+    otherwise decoded (which reports an answer that is no collection)."""
+    response = transport.request("GET", url, cancel=cancel)
+    if reader is not None and is_json_response(response):
+        page = reader.read(response.content)
+        if page is not None:
+            return Page(url=url, records=page, next_link=page.next_link, count=page.count)
+    return page_from_payload(url, parse_json_response(response, "GET"))
+
+
 def fetch_collection(
     transport: Transport,
     first: Page,
     *,
     convert: PageConverter = lambda records: records,
+    reader: PageReader | None = None,
     limit: int | None = None,
     paginate: bool = True,
     progress: Progress = True,
@@ -95,9 +115,11 @@ def fetch_collection(
     ``limit`` stops after that many rows; ``paginate=False`` keeps the first page only.
     With ``concurrency`` above 1 and an ``@odata.count`` on the first page, the remaining pages
     are fetched as concurrent ``$skip`` windows (ordered by ``key`` as a tie-breaker); otherwise
-    ``@odata.nextLink`` is followed one page at a time. ``convert`` is called once per page, in
-    order; when the data moves under a windowed fetch, ``on_restart`` is called and the fetch
-    is repeated page by page, with a :class:`DataChangedWarning`. ``progress`` is a flag for a
+    ``@odata.nextLink`` is followed one page at a time. ``reader`` (when given) reads the pages
+    after the first into Arrow, so ``convert`` must take :class:`ArrowPage` as well as lists.
+    ``convert`` is called once per page, in order; when the data moves under a windowed fetch,
+    ``on_restart`` is called and the fetch is repeated page by page, with a
+    :class:`DataChangedWarning`. ``progress`` is a flag for a
     tqdm bar or a callable ``(rows, total)``.
     """
     started = time.monotonic() if started is None else started
@@ -126,6 +148,7 @@ def fetch_collection(
                     deliver=deliver,
                     arrived=reporter.update,
                     concurrency=concurrency,
+                    reader=reader,
                 )
                 result.elapsed = time.monotonic() - started
                 return result
@@ -151,6 +174,7 @@ def fetch_collection(
             paginate=paginate,
             progress=reporter,
             started=started,
+            reader=reader,
         )
     finally:
         reporter.close()
@@ -196,6 +220,7 @@ def walk_next_links(
     paginate: bool,
     progress: Progress | _Progress,
     started: float,
+    reader: PageReader | None = None,
 ) -> FetchResult:
     """Follow ``@odata.nextLink`` one page at a time until the last page or ``limit`` rows."""
     result = FetchResult(url=first.url, odata_count=first.count)
@@ -231,10 +256,9 @@ def walk_next_links(
                     f"{exc.message} Stopped after {result.rows} rows.", exc.hint
                 ) from None
             try:
-                payload, response = transport.get_json(link)
-                page = page_from_payload(response.url or link, payload)
-                # Keep the link as sent: the seen-set compares what the service hands out.
-                page.url = link
+                # The page keeps the link as sent: the seen-set compares what the service
+                # hands out.
+                page = read_page(transport, link, reader=reader)
             except ElfsquadError as exc:
                 if isinstance(exc, IncompleteResultError):
                     raise
