@@ -41,6 +41,7 @@ LABELS = {
     "magic": "`%%elfsquad` (IPython)",
     "client": "`ElfsquadClient.get`",
     "client-c1": "`ElfsquadClient.get`, concurrency 1",
+    "client-decoded": "`ElfsquadClient.get`, Arrow page reader off (every page decoded)",
     "plain": "plain loop (requests + nextLink + json_normalize)",
     "floor": "floor: concurrent pages, `json.loads` only",
     "floor-orjson": "floor: concurrent pages, `orjson.loads` only",
@@ -96,8 +97,14 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
             shell.run_cell_magic("elfsquad", f"-o lines GET {path}", "# every line\n")
             return shell.user_ns["lines"]
 
-    elif name in ("client", "client-c1"):
+    elif name in ("client", "client-c1", "client-decoded"):
         from elfsquad_magic import ElfsquadClient
+
+        if name == "client-decoded":
+            # The same client with every page decoded by orjson, as before the Arrow reader.
+            from elfsquad_magic.arrow_pages import PageReader
+
+            PageReader.for_records = classmethod(lambda cls, records, edm_types: None)
 
         client = ElfsquadClient(
             client_id,
@@ -163,9 +170,11 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
         raise SystemExit(f"unknown contender {name}")
 
     before = _rss_now()
+    cpu_before = time.process_time()
     started = time.perf_counter()
     result = fetch()
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
     peak = _peak_rss()
     if isinstance(result, pd.DataFrame):
         rows = len(result)
@@ -175,6 +184,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
     return {
         "contender": name,
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "rows": rows,
         "peak_rss_delta": max(0, peak - before),
         "frame_bytes": frame_bytes,
@@ -260,13 +270,14 @@ def table(results: dict[str, list[dict]], runs: int, args: argparse.Namespace) -
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{_versions()}.",
         "",
-        "| contender | wall s (median) | rows/s | vs plain loop | vs floor | "
+        "| contender | wall s (median) | rows/s | vs plain loop | vs floor | CPU s | "
         "peak RSS delta MB | frame MB | peak / frame |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, rs in results.items():
         seconds = median[name]
         peak = statistics.median(r["peak_rss_delta"] for r in rs) / 1e6
+        cpu = statistics.median(r["cpu_seconds"] for r in rs)
         frame = rs[0]["frame_bytes"]
         frame_mb = f"{frame / 1e6:.1f}" if frame else "-"
         ratio = f"{peak / (frame / 1e6):.2f}x" if frame else "-"
@@ -274,7 +285,7 @@ def table(results: dict[str, list[dict]], runs: int, args: argparse.Namespace) -
         to_floor = f"{seconds / floor:.2f}" if floor else "-"
         lines.append(
             f"| {LABELS.get(name, name)} | {seconds:.2f} | {rows[name] / seconds:,.0f} | "
-            f"{speedup} | {to_floor} | {peak:.0f} | {frame_mb} | {ratio} |"
+            f"{speedup} | {to_floor} | {cpu:.2f} | {peak:.0f} | {frame_mb} | {ratio} |"
         )
     every = ", ".join(
         f"{name} " + "/".join(f"{r['seconds']:.2f}" for r in rs) for name, rs in results.items()
@@ -287,8 +298,12 @@ def _versions() -> str:
     import numpy
     import orjson
     import pandas
+    import pyarrow
 
-    return f"pandas {pandas.__version__}, numpy {numpy.__version__}, orjson {orjson.__version__}"
+    return (
+        f"pandas {pandas.__version__}, numpy {numpy.__version__}, orjson {orjson.__version__}, "
+        f"pyarrow {pyarrow.__version__}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ caller decodes that page the ordinary way, so nothing about the result depends o
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,9 @@ _NUMBER = ("Edm.Decimal", "Edm.Double", "Edm.Single")
 _INTEGER = ("Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte")
 # Blocks larger than a page: a page is one JSON line that must not be split.
 _BLOCK_BYTES = 1 << 24
+# A page is a JSON object; anything else is left to the decoder (pyarrow 26 crashes the process
+# on a body that starts with a bare null).
+_OBJECT_START = re.compile(rb"\s*\{")
 # Annotations the service may put next to "value"; any other member makes the page fall back.
 _PAGE_ANNOTATIONS = ("@odata.context", "@odata.count", "@odata.nextLink", "@odata.metadataEtag")
 
@@ -119,7 +123,7 @@ class PageReader:
     def read(self, body: bytes) -> ArrowPage | None:
         """The page in ``body``, or ``None`` when it does not fit the schema (decode it as
         usual then: that path reports malformed answers)."""
-        if len(body) >= _BLOCK_BYTES:
+        if len(body) >= _BLOCK_BYTES or not _OBJECT_START.match(body):
             return None
         parse = self._parse_lines if b"\n" in body.strip() else self._parse
         try:
@@ -136,6 +140,12 @@ class PageReader:
         rows = value.flatten()
         if rows.null_count:
             return None  # a null where a record should be
+        if not body.isascii():
+            # The reader copies bytes into strings unchecked; invalid UTF-8 is no JSON.
+            try:
+                rows.validate(full=True)
+            except pa.ArrowInvalid:
+                return None
         count = table.column("@odata.count")[0].as_py()
         link = table.column("@odata.nextLink")[0].as_py()
         return ArrowPage(rows, count, link or None)

@@ -451,6 +451,13 @@ def _to_float(column: pd.Series, backend: str | None) -> pd.Series:
 
 def _to_int(column: pd.Series, backend: str | None) -> pd.Series:
     numbers = pd.to_numeric(column, errors="coerce")
+    if column.dtype == object and numbers.dtype.kind == "f" and numbers.isna().any():
+        # Nulls made the integers float64, where those beyond 2**53 lose digits (or cannot be
+        # cast back at all): build the masked array from the values themselves instead.
+        try:
+            numbers = pd.Series(pd.array(column.to_numpy(), dtype="Int64"), index=column.index)
+        except (TypeError, ValueError, OverflowError):
+            pass  # text or fractions among them: keep what to_numeric made of them
     if backend == "pyarrow":
         return numbers.astype("int64[pyarrow]")
     if backend == "numpy_nullable" or numbers.isna().any():
