@@ -138,3 +138,55 @@ def test_db_file_keeps_data_across_restarts(tmp_path) -> None:
     with Sandbox(db=db, seed=99) as second:  # an existing file is not reseeded
         names = [r["name"] for r in second.rows("Vats")]
         assert len(names) == count and "Kept" in names
+
+
+def _page_by_price(rows: list[dict], skip: int, top: int) -> list[str]:
+    """Ids of ``$orderby=salesPrice desc,id`` rows skip..skip+top (SQL puts nulls last)."""
+    priced = sorted((r for r in rows if r["salesPrice"] is not None), key=lambda r: r["id"])
+    priced.sort(key=lambda r: r["salesPrice"], reverse=True)
+    unpriced = sorted((r for r in rows if r["salesPrice"] is None), key=lambda r: r["id"])
+    return [r["id"] for r in (priced + unpriced)[skip : skip + top]]
+
+
+@pytest.mark.parametrize("change", ["POST", "PATCH", "DELETE"])
+def test_later_pages_and_counts_follow_every_write(fresh_sandbox, fresh_api, change) -> None:
+    # The store keeps a query's order and count between pages; a write must make it forget.
+    params = {"$orderby": "salesPrice desc,id", "$top": "5", "$skip": "3", "$count": "true"}
+    before = fresh_api("Features", params=params).json()
+    assert fresh_api("Features", params=params).json() == before  # remembered: same answer
+    rows = fresh_sandbox.rows("Features")
+    assert [r["id"] for r in before["value"]] == _page_by_price(rows, 3, 5)
+    top = _page_by_price(rows, 0, 1)[0]
+    if change == "POST":
+        reply = fresh_api("Features", method="POST", json={**NEW_FEATURE, "salesPrice": 1e9})
+    elif change == "PATCH":
+        last = _page_by_price(rows, len(rows) - 1, 1)[0]
+        reply = fresh_api(f"Features({last})", method="PATCH", json={"salesPrice": 1e9})
+    else:
+        reply = fresh_api(f"Features({top})", method="DELETE")
+    assert reply.status_code in (201, 204)
+    after = fresh_api("Features", params=params).json()
+    rows = fresh_sandbox.rows("Features")
+    assert after["@odata.count"] == len(rows)
+    assert [r["id"] for r in after["value"]] == _page_by_price(rows, 3, 5)
+    assert after["value"] != before["value"]  # every change moved the page by one row
+
+
+def test_remembered_order_follows_writes_by_another_connection(tmp_path) -> None:
+    # Two sandboxes on one database file: a write through one shows in the other's pages.
+    db = str(tmp_path / "tenant.sqlite")
+    with Sandbox(scale=1, seed=3, db=db) as first, Sandbox(scale=1, seed=3, db=db) as second:
+        params = {"$orderby": "name,id", "$top": "3", "$skip": "1", "$count": "true"}
+        read = session_for(second)
+        url = f"{second.url}/data/1/Vats"
+        before = read.get(url, params=params, timeout=30).json()
+        assert read.get(url, params=params, timeout=30).json() == before
+        write = session_for(first)
+        created = write.post(f"{first.url}/data/1/Vats", json={"name": "  first"}, timeout=30)
+        assert created.status_code == 201, created.text
+        after = read.get(url, params=params, timeout=30).json()
+        assert after["@odata.count"] == before["@odata.count"] + 1
+        # The new row sorts first, so the page after it starts one row earlier.
+        names = sorted((r["name"], r["id"]) for r in second.rows("Vats"))
+        assert [r["id"] for r in after["value"]] == [i for _, i in names[1:4]]
+        assert after["value"][1:] == before["value"][:2]
