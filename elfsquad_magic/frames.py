@@ -9,6 +9,7 @@ of Python row objects is alive at a time, not the whole result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -454,10 +455,9 @@ def _to_int(column: pd.Series, backend: str | None) -> pd.Series:
     if column.dtype == object and numbers.dtype.kind == "f" and numbers.isna().any():
         # Nulls made the integers float64, where those beyond 2**53 lose digits (or cannot be
         # cast back at all): build the masked array from the values themselves instead.
-        try:
+        # (Text or fractions among them: keep what to_numeric made of them.)
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
             numbers = pd.Series(pd.array(column.to_numpy(), dtype="Int64"), index=column.index)
-        except (TypeError, ValueError, OverflowError):
-            pass  # text or fractions among them: keep what to_numeric made of them
     if backend == "pyarrow":
         return numbers.astype("int64[pyarrow]")
     if backend == "numpy_nullable" or numbers.isna().any():

@@ -88,7 +88,11 @@ def read_page(
 ) -> Page:
     """GET one page after the first: into Arrow by ``reader`` when the page fits its schema,
     otherwise decoded (which reports an answer that is no collection)."""
-    response = transport.request("GET", url, cancel=cancel)
+    return page_from_response(transport.request("GET", url, cancel=cancel), url, reader)
+
+
+def page_from_response(response: Any, url: str, reader: PageReader | None = None) -> Page:
+    """The :class:`Page` in a collection answer: Arrow when ``reader`` takes it, else decoded."""
     if reader is not None and is_json_response(response):
         page = reader.read(response.content)
         if page is not None:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .arrow_pages import ArrowPage, PageReader
 from .errors import ElfsquadError, ElfsquadHTTPError, IncompleteResultError
-from .transport import Params, Transport, encode_query
+from .transport import Params, RequestCancelled, Transport, encode_query
 
 __all__ = [
     "WindowPlan",
@@ -35,6 +35,9 @@ __all__ = [
 
 # A page or two is not worth a thread pool: one more request, one after the other.
 MIN_WINDOWS = 2
+# Threads that only parse pages, next to the downloading ones: a worker that has received its
+# page hands it on and starts the next request instead of parsing first.
+PARSING_THREADS = 2
 # Options after which the server's paging is the user's own: no windows of ours.
 _USER_PAGING = frozenset({"$top", "$skip", "$skiptoken", "$apply", "$count"})
 # Data API collections (no key): /data/1/<Set>.
@@ -186,15 +189,26 @@ def fetch_windows(
     does not serve them, :class:`IncompleteResultError` when a window fails for good. On any
     exit, Ctrl-C included, no further request starts and the pool is shut down.
     """
-    from .paging import read_page
+    from .paging import page_from_response
 
     # Set when the fetch ends for any reason: the workers start no request (retries included)
     # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
     stop = threading.Event()
 
+    # At most `concurrency` requests are in flight; the pool's extra threads parse pages
+    # meanwhile (the Arrow reader releases the GIL), so parsing does not delay the next request.
+    slots = threading.BoundedSemaphore(concurrency)
+
     def get(skip: int, top: int) -> Any:
-        # Runs in a worker: the Arrow reader parses without the GIL, next to other downloads.
-        return read_page(transport, plan.window_url(skip, top), reader=reader, cancel=stop)
+        url = plan.window_url(skip, top)
+        while not slots.acquire(timeout=0.1):
+            if stop.is_set():
+                raise RequestCancelled
+        try:
+            response = transport.request("GET", url, cancel=stop)
+        finally:
+            slots.release()
+        return page_from_response(response, url, reader)
 
     seen: set[Any] | None = None
     if plan.key is not None:
@@ -207,12 +221,16 @@ def fetch_windows(
     first_key = _keys(first_records[:1], plan.key)[0] if seen and first_records else None
     delivered = len(first_records)
     windows = plan.windows
-    ahead = max(2, concurrency * 2)  # windows fetched but not yet delivered, at most
+    # Windows submitted but not yet delivered: enough that one slow page in front of the
+    # others does not stall the downloads behind it.
+    ahead = max(2, concurrency * 4)
     pending: dict[Future[Any], int] = {}
     done: dict[int, Any] = {}
     submitted = 0
     handed = 0
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="elfsquad-page")
+    pool = ThreadPoolExecutor(
+        max_workers=concurrency + PARSING_THREADS, thread_name_prefix="elfsquad-page"
+    )
     interrupted = False
     try:
         while handed < len(windows):
