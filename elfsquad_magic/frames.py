@@ -1,10 +1,11 @@
 """Pages of OData records -> one pandas DataFrame with real dtypes.
 
 Dtypes come from the Edm types of ``$metadata`` when known, otherwise they are inferred.
-:class:`FrameBuilder` takes pages in order: each page becomes one 2-D object block (nested
-objects flattened only where there are some), a batch of blocks is converted column by column
-in vectorised form, and the typed batches are concatenated once at the end. So only one batch
-of Python row objects is alive at a time, not the whole result.
+:class:`FrameBuilder` takes pages in order, as decoded records or as Arrow pages (see
+:mod:`.arrow_pages`). Decoded pages become 2-D object blocks (nested objects flattened only where
+there are some); Arrow pages stay Arrow columns. A batch of pages of one kind is converted column
+by column in vectorised form, and the typed batches are concatenated once at the end. So only
+one batch of pages is alive at a time, not the whole result.
 """
 
 from __future__ import annotations

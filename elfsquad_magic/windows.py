@@ -3,7 +3,9 @@
 When the first page carries ``@odata.count``, the rest of a collection is a known list of
 ``$skip``/``$top`` windows of the observed page size, in a stable order (the user's ``$orderby``
 plus the key as a tie-breaker). They are fetched by a small thread pool sharing the transport's
-rate limiter, checked (same count, expected sizes, no key twice) and handed on in order.
+rate limiter (never more than ``concurrency`` requests in flight; pages received are parsed
+while the next requests go out), checked (same count, expected sizes, no key twice) and handed
+on in order.
 """
 
 from __future__ import annotations
