@@ -155,7 +155,9 @@ def _arrow_type(edm_type: str | None) -> Any:
     if edm_type is None:
         return None
     if edm_type in _TEXT or (not edm_type.startswith(("Edm.", "Collection(")) and edm_type):
-        return pa.string()  # enum types arrive as their member names
+        # Enum types arrive as their member names. Large strings are what pandas' Arrow-backed
+        # "str" dtype holds, so the columns need no conversion later.
+        return pa.large_string()
     if edm_type in _NUMBER:
         return pa.float64()
     if edm_type in _INTEGER:

@@ -339,7 +339,7 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
     kind = array.type
     if pa.types.is_null(kind):
         return pd.Series(np.full(len(array), None, dtype=object), dtype=object)
-    if pa.types.is_string(kind):
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if edm_type in _DATETIME_TYPES or edm_type == "Edm.Date":
             # Parse each distinct text once (many lines share a time stamp).
             encoded = array.dictionary_encode()
@@ -352,7 +352,9 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
         arrow_text = _arrow_text() if backend is None and _infer_string() else None
         if arrow_text is not None:
             # The Arrow buffers become the column as they are: no Python string per value.
-            text = pd.arrays.ArrowStringArray(array.cast(pa.large_string()), dtype=arrow_text[1])
+            if not pa.types.is_large_string(kind):
+                array = array.cast(pa.large_string())
+            text = pd.arrays.ArrowStringArray(array, dtype=arrow_text[1])
             return pd.Series(text)
         column = pd.Series(array.to_numpy(zero_copy_only=False), dtype=object)
     elif pa.types.is_integer(kind) and array.null_count:

@@ -154,15 +154,15 @@ def test_a_reader_for_flat_typed_records_with_the_arrow_types_of_their_edm_types
     assert read.columns == list(FLAT)  # the first page's order
     types = {field.name: field.type for field in read.rows.type}
     assert types == {
-        "id": pa.string(),
-        "name": pa.string(),
+        "id": pa.large_string(),
+        "name": pa.large_string(),
         "price": pa.float64(),
         "quantity": pa.int64(),
         "big": pa.int64(),
         "active": pa.bool_(),
-        "created": pa.string(),  # dates are parsed later, once per distinct text
-        "due": pa.string(),
-        "status": pa.string(),  # enum members arrive as their names
+        "created": pa.large_string(),  # dates are parsed later, once per distinct text
+        "due": pa.large_string(),
+        "status": pa.large_string(),  # enum members arrive as their names
         "file": pa.null(),  # Edm.Untyped is only taken while it is null
     }
     assert read.rows.to_pylist() == [FLAT, FLAT]
