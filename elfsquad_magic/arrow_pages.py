@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ArrowPage", "PageReader", "arrow_available"]
+__all__ = ["ArrowPage", "PageReader"]
 
 try:  # pyarrow is a dependency; without it (a broken install) pages are decoded the usual way
     import pyarrow as pa
@@ -38,11 +38,6 @@ _BLOCK_BYTES = 1 << 24
 _OBJECT_START = re.compile(rb"\s*\{")
 # Annotations the service may put next to "value"; any other member makes the page fall back.
 _PAGE_ANNOTATIONS = ("@odata.context", "@odata.count", "@odata.nextLink", "@odata.metadataEtag")
-
-
-def arrow_available() -> bool:
-    """Whether pages can be read into Arrow at all (pyarrow importable)."""
-    return pa is not None
 
 
 class ArrowPage:

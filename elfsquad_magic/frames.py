@@ -347,12 +347,10 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
         if edm_type in _DATETIME_TYPES or edm_type == "Edm.Date":
             # Parse each distinct text once (many lines share a time stamp).
             encoded = array.dictionary_encode()
-            uniques = pd.Index(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-            utc = edm_type != "Edm.Date"
-            once = pd.to_datetime(uniques, utc=utc, format="ISO8601", errors="coerce")
+            uniques = encoded.dictionary.to_numpy(zero_copy_only=False)
             codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-            parsed = pd.Series(once.array.take(codes, allow_fill=True))
-            return _to_datetime(parsed, backend, utc=utc)
+            utc = edm_type != "Edm.Date"
+            return _to_datetime(_parse_each_once(uniques, codes, utc), backend, utc=utc)
         arrow_text = _arrow_text() if backend is None and _infer_string() else None
         if arrow_text is not None:
             # The Arrow buffers become the column as they are: no Python string per value.
@@ -443,9 +441,18 @@ def _parse_datetimes(column: pd.Series, utc: bool) -> pd.Series:
         codes, uniques = pd.factorize(column)
         if len(uniques) * 2 < len(column):
             # Many rows share a time stamp (the lines of one quotation): parse each text once.
-            once = pd.to_datetime(uniques, utc=utc, format="ISO8601", errors="coerce")
-            return pd.Series(once.array.take(codes, allow_fill=True), index=column.index)
+            return _parse_each_once(uniques, codes, utc, index=column.index)
     return pd.to_datetime(column, utc=utc, format="ISO8601", errors="coerce")
+
+
+def _parse_each_once(
+    uniques: Any, codes: np.ndarray, utc: bool, index: pd.Index | None = None
+) -> pd.Series:
+    """Date-times from distinct texts and each row's code into them (-1 for null)."""
+    once = pd.to_datetime(
+        pd.Index(uniques, dtype=object), utc=utc, format="ISO8601", errors="coerce"
+    )
+    return pd.Series(once.array.take(codes, allow_fill=True), index=index)
 
 
 def _to_float(column: pd.Series, backend: str | None) -> pd.Series:

@@ -24,7 +24,7 @@ from .errors import (
     InsecureURLError,
     ResponseFormatError,
 )
-from .transport import Params, Transport, is_json_response, parse_json_response
+from .transport import Transport, is_json_response, parse_json_response
 from .windows import DataMoved, WindowsRefused, fetch_windows, plan_windows
 
 __all__ = ["FetchResult", "Page", "fetch_collection", "walk_next_links"]
@@ -79,16 +79,10 @@ def page_from_payload(url: str, payload: Any) -> Page:
     )
 
 
-def read_page(
-    transport: Transport,
-    url: str,
-    *,
-    reader: PageReader | None = None,
-    cancel: Any = None,
-) -> Page:
-    """GET one page after the first: into Arrow by ``reader`` when the page fits its schema,
-    otherwise decoded (which reports an answer that is no collection)."""
-    return page_from_response(transport.request("GET", url, cancel=cancel), url, reader)
+def read_page(transport: Transport, url: str, *, reader: PageReader | None = None) -> Page:
+    """GET one page: into Arrow by ``reader`` when the page fits its schema, otherwise decoded
+    (which reports an answer that is no collection)."""
+    return page_from_response(transport.request("GET", url), url, reader)
 
 
 def page_from_response(response: Any, url: str, reader: PageReader | None = None) -> Page:
@@ -123,8 +117,8 @@ def fetch_collection(
     after the first into Arrow, so ``convert`` must take :class:`ArrowPage` as well as lists.
     ``convert`` is called once per page, in order; when the data moves under a windowed fetch,
     ``on_restart`` is called and the fetch is repeated page by page, with a
-    :class:`DataChangedWarning`. ``progress`` is a flag for a
-    tqdm bar or a callable ``(rows, total)``.
+    :class:`DataChangedWarning`. ``progress`` is a flag for a tqdm bar or a callable
+    ``(rows, total)``.
     """
     started = time.monotonic() if started is None else started
     reporter = _Progress(progress, _total(first.count, limit))
@@ -187,15 +181,13 @@ def fetch_collection(
 def _first_again(transport: Transport, first: Page, rows: int) -> Page:
     """The first page fetched anew (the data moved since it came)."""
     try:
-        page, _ = get_page(transport, first.url)
+        return read_page(transport, first.url)
     except ElfsquadError as exc:
         raise IncompleteResultError(
             f"The fetch stopped after {rows} rows: {exc.message}",
             exc.hint or "The result is incomplete; run the query again.",
             rows_fetched=rows,
         ) from None
-    page.url = first.url
-    return page
 
 
 # Frames a warning should not be attributed to: this package and the magic machinery above it.
@@ -343,10 +335,3 @@ def _progress_bar(total: int | None, initial: int) -> Any:
 
     bar.close = close_and_blank
     return bar
-
-
-def get_page(transport: Transport, url: str, params: Params = None) -> tuple[Page, Any]:
-    """GET one collection page; returns the :class:`Page` and the raw response."""
-    response = transport.request("GET", url, params=params)
-    payload = parse_json_response(response, "GET")
-    return page_from_payload(response.url, payload), response

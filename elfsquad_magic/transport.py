@@ -424,13 +424,6 @@ class Transport:
             return response
         raise failure
 
-    def get_json(
-        self, url: str, *, params: Params = None, cancel: threading.Event | None = None
-    ) -> tuple[Any, requests.Response]:
-        """GET ``url`` and parse its JSON body; :class:`ResponseFormatError` when it is not JSON."""
-        response = self.request("GET", url, params=params, cancel=cancel)
-        return parse_json_response(response, "GET"), response
-
     def _token(self) -> Masked | None:
         if self.tokens is None:
             raise NotLoggedInError()

@@ -106,7 +106,7 @@ class Store:
         # A query's rowids in order and its count, valid while the data is unchanged: the pages
         # of one fetch then cost a slice instead of an OFFSET walk and a COUNT each, so the
         # sandbox's own CPU does not set the pace of a client measured on the same machine.
-        self._remembered: OrderedDict[Hashable, object] = OrderedDict()
+        self._remembered: OrderedDict[Hashable, list] = OrderedDict()
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -169,8 +169,11 @@ class Store:
         if order:
             sql += f" ORDER BY {order}"
         with self._lock:
-            if offset > 0 or self._recall(("rowids", sql, params)) is not None:
-                ordered = self._remember(("rowids", sql, params), sql, params, _all_rowids)
+            query = ("rowids", sql, params)
+            ordered = self._recall(query)
+            if ordered is None and offset > 0:
+                ordered = self._remember(query, _all_rowids(self._conn, sql, params))
+            if ordered is not None:
                 end = None if limit < 0 else offset + limit
                 rowids = ordered[offset:end]
             else:  # a first page: no need to order the whole result
@@ -191,27 +194,22 @@ class Store:
                 )
         return [found[r] for r in rowids]
 
-    def _recall(self, query: tuple) -> object | None:
+    def _recall(self, query: tuple) -> list | None:
         """A remembered answer to ``query`` if the data has not changed since."""
         key = self._memory_key(query)
-        if key is None:
-            return None
-        answer = self._remembered.get(key)
+        answer = self._remembered.get(key) if key is not None else None
         if answer is not None:
             self._remembered.move_to_end(key)
         return answer
 
-    def _remember(self, query: tuple, sql: str, params: object, run: object) -> list:
-        """``run(conn, sql, params)``, remembered for ``query`` until the data changes."""
-        answer = self._recall(query)
-        if answer is None:
-            answer = run(self._conn, sql, params)  # type: ignore[operator]
-            key = self._memory_key(query)
-            if key is not None:
-                self._remembered[key] = answer
-                while len(self._remembered) > _REMEMBERED_QUERIES:
-                    self._remembered.popitem(last=False)
-        return answer  # type: ignore[return-value]
+    def _remember(self, query: tuple, answer: list) -> list:
+        """Keep ``answer`` for ``query`` until the data changes; returns it."""
+        key = self._memory_key(query)
+        if key is not None:
+            self._remembered[key] = answer
+            while len(self._remembered) > _REMEMBERED_QUERIES:
+                self._remembered.popitem(last=False)
+        return answer
 
     def _memory_key(self, query: tuple) -> Hashable | None:
         kind, sql, params = query
@@ -231,7 +229,13 @@ class Store:
         """How many rows match."""
         sql = f"SELECT COUNT(*) FROM {table_name(spec)}" + (f" WHERE {where}" if where else "")
         with self._lock:
-            return self._remember(("count", sql, params), sql, params, _count)[0]
+            query = ("count", sql, params)
+            counted = self._recall(query)
+            if counted is None:
+                counted = self._remember(
+                    query, [self._conn.execute(sql, params or {}).fetchone()[0]]
+                )
+            return int(counted[0])
 
     def get_many(self, spec: EntitySetSpec, keys: Iterable[object]) -> dict[object, bytes]:
         """Key (in its comparable form) -> stored JSON, for the keys that exist."""
@@ -350,7 +354,3 @@ class Store:
 
 def _all_rowids(conn: sqlite3.Connection, sql: str, params: Mapping[str, object] | None) -> list:
     return [r[0] for r in conn.execute(sql, params or {})]
-
-
-def _count(conn: sqlite3.Connection, sql: str, params: Mapping[str, object] | None) -> list:
-    return [int(conn.execute(sql, params or {}).fetchone()[0])]
