@@ -18,6 +18,8 @@ from typing import Any
 
 __all__ = ["ArrowPage", "PageReader"]
 
+from .odata import EDM_DATE, EDM_DATETIMES, EDM_FLOATS, EDM_INTEGERS, EDM_TEXTS
+
 try:  # pyarrow is a dependency; without it (a broken install) pages are decoded the usual way
     import pyarrow as pa
     import pyarrow.json as pa_json
@@ -27,10 +29,7 @@ except ImportError:  # pragma: no cover
 
 # The JSON type each Edm type arrives as. Dates and times come as text and are parsed later
 # (once per distinct value); Edm.Untyped is only taken while it is null.
-_TEXT = ("Edm.String", "Edm.Guid", "Edm.TimeOfDay", "Edm.Duration", "Edm.Date")
-_TEXT += ("Edm.DateTimeOffset", "Edm.DateTime")
-_NUMBER = ("Edm.Decimal", "Edm.Double", "Edm.Single")
-_INTEGER = ("Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte")
+_TEXT = EDM_TEXTS | EDM_DATETIMES | {EDM_DATE}
 # Blocks larger than a page: a page is one JSON line that must not be split.
 _BLOCK_BYTES = 1 << 24
 # A page is a JSON object; anything else is left to the decoder (pyarrow 26 crashes the process
@@ -153,9 +152,9 @@ def _arrow_type(edm_type: str | None) -> Any:
         # Enum types arrive as their member names. Large strings are what pandas' Arrow-backed
         # "str" dtype holds, so the columns need no conversion later.
         return pa.large_string()
-    if edm_type in _NUMBER:
+    if edm_type in EDM_FLOATS:
         return pa.float64()
-    if edm_type in _INTEGER:
+    if edm_type in EDM_INTEGERS:
         return pa.int64()
     if edm_type == "Edm.Boolean":
         return pa.bool_()

@@ -1,4 +1,4 @@
-"""Cell text -> :class:`ParsedRequest`: method, path, query options and JSON body.
+"""Cell text -> :class:`~.request.ODataRequest`: method, path, query options and JSON body.
 
 ``{{name}}`` placeholders take Python values from the notebook. Where a value lands decides
 how it is written: inside a ``$filter`` it becomes an OData literal (so a string cannot break out
@@ -8,25 +8,19 @@ it is ``str(value)``.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import enum
 import json
-import math
 import re
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 from .errors import InterpolationError, UsageError
-from .literals import to_odata_literal
+from .literals import to_json_compatible, to_odata_literal
+from .odata import BODYLESS_METHODS, METHODS, SYSTEM_QUERY_OPTIONS
+from .request import ODataRequest, split_outside_quotes
 
-__all__ = ["METHODS", "USAGE", "ParsedRequest", "parse_request", "to_json_compatible"]
-
-METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+__all__ = ["USAGE", "MagicLine", "parse_request", "split_magic_line"]
 
 USAGE = (
     "Usage: %%elfsquad [METHOD] PATH[?query]\n"
@@ -34,29 +28,6 @@ USAGE = (
     "  PATH    a path on the API host (/data/1/features) or a full URL on it\n"
     "  GET body: one query option per line ($filter=..., $select=..., $orderby=..., $top=...)\n"
     "  POST/PATCH/PUT body: JSON (or --json VAR)"
-)
-
-# OData v4 system query options; a `$name` outside this set is almost always a typo.
-SYSTEM_OPTIONS = frozenset(
-    {
-        "$filter",
-        "$select",
-        "$expand",
-        "$orderby",
-        "$top",
-        "$skip",
-        "$count",
-        "$search",
-        "$format",
-        "$compute",
-        "$apply",
-        "$skiptoken",
-        "$deltatoken",
-        "$levels",
-        "$index",
-        "$schemaversion",
-        "$id",
-    }
 )
 
 _UNSET: Any = object()
@@ -71,14 +42,34 @@ _OPTION_START = re.compile(r"^[?&]?\$?[A-Za-z_][\w.-]*\s*=")
 _PATH_SAFE = "-_.~'()!*,;:@$=+"
 
 
-@dataclass
-class ParsedRequest:
-    """A request as written in a cell: method, path or URL, query options, JSON body."""
+@dataclass(frozen=True)
+class MagicLine:
+    """A magic line split where its request begins: the option tokens before it (values
+    included) and the offset of the request (``METHOD PATH...``); ``len(line)`` when none."""
 
-    method: str
-    path: str
-    params: list[tuple[str, str]] = field(default_factory=list)
-    json_body: Any | None = None
+    options: tuple[str, ...]
+    request_start: int
+    awaits_value: bool  # the last option still waits for its value
+
+
+def split_magic_line(line: str, value_options: Collection[str]) -> MagicLine:
+    """Split ``[options] [METHOD] PATH...``: options are the leading ``-x`` tokens and the values
+    of those in ``value_options``. The request keeps its quotes and spaces as written (argparse's
+    splitting would mangle a query string), so only the option tokens go through argparse.
+    """
+    options: list[str] = []
+    awaits_value = False
+    for match in re.finditer(r"\S+", line):
+        token = match.group()
+        if awaits_value:
+            options.append(token)
+            awaits_value = False
+            continue
+        if not token.startswith("-") or token == "-":
+            return MagicLine(tuple(options), match.start(), False)
+        options.append(token)
+        awaits_value = token.split("=", 1)[0] in value_options and "=" not in token
+    return MagicLine(tuple(options), len(line), awaits_value)
 
 
 def parse_request(
@@ -87,8 +78,8 @@ def parse_request(
     namespace: Mapping[str, Any],
     *,
     json_value: Any = _UNSET,
-) -> ParsedRequest:
-    """Parse ``METHOD PATH`` and the cell body into a :class:`ParsedRequest`.
+) -> ODataRequest:
+    """Parse ``METHOD PATH`` and the cell body into an :class:`~.request.ODataRequest`.
 
     ``json_value`` (from ``--json VAR``) replaces a JSON body. Raises :class:`UsageError` for
     a malformed line or body and :class:`InterpolationError` for a bad ``{{name}}``.
@@ -99,7 +90,7 @@ def parse_request(
     params = _query_string_options(query, namespace)
     body = body or ""
 
-    if method in ("GET", "DELETE"):
+    if method in BODYLESS_METHODS:
         if json_value is not _UNSET:
             raise UsageError(
                 f"{method} sends no body, so --json cannot be used with it.",
@@ -107,7 +98,7 @@ def parse_request(
             )
         params.extend(_body_options(body, namespace, method))
         _check_options(params)
-        return ParsedRequest(method, path, params, None)
+        return ODataRequest(method, path, tuple(params))
 
     _check_options(params)
     if json_value is not _UNSET:
@@ -118,8 +109,8 @@ def parse_request(
             )
         if json_value is None:
             raise UsageError("The --json variable is None: there is nothing to send.")
-        return ParsedRequest(method, path, params, to_json_compatible(json_value))
-    return ParsedRequest(method, path, params, _json_body(body, namespace))
+        return ODataRequest(method, path, tuple(params), to_json_compatible(json_value))
+    return ODataRequest(method, path, tuple(params), _json_body(body, namespace))
 
 
 def _split_line(line: str) -> tuple[str, str]:
@@ -154,7 +145,7 @@ def _split_line(line: str) -> tuple[str, str]:
 def _query_string_options(query: str, namespace: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``a=1&$filter=name eq 'A&B'`` -> options; ``&`` inside a quoted literal does not split."""
     params: list[tuple[str, str]] = []
-    for part in _split_outside_quotes(query, "&"):
+    for part in split_outside_quotes(query, "&"):
         if not part.strip():
             continue
         name, _, value = part.partition("=")
@@ -162,20 +153,6 @@ def _query_string_options(query: str, namespace: Mapping[str, Any]) -> list[tupl
         name, value = unquote(name).strip(), unquote(value)
         params.append((name, _interpolate_option(name, value, namespace)))
     return params
-
-
-def _split_outside_quotes(text: str, separator: str) -> list[str]:
-    parts, current, in_string = [], [], False
-    for char in text:
-        if char == "'":
-            in_string = not in_string  # a doubled '' toggles twice, leaving the state unchanged
-        if char == separator and not in_string:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
 
 
 def _strip_comments(body: str) -> str:
@@ -214,10 +191,10 @@ def _check_options(params: list[tuple[str, str]]) -> None:
     for name, _ in params:
         lowered = name.lower()
         if name.startswith("$"):
-            if lowered not in SYSTEM_OPTIONS:
+            if lowered not in SYSTEM_QUERY_OPTIONS:
                 raise UsageError(
                     f"Unknown query option {name!r}.",
-                    "OData options are " + ", ".join(sorted(SYSTEM_OPTIONS)) + ".",
+                    "OData options are " + ", ".join(sorted(SYSTEM_QUERY_OPTIONS)) + ".",
                 )
             if lowered in seen:
                 raise UsageError(
@@ -355,66 +332,6 @@ def _render_json(value: Any, in_string: bool) -> str:
         text = value if isinstance(value, str) else str(to_json_compatible(value))
         return json.dumps(text, ensure_ascii=False)[1:-1]
     return json.dumps(to_json_compatible(value), ensure_ascii=False)
-
-
-# -- Python values -> JSON ---------------------------------------------------------------------
-
-
-def to_json_compatible(value: Any) -> Any:
-    """A Python value as plain JSON data: DataFrame -> records, NaN -> null, datetimes -> ISO."""
-    return _jsonable(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return None
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None and value.utcoffset() is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if isinstance(value, dt.datetime) and hasattr(value, "to_pydatetime"):
-            value = value.to_pydatetime()  # pandas Timestamp -> datetime for isoformat
-        return value.isoformat() + "Z"
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    try:
-        import numpy as np
-        import pandas as pd
-
-        if isinstance(value, pd.DataFrame):
-            frame = value.astype(object).where(value.notna(), None)
-            return [_jsonable(row) for row in frame.to_dict(orient="records")]
-        if isinstance(value, pd.Series):
-            return _jsonable(value.astype(object).where(value.notna(), None).to_dict())
-        if value is pd.NA or value is pd.NaT:
-            return None
-        if isinstance(value, np.datetime64):
-            return _jsonable(pd.Timestamp(value))
-        if isinstance(value, np.generic):
-            return _jsonable(value.item())
-        if isinstance(value, (np.ndarray, pd.Index)):
-            return [_jsonable(v) for v in value.tolist()]
-    except ImportError:  # pragma: no cover
-        pass
-    raise InterpolationError(
-        f"A value of type {type(value).__name__} cannot be sent as JSON.",
-        "Use dicts, lists, strings, numbers, booleans, None, datetimes or a DataFrame.",
-    )
 
 
 def _shorten(text: str, limit: int = 80) -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -21,27 +20,31 @@ import requests
 
 from .arrow_pages import PageReader
 from .auth import TokenProvider, check_secure_url
-from .cell import to_json_compatible
 from .errors import (
     BadRequestError,
-    ElfsquadError,
     LoginError,
     NotLoggedInError,
     ResponseFormatError,
     UsageError,
 )
 from .frames import DTYPE_BACKENDS, FrameBuilder, combine, page_frame
-from .paging import fetch_collection, page_from_payload
-from .schema import ServiceSchema, parse_metadata
-from .transport import (
-    RateLimiter,
-    Transport,
-    decode_json,
-    is_json_response,
-    new_session,
-    strip_credentials,
+from .literals import to_json_compatible
+from .odata import (
+    BODYLESS_METHODS,
+    DEFAULT_API_URL,
+    DEFAULT_LOGIN_URL,
+    DEFAULT_SCOPE,
+    KEYWORD_OPTIONS,
+    LIST_OPTIONS,
+    METADATA_PATH,
 )
-from .windows import hide_count, with_count, without_count
+from .pages import NOT_JSON, json_body, not_json_answer, page_from_payload, text_or_bytes
+from .paging import FetchResult, fetch_collection
+from .progress import ProgressSpec, RowProgress
+from .request import ODataRequest, Params, strip_credentials
+from .schema import ServiceSchema, parse_metadata
+from .transport import RateLimiter, Transport, new_session
+from .windows import with_count
 
 __all__ = [
     "ElfsquadClient",
@@ -50,28 +53,6 @@ __all__ = [
     "DEFAULT_SCOPE",
     "METADATA_PATH",
 ]
-
-DEFAULT_LOGIN_URL = "https://login.elfsquad.io"
-DEFAULT_API_URL = "https://api.elfsquad.io"
-DEFAULT_SCOPE = "Elfskot.Api"
-METADATA_PATH = "/data/1/$metadata"
-
-_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
-# /data/1/<Set>, /data/1/<Set>(<key>), /data/1/<Set>/<key>: paths whose rows are the set's type.
-_DATA_PATH = re.compile(r"^/data/1/(?P<set>[A-Za-z_]\w*)(?:\([^/)]*\)|/[0-9A-Fa-f-]{32,36})?/?$")
-_OPTION_NAMES = {
-    "filter": "$filter",
-    "select": "$select",
-    "expand": "$expand",
-    "orderby": "$orderby",
-    "order_by": "$orderby",
-    "top": "$top",
-    "skip": "$skip",
-    "count": "$count",
-    "search": "$search",
-    "apply": "$apply",
-    "compute": "$compute",
-}
 
 
 def _checked_url(value: str, what: str) -> str:
@@ -298,12 +279,12 @@ class ElfsquadClient:
         method: str,
         path: str,
         *,
-        params: Sequence[tuple[str, str]] | Mapping[str, Any] | None = None,
+        params: Params = None,
         json: Any = None,
         limit: int | None = None,
         paginate: bool = True,
         raw: bool = False,
-        progress: bool | None = None,
+        progress: ProgressSpec | None = None,
         concurrency: int | None = None,
     ) -> pd.DataFrame | Any | None:
         """Send a request; a collection comes back as one DataFrame with all its pages.
@@ -313,93 +294,144 @@ class ElfsquadClient:
         and elapsed seconds.
         """
         method = method.upper()
-        if method not in _METHODS:
-            raise UsageError(f"Unknown method {method!r}: use one of {', '.join(_METHODS)}.")
+        if json is not None and method in BODYLESS_METHODS:
+            raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
+        body = to_json_compatible(json) if json is not None else None
+        request = ODataRequest.build(method, path, params, body)
+        return self.send(
+            request,
+            limit=limit,
+            paginate=paginate,
+            raw=raw,
+            progress=progress,
+            concurrency=concurrency,
+        )
+
+    def send(
+        self,
+        request: ODataRequest,
+        *,
+        limit: int | None = None,
+        paginate: bool = True,
+        raw: bool = False,
+        progress: ProgressSpec | None = None,
+        concurrency: int | None = None,
+    ) -> pd.DataFrame | Any | None:
+        """Send a parsed :class:`ODataRequest` (as :meth:`request` does) and collect the answer."""
         if limit is not None and limit < 0:
             raise UsageError(f"The row limit must be 0 or more, not {limit}.")
-        if json is not None and method in ("GET", "DELETE"):
-            raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
-        if json is not None:
-            json = to_json_compatible(json)  # DataFrames, datetimes, guids, NaN -> plain JSON
         self._require_login()
         started = time.monotonic()
-        url = self._transport.resolve(path)
         concurrency = concurrency or self.concurrency
-        sent = params
-        if method == "GET" and paginate and not raw and concurrency > 1:
+        sent = request
+        if paginate and not raw and concurrency > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
-            sent = with_count(url, params, limit)
-        try:
-            response = self._transport.request(method, url, params=sent, json=json)
-        except BadRequestError:
-            if sent is params:
-                raise
-            # Perhaps $count itself was refused: the request as the user wrote it decides.
-            response = self._transport.request(method, url, params=params, json=json)
-        except ElfsquadError as exc:
-            if sent is params:
-                raise
-            raise hide_count(exc) from None
+            sent = with_count(request, limit)
+        response, sent = self._first_response(request, sent)
         # What the magic reports when there is no data to show ("204 No Content", "200 OK").
         self.last_status = (response.status_code, response.reason or "")
-        if response.status_code == 204:
-            return None
-        if not response.content.strip():
-            if method != "GET":
-                return None
-            raise ResponseFormatError(
-                f"GET {strip_credentials(response.url)} answered HTTP {response.status_code} "
-                "with an empty body.",
-                "Check the path; a collection answers with a 'value' list.",
-            )
-        if not is_json_response(response):
-            payload = _looks_like_json(response)
-            if payload is _NOT_JSON:
-                if raw:
-                    return _text_or_bytes(response)
-                return _not_json(response, method)
-        else:
-            payload = _decode(response)
-        if raw:
+        payload, is_json = self._interpret(request, response, raw)
+        if raw or not is_json:
             return payload
-        edm_types = self._edm_types_for(url) if method == "GET" or method == "POST" else None
+        edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
         if isinstance(payload, dict) and isinstance(payload.get("value"), list):
-            first = page_from_payload(response.url, payload)
-            if method != "GET":
-                paginate = False
-            builder = FrameBuilder(
-                edm_types, self.dtype_backend, columns=_expected_columns(params, edm_types)
-            )
-            result = fetch_collection(
-                self._transport,
-                first,
-                convert=builder.add,
-                reader=PageReader.for_records(first.records, edm_types),
+            return self._collect(
+                request,
+                sent,
+                response.url,
+                payload,
+                edm_types,
                 limit=limit,
-                paginate=paginate,
+                paginate=paginate and request.method == "GET",
                 progress=self.progress if progress is None else progress,
                 concurrency=concurrency,
                 started=started,
-                key=self._key_for(url),
-                on_restart=builder.reset,
             )
-            frame = builder.frame()
-            shown = result.url if sent is params else without_count(result.url)
-            frame.attrs["elfsquad"] = {
-                "url": strip_credentials(shown),
-                "pages": result.page_count,
-                # The count the user asked for; one added for the windows stays out of sight.
-                "count": result.odata_count if sent is params else None,
-                "elapsed": round(time.monotonic() - started, 3),
-            }
-            return frame
         frame = self._normalise(payload, edm_types, limit)
-        frame.attrs["elfsquad"] = {
-            "url": strip_credentials(response.url),
-            "pages": 1,
-            "count": None,
-            "elapsed": round(time.monotonic() - started, 3),
-        }
+        frame.attrs["elfsquad"] = _fetch_attrs(request, self._api_url, 1, None, started)
+        return frame
+
+    def _first_response(
+        self, request: ODataRequest, sent: ODataRequest
+    ) -> tuple[requests.Response, ODataRequest]:
+        """The answer to ``sent`` and the request it answers; errors name ``request``, the
+        request as written."""
+        shown = request.url(self._api_url)
+        try:
+            response = self._transport.request(
+                sent.method, sent.url(self._api_url), json=sent.body, shown=shown
+            )
+            return response, sent
+        except BadRequestError:
+            if sent is request:
+                raise
+        # Perhaps the $count added for the windows was refused: the request as written decides.
+        response = self._transport.request(
+            request.method, request.url(self._api_url), json=request.body, shown=shown
+        )
+        return response, request
+
+    def _interpret(
+        self, request: ODataRequest, response: requests.Response, raw: bool
+    ) -> tuple[Any, bool]:
+        """The answer's payload and whether it is JSON data: parsed JSON, a document as text
+        or bytes, or ``None`` for no content."""
+        if response.status_code == 204:
+            return None, False
+        if not response.content.strip():
+            if request.method != "GET":
+                return None, False
+            raise ResponseFormatError(
+                f"GET {strip_credentials(request.url(self._api_url))} answered HTTP "
+                f"{response.status_code} with an empty body.",
+                "Check the path; a collection answers with a 'value' list.",
+            )
+        payload = json_body(response)
+        if payload is NOT_JSON:
+            document = text_or_bytes(response) if raw else not_json_answer(response, request.method)
+            return document, False
+        return payload, True
+
+    def _collect(
+        self,
+        request: ODataRequest,
+        sent: ODataRequest,
+        first_url: str,
+        payload: dict[str, Any],
+        edm_types: dict[str, str] | None,
+        *,
+        limit: int | None,
+        paginate: bool,
+        progress: ProgressSpec,
+        concurrency: int,
+        started: float,
+    ) -> pd.DataFrame:
+        """Every page of a collection whose first page is ``payload``, as one typed frame."""
+        first = page_from_payload(first_url, payload)
+        columns = request.selected
+        if columns is None and edm_types:
+            columns = [name for name in edm_types if "." not in name]
+        builder = FrameBuilder(edm_types, self.dtype_backend, columns=columns)
+        result: FetchResult = fetch_collection(
+            self._transport,
+            first,
+            request=sent,
+            convert=builder.add,
+            reader=PageReader.for_records(first.records, edm_types),
+            limit=limit,
+            paginate=paginate,
+            progress=RowProgress(progress),
+            concurrency=concurrency,
+            started=started,
+            key=self._key_for(request),
+            on_restart=builder.reset,
+        )
+        frame = builder.frame()
+        # The count the user asked for; one added for the windows stays out of sight.
+        count = result.odata_count if sent is request else None
+        frame.attrs["elfsquad"] = _fetch_attrs(
+            request, self._api_url, result.page_count, count, started
+        )
         return frame
 
     def get(self, path: str, **options: Any) -> pd.DataFrame:
@@ -411,14 +443,14 @@ class ElfsquadClient:
             for k in ("limit", "paginate", "raw", "progress", "concurrency")
             if k in options
         }
-        params: list[tuple[str, str]] = list(_as_pairs(options.pop("params", None)))
+        params: list[tuple[str, Any]] = list(_as_pairs(options.pop("params", None)))
         for name, value in options.items():
             if value is None:
                 continue
-            key = _OPTION_NAMES.get(name, name)
-            if isinstance(value, (list, tuple)) and key in ("$select", "$expand", "$orderby"):
+            key = KEYWORD_OPTIONS.get(name, name)
+            if isinstance(value, (list, tuple)) and key in LIST_OPTIONS:
                 value = ",".join(map(str, value))
-            params.append((key, _option_text(value)))
+            params.append((key, value))
         return self.request("GET", path, params=params, **passthrough)
 
     def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
@@ -463,11 +495,9 @@ class ElfsquadClient:
             self._schema = schema
             return schema
 
-    def _edm_types_for(self, url: str) -> dict[str, str] | None:
-        """Edm types of the entity set a Data API URL reads, or ``None`` to infer."""
-        path = url[len(self._api_url) :] if url.startswith(self._api_url) else url
-        match = _DATA_PATH.match(path.split("?", 1)[0])
-        if not match or isinstance(self._schema, _NoSchema):
+    def _edm_types_for(self, request: ODataRequest) -> dict[str, str] | None:
+        """Edm types of the entity set ``request`` reads, or ``None`` to infer them."""
+        if request.entity_set is None or isinstance(self._schema, _NoSchema):
             return None
         try:
             schema = self.schema()
@@ -476,27 +506,14 @@ class ElfsquadClient:
         except Exception:  # any failure: dtypes are inferred instead, the query still runs
             self._schema = _NoSchema()
             return None
-        entity_set = schema.find(match.group("set"))
-        if entity_set is None:
-            return None
-        types = entity_set.edm_types()
-        for nav in entity_set.navigation.values():
-            target = schema.find(nav.target_set) if nav.target_set else None
-            if target is None or nav.is_collection:
-                continue
-            for name, edm_type in target.edm_types().items():
-                types[f"{nav.name}.{name}"] = edm_type
-        return types
+        return schema.edm_types_for(request.entity_set)
 
-    def _key_for(self, url: str) -> tuple[str, ...] | None:
-        """The key properties of the entity set a Data API URL reads, when the schema is known."""
-        path = url[len(self._api_url) :] if url.startswith(self._api_url) else url
-        match = _DATA_PATH.match(path.split("?", 1)[0])
+    def _key_for(self, request: ODataRequest) -> tuple[str, ...] | None:
+        """The key properties of the entity set ``request`` reads, when the schema is known."""
         schema = self._schema
-        if not match or not isinstance(schema, ServiceSchema):
+        if request.entity_set is None or not isinstance(schema, ServiceSchema):
             return None
-        entity_set = schema.find(match.group("set"))
-        return entity_set.key if entity_set is not None and entity_set.key else None
+        return schema.key_for(request.entity_set)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -522,72 +539,21 @@ class ElfsquadClient:
         return combine([page_frame(records)], edm_types, self.dtype_backend)
 
 
-_NOT_JSON = object()
+def _fetch_attrs(
+    request: ODataRequest, api_url: str, pages: int, count: int | None, started: float
+) -> dict[str, Any]:
+    """``df.attrs["elfsquad"]``: the request as written, pages, the count asked for, seconds."""
+    return {
+        "url": strip_credentials(request.url(api_url)),
+        "pages": pages,
+        "count": count,
+        "elapsed": round(time.monotonic() - started, 3),
+    }
 
 
-def _decode(response: requests.Response) -> Any:
-    try:
-        return decode_json(response.content)
-    except ValueError:
-        raise ResponseFormatError(
-            f"{response.request.method} {strip_credentials(response.url)} said it sent JSON, "
-            "but the body is not valid JSON.",
-            "Use --raw to see the answer as it came.",
-        ) from None
-
-
-def _looks_like_json(response: requests.Response) -> Any:
-    # Some endpoints send JSON as text/plain; a body that parses as an object or array is JSON.
-    head = response.content.lstrip()[:1]
-    if head not in (b"{", b"["):
-        return _NOT_JSON
-    try:
-        return decode_json(response.content)
-    except ValueError:
-        return _NOT_JSON
-
-
-def _not_json(response: requests.Response, method: str) -> str | bytes:
-    """Documents (XML, PDF, ...) as text or bytes; an HTML page is a misdirected request."""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    head = response.content.lstrip()[:200].lower()
-    if kind == "text/html" or head.startswith((b"<!doctype html", b"<html")):
-        raise ResponseFormatError(
-            f"{method} {strip_credentials(response.url)} answered with an HTML page, not data.",
-            "Check the API URL and the path; use --raw to see the page.",
-        )
-    return _text_or_bytes(response)
-
-
-def _text_or_bytes(response: requests.Response) -> str | bytes:
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if kind.startswith("text/") or kind.endswith("xml") or kind.endswith("+xml"):
-        return response.text
-    return response.content
-
-
-def _expected_columns(params: Any, edm_types: Mapping[str, str] | None) -> list[str] | None:
-    """The columns an empty result should have: the ``$select`` list, else the entity's."""
-    for name, value in _as_pairs(params):
-        if name.lower() == "$select":
-            names = [part.strip() for part in value.split(",") if part.strip()]
-            if names and "*" not in names and all("/" not in n and "(" not in n for n in names):
-                return names
-            break
-    if edm_types:
-        return [name for name in edm_types if "." not in name]
-    return None
-
-
-def _as_pairs(params: Any) -> list[tuple[str, str]]:
+def _as_pairs(params: Any) -> list[tuple[str, Any]]:
     if not params:
         return []
     if isinstance(params, Mapping):
-        return [(str(k), _option_text(v)) for k, v in params.items()]
-    return [(str(k), _option_text(v)) for k, v in params]
-
-
-def _option_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return [(str(k), v) for k, v in params.items()]
+    return [(str(k), v) for k, v in params]

@@ -15,28 +15,43 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
 
+from .cell import split_magic_line
+from .odata import (
+    API_ROOTS,
+    COMPLETED_QUERY_OPTIONS,
+    CONFIGURATOR_ROOT,
+    DATA_ROOT,
+    METHODS,
+    QUOTATION_ROOT,
+)
 from .schema import EntitySet, ServiceSchema
 
 if TYPE_CHECKING:
     from .client import ElfsquadClient
 
-DATA_ROOT = "/data/1/"
-QUOTATION_ROOT = "/quotation/1/"
-CONFIGURATOR_ROOT = "/configurator/1/"
-API_ROOTS = (DATA_ROOT, QUOTATION_ROOT, CONFIGURATOR_ROOT)
-"""What completes after the method."""
+__all__ = [
+    "MATCHER_ID",
+    "QUERY_OPTIONS",
+    "SWAGGER_PATHS",
+    "CompleterHandle",
+    "CompletionCache",
+    "Suggestion",
+    "install_completer",
+    "make_matcher",
+    "resolve_entity_set",
+    "suggest",
+    "uninstall_completer",
+]
 
-QUERY_OPTIONS = ("$filter=", "$select=", "$expand=", "$orderby=", "$top=", "$skip=", "$count=")
+QUERY_OPTIONS = tuple(f"{name}=" for name in COMPLETED_QUERY_OPTIONS)
 """The OData query options completed in a ``%%elfsquad`` body or after ``?``."""
-
-METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
 # Where the real service publishes its descriptions; the shipped compact copies stand in when
 # these cannot be read (offline, not logged in, older tenant).
@@ -63,8 +78,6 @@ _FILTER_FUNCTIONS = (
     "date(",
     "not ",
 )
-# Options of %elfsquad that take a value: the token after them is not the method or path.
-_VALUE_OPTIONS = frozenset({"-o", "--out", "--limit", "--json", "--concurrency"})
 
 _MAGIC_RE = re.compile(r"(?:^|(?<=[\s=(]))%elfsquad(?=\s|$)")
 _CELL_MAGIC_RE = re.compile(r"^\s*%%elfsquad(?=\s|$)")
@@ -430,33 +443,30 @@ class _Request:
     at_option: bool  # the cursor is in an option or its value
 
 
-def _split_magic_line(rest: str) -> _Request:
+def _split_magic_line(rest: str, value_options: Collection[str]) -> _Request:
     """Read ``[options] [METHOD] PATH...`` from ``rest``; the cursor is at its end."""
-    tokens = list(re.finditer(r"\S+", rest))
-    expects_value = False
+    split = split_magic_line(rest, value_options)
+    if split.request_start >= len(rest):
+        # Nothing but options: the cursor is in one (or its value) unless a blank follows.
+        in_option = bool(split.options) and not rest[-1:].isspace()
+        return _Request(None, None, None, at_option=in_option or split.awaits_value)
     method: str | None = None
-    for match in tokens:
+    for match in re.finditer(r"\S+", rest[split.request_start :]):
         token = match.group()
-        ends_at_cursor = match.end() == len(rest)
-        if expects_value:
-            expects_value = False
-            if ends_at_cursor:
-                return _Request(None, None, None, at_option=True)
-            continue
-        if token.startswith("-") and method is None:
-            if ends_at_cursor:
-                return _Request(None, None, None, at_option=True)
-            expects_value = token.split("=", 1)[0] in _VALUE_OPTIONS and "=" not in token
-            continue
+        start = split.request_start + match.start()
+        ends_at_cursor = start + len(token) == len(rest)
         if method is None and token.upper() in METHODS and not ends_at_cursor:
             method = token.upper()
             continue
-        return _Request(method, rest[match.start() :], match.start(), at_option=False)
-    return _Request(method, None, None, at_option=expects_value)
+        return _Request(method, rest[start:], start, at_option=False)
+    return _Request(method, None, None, at_option=False)
 
 
 def line_suggestions(
-    before: str, schema_getter: SchemaGetter, api_paths: Callable[[str], Sequence[str]]
+    before: str,
+    schema_getter: SchemaGetter,
+    api_paths: Callable[[str], Sequence[str]],
+    value_options: Collection[str] = frozenset(),
 ) -> Suggestion:
     """Completions on a line with ``%elfsquad``/``%%elfsquad``, ``before`` ending at the cursor."""
     magics = list(_MAGIC_RE.finditer(before))
@@ -465,7 +475,7 @@ def line_suggestions(
     start = cell.end() if cell else (magic.end() if magic else None)
     if start is None or start == len(before):
         return _NONE
-    request = _split_magic_line(before[start:])
+    request = _split_magic_line(before[start:], value_options)
     if request.at_option:
         return _NONE
     if request.path is None:
@@ -489,23 +499,28 @@ def line_suggestions(
     return path_suggestions(path, schema_getter, api_paths)
 
 
-def _first_line_path(first_line: str) -> str | None:
+def _first_line_path(first_line: str, value_options: Collection[str]) -> str | None:
     cell = _CELL_MAGIC_RE.match(first_line)
     if cell is None:
         return None
     rest = first_line[cell.end() :]
-    request = _split_magic_line(rest + " ")  # a trailing blank: the cursor is past every token
+    # A trailing blank: the cursor is past every token.
+    request = _split_magic_line(rest + " ", value_options)
     if request.path_start is None:
         return None
     return rest[request.path_start :].split()[0] if rest[request.path_start :].split() else None
 
 
 def cell_body_suggestions(
-    full_text: str, cursor_line: int, before: str, schema_getter: Callable[[], Any]
+    full_text: str,
+    cursor_line: int,
+    before: str,
+    schema_getter: Callable[[], Any],
+    value_options: Collection[str] = frozenset(),
 ) -> Suggestion:
     """Completions in the body of a ``%%elfsquad`` cell (the query options of a GET)."""
     lines = full_text.split("\n")
-    path = _first_line_path(lines[0])
+    path = _first_line_path(lines[0], value_options)
     if path is None:
         return _NONE
     body_lines = [line.strip() for line in lines[1:cursor_line]]
@@ -522,14 +537,19 @@ def suggest(
     cursor_line: int,
     cursor_position: int,
     cache: CompletionCache,
+    value_options: Collection[str] = frozenset(),
 ) -> Suggestion:
-    """Completions at a cursor in a cell: the whole logic, without IPython."""
+    """Completions at a cursor in a cell: the whole logic, without IPython.
+
+    ``value_options`` are the ``%elfsquad`` options that take a value (``-o NAME``): the token
+    after them is not the method or the path.
+    """
     lines = full_text.split("\n")
     if cursor_line >= len(lines):
         return _NONE
     before = lines[cursor_line][:cursor_position]
     if cursor_line > 0 and _CELL_MAGIC_RE.match(lines[0]):
-        return cell_body_suggestions(full_text, cursor_line, before, cache.schema)
+        return cell_body_suggestions(full_text, cursor_line, before, cache.schema, value_options)
     if "%elfsquad" not in before:
         return _NONE
     describe = _DESCRIBE_RE.match(before)
@@ -538,7 +558,7 @@ def suggest(
         names = sorted(schema.entity_sets, key=str.lower) if schema is not None else ()
         fragment = describe.group(1)
         return Suggestion(fragment, _prefixed(names, fragment), "entityset")
-    return line_suggestions(before, cache.schema, cache.api_paths)
+    return line_suggestions(before, cache.schema, cache.api_paths, value_options)
 
 
 # -- the IPython side -----------------------------------------------------------------------
@@ -556,14 +576,20 @@ class CompleterHandle:
     cache: CompletionCache
 
 
-def make_matcher(cache: CompletionCache) -> Callable[[CompletionContext], dict[str, Any]]:
+def make_matcher(
+    cache: CompletionCache, value_options: Collection[str] = frozenset()
+) -> Callable[[CompletionContext], dict[str, Any]]:
     """An IPython v2 matcher over ``cache``; it returns nothing rather than raise."""
 
     @context_matcher(identifier=MATCHER_ID)
     def elfsquad_matcher(context: CompletionContext) -> dict[str, Any]:
         try:
             suggestion = suggest(
-                context.full_text, context.cursor_line, context.cursor_position, cache
+                context.full_text,
+                context.cursor_line,
+                context.cursor_position,
+                cache,
+                value_options,
             )
         except Exception:  # noqa: BLE001 - the editor must never see an error from here
             suggestion = _NONE
@@ -581,12 +607,19 @@ def make_matcher(cache: CompletionCache) -> Callable[[CompletionContext], dict[s
 
 
 def install_completer(
-    shell: Any, get_client: Callable[[], ElfsquadClient | None], *, wait: float = 2.0
+    shell: Any,
+    get_client: Callable[[], ElfsquadClient | None],
+    *,
+    wait: float = 2.0,
+    value_options: Collection[str] = frozenset(),
 ) -> CompleterHandle:
-    """Register the ``%elfsquad`` matcher on ``shell``'s completer; the handle removes it."""
+    """Register the ``%elfsquad`` matcher on ``shell``'s completer; the handle removes it.
+
+    ``value_options``: the options of ``%elfsquad`` that take a value, from its parser.
+    """
     _quiet_fetch_logs()
     cache = CompletionCache(get_client, wait=wait)
-    matcher = make_matcher(cache)
+    matcher = make_matcher(cache, value_options)
     matchers = shell.Completer.custom_matchers
     # One at a time: a %reload_ext (or a load without unload) replaces the earlier matcher.
     matchers[:] = [m for m in matchers if _matcher_id(m) != MATCHER_ID]

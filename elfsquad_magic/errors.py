@@ -2,9 +2,49 @@
 
 Every failure a user can cause is raised as one of these, so "Run All" and papermill stop.
 IPython shows ``_render_traceback_()`` instead of a traceback for them.
+
+The tree::
+
+    ElfsquadError
+    ├── UsageError                 the magic line or cell is malformed
+    │   └── InterpolationError     a {{name}} placeholder cannot be filled
+    ├── NotLoggedInError
+    ├── LoginError
+    ├── InsecureURLError
+    ├── ConnectionFailedError
+    ├── ResponseFormatError
+    ├── IncompleteResultError      a multi-page fetch failed part-way
+    └── ElfsquadHTTPError          an HTTP error status
+        ├── BadRequestError        400
+        ├── AuthenticationError    401
+        ├── PermissionDeniedError  403
+        ├── NotFoundError          404
+        ├── RateLimitedError       429
+        └── ServerError            5xx
+    DataChangedWarning (a UserWarning): the data moved during a fetch, which was repeated
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "ElfsquadError",
+    "UsageError",
+    "InterpolationError",
+    "NotLoggedInError",
+    "LoginError",
+    "InsecureURLError",
+    "ConnectionFailedError",
+    "ResponseFormatError",
+    "IncompleteResultError",
+    "ElfsquadHTTPError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ServerError",
+    "DataChangedWarning",
+]
 
 
 class ElfsquadError(Exception):

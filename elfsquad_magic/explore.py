@@ -16,6 +16,8 @@ import pandas as pd
 
 from . import frames
 from .errors import BadRequestError, ElfsquadError, NotFoundError, ResponseFormatError
+from .odata import DATA_ROOT
+from .request import ODataRequest
 from .schema import EntitySet, ServiceSchema
 
 if TYPE_CHECKING:
@@ -151,9 +153,10 @@ def describe_frame(client: ElfsquadClient, entity_set: str) -> pd.DataFrame:
 def _set_name(text: str) -> str:
     """``quotations``, ``/data/1/quotations`` or ``Quotations(<key>)`` -> ``quotations``."""
     name = text.strip()
-    marker = name.lower().find("/data/1/")
+    marker = name.lower().find(DATA_ROOT)
     if marker >= 0:
-        name = name[marker + len("/data/1/") :]
+        request = ODataRequest.build("GET", name[marker:])
+        return request.entity_set or name[marker + len(DATA_ROOT) :]
     return re.split(r"[/(?]", name, maxsplit=1)[0]
 
 

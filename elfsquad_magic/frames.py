@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .arrow_pages import ArrowPage
+from .odata import EDM_DATETIMES, EDM_FLOATS, EDM_INTEGERS, EDM_TEXTS
 
 __all__ = [
     "FrameBuilder",
@@ -34,10 +35,6 @@ __all__ = [
 
 DTYPE_BACKENDS = (None, "numpy_nullable", "pyarrow")
 
-_DATETIME_TYPES = frozenset({"Edm.DateTimeOffset", "Edm.DateTime"})
-_FLOAT_TYPES = frozenset({"Edm.Decimal", "Edm.Double", "Edm.Single"})
-_INT_TYPES = frozenset({"Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte"})
-_TEXT_TYPES = frozenset({"Edm.String", "Edm.Guid", "Edm.TimeOfDay", "Edm.Duration"})
 # An ISO 8601 date-time at the start of a string: 2024-01-01T00:00 (seconds, fraction optional).
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 # Annotations about the response rather than the row.
@@ -320,17 +317,17 @@ def _convert(column: pd.Series, edm_type: str | None, backend: str | None) -> pd
         edm_type = _infer_edm_type(column)
     if edm_type is None or edm_type.startswith("Collection("):
         return column
-    if edm_type in _DATETIME_TYPES:
+    if edm_type in EDM_DATETIMES:
         return _to_datetime(column, backend, utc=True)
     if edm_type == "Edm.Date":
         return _to_datetime(column, backend, utc=False)
-    if edm_type in _FLOAT_TYPES:
+    if edm_type in EDM_FLOATS:
         return _to_float(column, backend)
-    if edm_type in _INT_TYPES:
+    if edm_type in EDM_INTEGERS:
         return _to_int(column, backend)
     if edm_type == "Edm.Boolean":
         return _to_bool(column, backend)
-    if edm_type in _TEXT_TYPES or not edm_type.startswith("Edm."):
+    if edm_type in EDM_TEXTS or not edm_type.startswith("Edm."):
         # Enum types (Elfskot.*.QuotationStatus...) arrive as strings, like guids.
         return _to_text(column, backend)
     return column
@@ -344,7 +341,7 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
     if pa.types.is_null(kind):
         return pd.Series(np.full(len(array), None, dtype=object), dtype=object)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        if edm_type in _DATETIME_TYPES or edm_type == "Edm.Date":
+        if edm_type in EDM_DATETIMES or edm_type == "Edm.Date":
             # Parse each distinct text once (many lines share a time stamp).
             encoded = array.dictionary_encode()
             uniques = encoded.dictionary.to_numpy(zero_copy_only=False)

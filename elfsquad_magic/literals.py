@@ -1,4 +1,9 @@
-"""Python values -> OData v4 literals, so a value put into a ``$filter`` cannot break out of it."""
+"""Python values -> OData v4 literals and plain JSON: the one encoder of notebook values.
+
+A value put into a ``$filter`` becomes a literal that cannot break out of it; a value sent as a
+body (a dict, a DataFrame, a datetime) becomes JSON. Both start from :func:`_plain`, which
+unwraps what pandas and NumPy wrap (``np.int64``, ``pd.NA``, ``np.datetime64``) and enums.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import datetime as dt
 import enum
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from .errors import InterpolationError
 
-__all__ = ["to_odata_literal", "quote_string"]
+__all__ = ["to_odata_literal", "to_json_compatible", "quote_string"]
 
 _SUPPORTED = (
     "str, int, float, Decimal, bool, None, datetime, date, time, timedelta, UUID, bytes, "
@@ -34,15 +39,23 @@ def to_odata_literal(value: object) -> str:
     return _literal(value, nested=False)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` without the wrappers of enums, pandas and NumPy (``pd.NA`` -> ``None``)."""
+    while isinstance(value, enum.Enum):
+        value = value.value
+    if value is None or isinstance(value, str):
+        return value
+    value = _unwrap_numpy(value)
+    return None if _is_missing(value) else value
+
+
 def _literal(value: Any, *, nested: bool) -> str:
     # Order matters: bool is an int, datetime is a date, pandas Timestamp is a datetime.
-    if value is None or _is_missing(value):
+    value = _plain(value)
+    if value is None:
         return "null"
-    if isinstance(value, enum.Enum):
-        return _literal(value.value, nested=nested)
     if isinstance(value, str):
         return quote_string(value)
-    value = _unwrap_numpy(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -160,3 +173,48 @@ def _ordered(value: Iterable[Any]) -> list[Any]:
         except TypeError:
             items.sort(key=repr)
     return items
+
+
+def to_json_compatible(value: Any) -> Any:
+    """A Python value as plain JSON data: DataFrame -> records, NaN -> null, datetimes -> ISO.
+
+    Raises :class:`InterpolationError` for types that have no JSON form.
+    """
+    value = _plain(value)
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, Mapping):
+        return {str(k): to_json_compatible(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json_compatible(v) for v in value]
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if hasattr(value, "to_pydatetime"):
+            value = value.to_pydatetime()  # pandas Timestamp -> datetime for isoformat
+        return value.isoformat() + "Z"
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        frame = value.astype(object).where(value.notna(), None)
+        return [to_json_compatible(row) for row in frame.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return to_json_compatible(value.astype(object).where(value.notna(), None).to_dict())
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # NumPy arrays, pandas Index
+        return [to_json_compatible(v) for v in value.tolist()]
+    raise InterpolationError(
+        f"A value of type {type(value).__name__} cannot be sent as JSON.",
+        "Use dicts, lists, strings, numbers, booleans, None, datetimes or a DataFrame.",
+    )

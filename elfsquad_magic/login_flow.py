@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import StdinNotImplementedError
 
 from .errors import LoginError
+from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
 from .session import ElfsquadSession, login_summary
 
 if TYPE_CHECKING:
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
 
 ENV_CLIENT_ID = "ELFSQUAD_CLIENT_ID"
 ENV_CLIENT_SECRET = "ELFSQUAD_CLIENT_SECRET"
-_FALLBACK_LOGIN_URL = "https://login.elfsquad.io"
-_FALLBACK_API_URL = "https://api.elfsquad.io"
-_FALLBACK_SCOPE = "Elfskot.Api"
-_HOST_NAMES = ("login_url", "api_url", "scope")
 
 
 class LoginSettings(Protocol):
@@ -40,15 +37,6 @@ class LoginSettings(Protocol):
     progress: bool
     concurrency: int
     calls_per_minute: int | None
-
-
-def _client_defaults() -> tuple[str, str, str]:
-    """The client's default login URL, API URL and scope (its constants, when importable)."""
-    try:
-        from .client import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
-    except ImportError:
-        return _FALLBACK_LOGIN_URL, _FALLBACK_API_URL, _FALLBACK_SCOPE
-    return DEFAULT_LOGIN_URL, DEFAULT_API_URL, DEFAULT_SCOPE
 
 
 def _stdin_answerable(shell: Any) -> bool:
@@ -127,7 +115,11 @@ class LoginFlow:
         the client's defaults. The environment is read now, so a variable set after
         `%load_ext` counts."""
         given = {"login_url": login_url, "api_url": api_url, "scope": scope}
-        defaults = dict(zip(_HOST_NAMES, _client_defaults(), strict=True))
+        defaults = {
+            "login_url": DEFAULT_LOGIN_URL,
+            "api_url": DEFAULT_API_URL,
+            "scope": DEFAULT_SCOPE,
+        }
         return {
             name: (
                 given[name]
@@ -209,7 +201,7 @@ class LoginFlow:
             sandbox.client_id,
             sandbox.client_secret,
             # The sandbox knows only the real default scope; %config/env scopes are for real hosts.
-            scope=scope or _client_defaults()[2],
+            scope=scope or DEFAULT_SCOPE,
             login_url=sandbox.login_url,
             api_url=sandbox.api_url,
         )

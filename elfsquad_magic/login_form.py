@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 
 from .errors import ElfsquadError
+from .odata import DEFAULT_SCOPE
 
 _OK_STYLE = "color: #1a7f37"
 _ERROR_STYLE = "color: #cf222e"
@@ -47,7 +48,7 @@ class LoginForm:
         login: LoginFunction,
         *,
         client_id: str = "",
-        scope: str = "Elfskot.Api",
+        scope: str = DEFAULT_SCOPE,
         login_url: str = "",
         api_url: str = "",
     ) -> None:

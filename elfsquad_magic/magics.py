@@ -6,9 +6,9 @@ Nothing here talks HTTP, builds queries or decides how to log in; that is `Elfsq
 
 from __future__ import annotations
 
+import argparse
 import keyword
 import os
-import re
 from argparse import Namespace
 from typing import Any
 
@@ -18,9 +18,17 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
+from .cell import parse_request, split_magic_line
 from .errors import InterpolationError, UsageError
 from .login_flow import ENV_CLIENT_ID, LoginFlow
 from .session import ElfsquadSession
+
+
+def value_options(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """The option strings of ``parser`` that take a value (``-o``, ``--limit``...)."""
+    return frozenset(
+        name for action in parser._actions if action.nargs != 0 for name in action.option_strings
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -285,17 +293,12 @@ class ElfsquadMagic(Magics):
         if not request_text.strip():
             raise UsageError("The magic line has no PATH.", self._usage_hint(self.elfsquad))
         client = self.session.require_client()
-        from .cell import parse_request
-
         extra: dict[str, Any] = {}
         if args.json is not None:
             extra["json_value"] = self._json_variable(args.json)
         request = parse_request(request_text, cell or "", self.shell.user_ns, **extra)
-        result = client.request(
-            request.method,
-            request.path,
-            params=request.params,
-            json=request.json_body,
+        result = client.send(
+            request,
             limit=args.limit,
             paginate=not args.no_paginate,
             raw=args.raw,
@@ -319,32 +322,14 @@ class ElfsquadMagic(Magics):
         return self.shell.user_ns[name]
 
     def _split_request_line(self, line: str) -> tuple[Namespace, str]:
-        """The leading option tokens parsed, and the raw rest of the line, quotes intact.
-
-        argparse's splitting would mangle quotes in a query string, so only the option tokens
-        go through it.
-        """
+        """The leading option tokens parsed, and the raw rest of the line, quotes intact."""
         parser = self.elfsquad.parser
-        option_tokens: list[str] = []
-        rest_start = len(line)
-        expects_value = False
-        for match in re.finditer(r"\S+", line):
-            token = match.group()
-            if expects_value:
-                option_tokens.append(token)
-                expects_value = False
-                continue
-            if not token.startswith("-") or token == "-":
-                rest_start = match.start()
-                break
-            option_tokens.append(token)
-            action = parser._option_string_actions.get(token.split("=", 1)[0])
-            expects_value = action is not None and action.nargs != 0 and "=" not in token
+        split = split_magic_line(line, value_options(parser))
         try:
-            args = parser.parse_args(option_tokens)
+            args = parser.parse_args(list(split.options))
         except IPythonUsageError as exc:
             raise UsageError(f"%elfsquad: {exc}", self._usage_hint(self.elfsquad)) from None
-        return args, line[rest_start:]
+        return args, line[split.request_start :]
 
     def _parse(self, magic: Any, line: str) -> Namespace:
         try:
@@ -412,7 +397,11 @@ def load(shell: Any) -> ElfsquadMagic:
     except ImportError:
         pass
     else:
-        magic.completer_handle = install_completer(shell, lambda: magic.session.client)
+        magic.completer_handle = install_completer(
+            shell,
+            lambda: magic.session.client,
+            value_options=value_options(ElfsquadMagic.elfsquad.parser),
+        )
     return magic
 
 

@@ -63,6 +63,27 @@ class ServiceSchema:
                 return entity_set
         return None
 
+    def edm_types_for(self, name: str) -> dict[str, str] | None:
+        """Edm types of the rows of set ``name``: its properties, and ``nav.property`` for the
+        properties of each to-one navigation (the columns an ``$expand`` adds); ``None`` for
+        an unknown set."""
+        entity_set = self.find(name)
+        if entity_set is None:
+            return None
+        types = entity_set.edm_types()
+        for nav in entity_set.navigation.values():
+            target = self.find(nav.target_set) if nav.target_set else None
+            if target is None or nav.is_collection:
+                continue
+            for prop, edm_type in target.edm_types().items():
+                types[f"{nav.name}.{prop}"] = edm_type
+        return types
+
+    def key_for(self, name: str) -> tuple[str, ...] | None:
+        """The key properties of set ``name``, or ``None`` (unknown set, or no key)."""
+        entity_set = self.find(name)
+        return entity_set.key if entity_set is not None and entity_set.key else None
+
 
 def _unwrap_collection(type_name: str) -> tuple[str, bool]:
     if type_name.startswith("Collection(") and type_name.endswith(")"):

@@ -9,9 +9,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -25,39 +25,32 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConnectionFailedError,
-    ElfsquadError,
     ElfsquadHTTPError,
     InsecureURLError,
     NotFoundError,
     NotLoggedInError,
     PermissionDeniedError,
     RateLimitedError,
-    ResponseFormatError,
     ServerError,
     UsageError,
 )
+from .pages import decode_json
+from .request import Params, encode_query, shown_url, strip_credentials
 
 __all__ = [
+    "RETRY_STATUSES",
     "RateLimiter",
     "RequestCancelled",
     "Transport",
     "new_session",
-    "Params",
-    "encode_query",
-    "decode_json",
     "redact_headers",
-    "shown_url",
+    "retry_wait",
 ]
 
 logger = logging.getLogger("elfsquad_magic")
 
-Params = Sequence[tuple[str, str]] | Mapping[str, Any] | None
-
 # Statuses worth another try for a GET: the request was not served, or served by a tired proxy.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# Characters left as they are in query values: OData reads them literally and they are not
-# separators. Everything else (space, &, #, +, =, %, ?, unicode) is percent-encoded.
-_QUERY_SAFE = "$'(),/:@!*"
 
 _HINTS = {
     400: "The service did not accept the request: check the query options and property names.",
@@ -70,8 +63,6 @@ _HINTS = {
     "'in (...)' list into batches) or select fewer properties.",
     429: "The service is rate limiting this client: wait a minute and try again.",
 }
-# URLs in messages are cut to this length: a URL built from a huge value must not flood a cell.
-_SHOWN_URL_LIMIT = 300
 _SERVER_HINT = "The service had a problem; try again later."
 
 
@@ -122,53 +113,6 @@ def _install_retry_filter() -> None:
 
 
 _install_retry_filter()
-
-
-def shown_url(url: str, limit: int = _SHOWN_URL_LIMIT) -> str:
-    """``url`` for an error message: no credentials, decoded, and cut to ``limit`` characters."""
-    text = strip_credentials(url)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 40]}... ({len(text):,} characters)"
-
-
-def encode_query(params: Params) -> str:
-    """Percent-encode query options (spaces as ``%20``, never ``+``, which OData reads as ``+``)."""
-    if not params:
-        return ""
-    items = params.items() if isinstance(params, Mapping) else params
-    return "&".join(
-        f"{quote(str(name), safe='$')}={quote(_text(value), safe=_QUERY_SAFE)}"
-        for name, value in items
-    )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def decode_json(content: bytes) -> Any:
-    """Parse JSON bytes; orjson for speed, the standard parser for what orjson refuses."""
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        import json
-
-        return json.loads(content)  # e.g. integers beyond 64 bits
-
-
-def strip_credentials(url: str) -> str:
-    """``url`` for people: no ``user:password@`` part, percent-escapes decoded."""
-    url = unquote(url)
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -312,32 +256,30 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         cancel: threading.Event | None = None,
+        shown: str | None = None,
     ) -> requests.Response:
         """Send one request (with retries) and return the successful response, body read.
 
         Raises an :class:`ElfsquadHTTPError` subclass for an error status,
         :class:`ConnectionFailedError` when the host cannot be reached in time, and
         :class:`RequestCancelled` when ``cancel`` is set before an attempt starts (a retry's
-        wait ends as soon as it is set).
+        wait ends as soon as it is set). Messages name ``shown`` (the request as the user wrote
+        it) when given, else the URL sent.
         """
         method = method.upper()
         url = self.resolve(url)
         query = encode_query(params)
         if query:
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        send_headers = _Headers({"Accept": "application/json"})
-        if headers:
-            send_headers.update(headers)
-        body: bytes | None = None
-        if json is not None:
-            body = orjson.dumps(json)
+        shown = shown or url
+        send_headers = _Headers({"Accept": "application/json", **(headers or {})})
+        body = None if json is None else orjson.dumps(json)
+        if body is not None:
             send_headers["Content-Type"] = "application/json"
-
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         renewed = False
-        failure: ElfsquadError | None = None
-        while failure is None:
+        while True:
             attempt += 1
             _check(cancel)
             # Held masked, so no frame of this loop shows the token, even with its locals.
@@ -346,44 +288,19 @@ class Transport:
                 send_headers["Authorization"] = f"Bearer {token.reveal()}"
             self.limiter.acquire()
             _check(cancel)  # the limiter may have kept this caller waiting
-            started = time.monotonic()
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=send_headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    stream=True,  # the body is read below, in one call
+            response, broken = self._attempt(method, url, body, send_headers)
+            if broken is not None:
+                wait = retry_wait(method, broken, attempt, deadline - time.monotonic())
+                if wait is None:
+                    # Raised outside any except block: the requests exception (whose request
+                    # holds the Authorization header) must not ride along as __context__.
+                    raise self._connection_error(method, shown, broken)
+                logger.debug(
+                    "%s %s failed (%s); retry in %.1f s", method, shown_url(url), broken, wait
                 )
-                _read_body(response)
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                retryable = method == "GET" or isinstance(exc, requests.ConnectTimeout)
-                wait = _backoff(attempt)
-                if retryable and time.monotonic() + wait < deadline:
-                    logger.debug(
-                        "%s %s failed (%s); retry in %.1f s", method, shown_url(url), exc, wait
-                    )
-                    _sleep(wait, cancel)
-                    continue
-                # Raised after the except block: the requests exception (whose request holds
-                # the Authorization header) must not ride along as __context__.
-                failure = self._connection_error(method, url, exc)
+                _sleep(wait, cancel)
                 continue
-            elapsed = time.monotonic() - started
-            logger.debug(
-                "%s %s -> %s in %.2f s; headers %s",
-                method,
-                shown_url(url),
-                response.status_code,
-                elapsed,
-                redact_headers(send_headers),
-            )
+            assert response is not None
             status = response.status_code
             if status == 401 and token is not None and not renewed and self.tokens is not None:
                 # The token lapsed or was revoked: renew once and repeat the call.
@@ -391,38 +308,57 @@ class Transport:
                 self.tokens.invalidate(token.reveal())
                 response.close()
                 continue
-            if status in RETRY_STATUSES and (method == "GET" or status == 429):
-                wait = _retry_after(response) if status in (429, 503) else None
-                if wait is None:
-                    wait = _backoff(attempt)
-                if time.monotonic() + wait < deadline:
-                    logger.info(
-                        "%s %s answered %s; retry in %.1f s", method, shown_url(url), status, wait
-                    )
-                    response.close()
-                    if status == 429:
-                        self.limiter.pause(wait)
-                        if self.on_throttle is not None:
-                            self.on_throttle(wait)
-                    _sleep(wait, cancel)
-                    continue
-            if status >= 400:
-                raise self._http_error(method, url, response)
-            if 300 <= status < 400:
-                # Not followed: a redirect could carry the token to another host.
-                location = shown_url(response.headers.get("Location", "?"))
-                shown = shown_url(url)
-                response.close()
-                raise ElfsquadHTTPError(
-                    f"HTTP {status} for {method} {shown}: redirected to {location}.",
-                    "Redirects are not followed, so the token stays on the API host; "
-                    "set the API URL (or the path) to where the service really is.",
-                    status=status,
-                    method=method,
-                    url=strip_credentials(url),
+            wait = retry_wait(
+                method, status, attempt, deadline - time.monotonic(), _retry_after(response)
+            )
+            if wait is not None:
+                logger.info(
+                    "%s %s answered %s; retry in %.1f s", method, shown_url(url), status, wait
                 )
+                response.close()
+                if status == 429:
+                    self.limiter.pause(wait)
+                    if self.on_throttle is not None:
+                        self.on_throttle(wait)
+                _sleep(wait, cancel)
+                continue
+            if status >= 400:
+                raise self._http_error(method, shown, response)
+            if 300 <= status < 400:
+                raise self._redirect_error(method, shown, response)
             return response
-        raise failure
+
+    def _attempt(
+        self, method: str, url: str, body: bytes | None, headers: _Headers
+    ) -> tuple[requests.Response | None, Exception | None]:
+        """One try: the response with its body read, or the connection error that broke it."""
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,  # the body is read below, in one call
+            )
+            _read_body(response)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            return None, exc
+        logger.debug(
+            "%s %s -> %s in %.2f s; headers %s",
+            method,
+            shown_url(url),
+            response.status_code,
+            time.monotonic() - started,
+            redact_headers(headers),
+        )
+        return response, None
 
     def _token(self) -> Masked | None:
         if self.tokens is None:
@@ -451,6 +387,22 @@ class Transport:
         return ConnectionFailedError(
             f"{method} {shown} failed: could not connect to {urlsplit(url).netloc}.",
             "Check the API URL and your network connection.",
+        )
+
+    def _redirect_error(
+        self, method: str, url: str, response: requests.Response
+    ) -> ElfsquadHTTPError:
+        # Not followed: a redirect could carry the token to another host.
+        location = shown_url(response.headers.get("Location", "?"))
+        status = response.status_code
+        response.close()
+        return ElfsquadHTTPError(
+            f"HTTP {status} for {method} {shown_url(url)}: redirected to {location}.",
+            "Redirects are not followed, so the token stays on the API host; "
+            "set the API URL (or the path) to where the service really is.",
+            status=status,
+            method=method,
+            url=strip_credentials(url),
         )
 
     def _http_error(self, method: str, url: str, response: requests.Response) -> ElfsquadHTTPError:
@@ -542,31 +494,6 @@ def _broke_mid_answer(exc: BaseException) -> bool:
     return type(reason).__name__ == "ProtocolError" or "aborted" in str(reason).lower()
 
 
-def parse_json_response(response: requests.Response, method: str) -> Any:
-    """The JSON body of ``response``; :class:`ResponseFormatError` naming what came instead."""
-    content = response.content
-    url = shown_url(response.url)
-    if not content.strip():
-        raise ResponseFormatError(
-            f"{method} {url} answered HTTP {response.status_code} with an empty body.",
-            "The service sent no data; check the path.",
-        )
-    try:
-        return decode_json(content)
-    except ValueError:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        raise ResponseFormatError(
-            f"{method} {url} answered with {kind}, not JSON.",
-            "Check the path and API URL; use --raw to see the answer as text.",
-        ) from None
-
-
-def is_json_response(response: requests.Response) -> bool:
-    """Whether the answer says it is JSON (``application/json``, ``+json``)."""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return kind == "application/json" or kind.endswith("+json")
-
-
 def _server_error(response: requests.Response) -> tuple[str | None, str | None]:
     """(code, message) from an OData or OAuth error body; a short text for anything else."""
     try:
@@ -604,6 +531,35 @@ def _server_error(response: requests.Response) -> tuple[str | None, str | None]:
 def _clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def retry_wait(
+    method: str,
+    outcome: int | BaseException,
+    attempt: int,
+    time_left: float,
+    retry_after: float | None = None,
+) -> float | None:
+    """Seconds to wait before trying ``method`` again after ``outcome`` (an HTTP status, or the
+    connection error of the ``attempt``-th try), or ``None``: report it now.
+
+    A GET is retried on connection errors and 429/502/503/504. A write is retried only when it
+    cannot have reached the service: a connect time-out, or a 429 (refused connections are
+    retried at once by the session's urllib3 ``Retry``). ``Retry-After`` decides the wait of a
+    429 or 503; otherwise 0.5, 1, 2, 4, 8, 8... s with jitter. No retry whose wait would end
+    after ``time_left`` (what remains of ``retry_seconds``).
+    """
+    if isinstance(outcome, BaseException):
+        if method != "GET" and not isinstance(outcome, requests.ConnectTimeout):
+            return None
+        wait = _backoff(attempt)
+    else:
+        if outcome not in RETRY_STATUSES or (method != "GET" and outcome != 429):
+            return None
+        wait = retry_after if outcome in (429, 503) and retry_after is not None else None
+        if wait is None:
+            wait = _backoff(attempt)
+    return wait if wait < time_left else None
 
 
 def _backoff(attempt: int) -> float:

@@ -10,18 +10,19 @@ on in order.
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .arrow_pages import ArrowPage, PageReader
 from .errors import ElfsquadError, ElfsquadHTTPError, IncompleteResultError
-from .transport import Params, RequestCancelled, Transport, encode_query
+from .odata import USER_PAGING_OPTIONS
+from .pages import Page, page_from_response
+from .request import ODataRequest
+from .transport import RequestCancelled, Transport
 
 __all__ = [
     "WindowPlan",
@@ -30,8 +31,6 @@ __all__ = [
     "plan_windows",
     "fetch_windows",
     "with_count",
-    "without_count",
-    "hide_count",
     "MIN_WINDOWS",
 ]
 
@@ -40,10 +39,6 @@ MIN_WINDOWS = 2
 # Threads that only parse pages, next to the downloading ones: a worker that has received its
 # page hands it on and starts the next request instead of parsing first.
 PARSING_THREADS = 2
-# Options after which the server's paging is the user's own: no windows of ours.
-_USER_PAGING = frozenset({"$top", "$skip", "$skiptoken", "$apply", "$count"})
-# Data API collections (no key): /data/1/<Set>.
-_COLLECTION_PATH = re.compile(r"^/data/1/[A-Za-z_]\w*/?$")
 
 
 class DataMoved(Exception):
@@ -54,52 +49,20 @@ class WindowsRefused(Exception):
     """The service does not serve ``$skip``/``$top`` windows as asked; walk the links."""
 
 
-def _query_pairs(url: str) -> list[tuple[str, str]]:
-    """(decoded name, raw part) for each ``name=value`` of the URL's query."""
-    query = urlsplit(url).query
-    return [(unquote(part.split("=", 1)[0]), part) for part in query.split("&") if part]
-
-
-def with_count(url: str, params: Params, limit: int | None, page_size: int = 500) -> Params:
-    """``params`` plus ``$count=true`` when a Data API collection could be fetched in windows.
+def with_count(request: ODataRequest, limit: int | None, page_size: int = 500) -> ODataRequest:
+    """``request`` asking for ``@odata.count`` too, when a Data API collection could be fetched
+    in windows; else ``request`` itself.
 
     Nothing is added when the user pages (``$top``/``$skip``/``$skiptoken``), aggregates
     (``$apply``), set ``$count`` already, or asked for two pages or fewer (``limit``).
     """
-    parts = urlsplit(url)
-    if not _COLLECTION_PATH.match(parts.path):
-        return params
+    if request.method != "GET" or not request.is_data_collection:
+        return request
     if limit is not None and limit <= MIN_WINDOWS * page_size:
-        return params
-    items = list(params.items()) if isinstance(params, Mapping) else list(params or [])
-    names = {str(name).lower() for name, _ in items}
-    names |= {name.lower() for name, _ in _query_pairs(url)}
-    if names & _USER_PAGING:
-        return params
-    return [*items, ("$count", "true")]
-
-
-def without_count(url: str) -> str:
-    """``url`` without the ``$count=true`` that :func:`with_count` appended (for display)."""
-    for suffix in ("&$count=true", "?$count=true"):
-        if url.endswith(suffix):
-            return url[: -len(suffix)]
-    return url
-
-
-_ADDED_COUNT = re.compile(r"[?&]\$count=true(?=$|[^\w&=%])")
-
-
-def hide_count(exc: ElfsquadError) -> ElfsquadError:
-    """``exc`` with the ``$count=true`` of :func:`with_count` taken out of its message and URL.
-
-    The user did not ask for the count; errors should show the request as they wrote it.
-    """
-    exc.message = _ADDED_COUNT.sub("", exc.message)
-    exc.args = (exc.message, *exc.args[1:])
-    if isinstance(exc, ElfsquadHTTPError):
-        exc.url = _ADDED_COUNT.sub("", exc.url)
-    return exc
+        return request
+    if request.has_any_option(USER_PAGING_OPTIONS):
+        return request
+    return request.with_options(("$count", "true"))
 
 
 @dataclass
@@ -119,36 +82,32 @@ class WindowPlan:
 
 
 def plan_windows(
-    url: str,
-    records: list[Any],
-    count: int | None,
-    next_link: str | None,
+    request: ODataRequest,
+    first: Page,
     *,
+    api_url: str,
     limit: int | None,
     key: Sequence[str] | None,
 ) -> WindowPlan | None:
-    """The windows that fetch the rest of a collection, or ``None`` for the sequential walk."""
-    size = len(records)
-    if count is None or not next_link or size == 0:
+    """The windows that fetch the rest of a collection after its ``first`` page, which answered
+    ``request`` (as sent); ``None`` for the sequential walk."""
+    size = len(first.records)
+    count = first.count
+    if count is None or not first.next_link or size == 0:
         return None
-    pairs = _query_pairs(url)
-    names = {name.lower() for name, _ in pairs}
-    if names & (_USER_PAGING - {"$count"}):
+    if request.has_any_option(USER_PAGING_OPTIONS - {"$count"}):
         return None
     end = count if limit is None else min(count, limit)
     starts = range(size, end, size)
     if len(starts) < MIN_WINDOWS:
         return None
     keys = tuple(key) if key else ("id",)
-    kept = [part for name, part in pairs if name.lower() not in ("$orderby", "$top", "$skip")]
-    orderby = next((unquote(part.split("=", 1)[1]) for n, part in pairs if n == "$orderby"), "")
-    kept.append(encode_query([("$orderby", stable_order(orderby, keys))]))
-    parts = urlsplit(url)
-    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), ""))
-    first = records[0]
-    checked = keys if isinstance(first, dict) and all(k in first for k in keys) else None
+    orderby = stable_order(request.option("$orderby") or "", keys)
+    base = request.without_options("$orderby", "$top", "$skip").with_options(("$orderby", orderby))
+    head = first.records[0]
+    checked = keys if isinstance(head, dict) and all(k in head for k in keys) else None
     windows = [(skip, min(size, end - skip)) for skip in starts]
-    return WindowPlan(base, size, count, end, checked, windows)
+    return WindowPlan(base.url(api_url), size, count, end, checked, windows)
 
 
 def stable_order(orderby: str, key: Sequence[str]) -> str:
@@ -191,17 +150,14 @@ def fetch_windows(
     does not serve them, :class:`IncompleteResultError` when a window fails for good. On any
     exit, Ctrl-C included, no further request starts and the pool is shut down.
     """
-    from .paging import page_from_response
-
     # Set when the fetch ends for any reason: the workers start no request (retries included)
     # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
     stop = threading.Event()
-
     # At most `concurrency` requests are in flight; the pool's extra threads parse pages
     # meanwhile (the Arrow reader releases the GIL), so parsing does not delay the next request.
     slots = threading.BoundedSemaphore(concurrency)
 
-    def get(skip: int, top: int) -> Any:
+    def get(skip: int, top: int) -> Page:
         url = plan.window_url(skip, top)
         while not slots.acquire(timeout=0.1):
             if stop.is_set():
@@ -212,24 +168,15 @@ def fetch_windows(
             slots.release()
         return page_from_response(response, url, reader)
 
-    seen: set[Any] | None = None
-    if plan.key is not None:
-        try:
-            seen = set(_keys(first_records, plan.key))
-        except TypeError:  # key values that cannot be compared (not text or numbers)
-            seen = None
-        if seen is not None and len(seen) != len(first_records):
-            raise DataMoved("a key appears twice on the first page")
-    first_key = _keys(first_records[:1], plan.key)[0] if seen and first_records else None
-    delivered = len(first_records)
-    windows = plan.windows
+    keys = _KeyCheck(plan.key, first_records)
     # Windows submitted but not yet delivered: enough that one slow page in front of the
     # others does not stall the downloads behind it.
     ahead = max(2, concurrency * 4)
-    pending: dict[Future[Any], int] = {}
+    windows = plan.windows
+    pending: dict[Future[Page], int] = {}
     done: dict[int, Any] = {}
-    submitted = 0
-    handed = 0
+    submitted = handed = 0
+    delivered = len(first_records)
     pool = ThreadPoolExecutor(
         max_workers=concurrency + PARSING_THREADS, thread_name_prefix="elfsquad-page"
     )
@@ -243,36 +190,11 @@ def fetch_windows(
             for future in finished:
                 index = pending.pop(future)
                 page = _window_result(future, delivered)
-                skip, top = windows[index]
-                records = page.records
-                if page.count is not None and page.count != plan.count:
-                    raise DataMoved(f"the count went from {plan.count} to {page.count}")
-                if len(records) > top:
-                    raise WindowsRefused(f"$top={top} answered {len(records)} rows")
-                if (
-                    index == 0
-                    and first_key is not None
-                    and records
-                    and _keys(records[:1], plan.key)[0] == first_key
-                ):
-                    raise WindowsRefused("$skip was ignored")
-                if len(records) < top and page.next_link:
-                    # The service pages within a window (a smaller page for $top requests).
-                    raise WindowsRefused(f"$top={top} answered {len(records)} rows and a link")
-                if len(records) < top:
-                    raise DataMoved(f"rows {skip + len(records)}-{skip + top} were missing")
-                done[index] = records
-                arrived(len(records))
+                done[index] = _checked_records(page, plan, index, keys)
+                arrived(len(done[index]))
             while handed in done:
                 records = done.pop(handed)
-                if seen is not None:
-                    before = len(seen)
-                    try:
-                        seen.update(_keys(records, plan.key))
-                    except TypeError:
-                        seen = None  # key values that cannot be compared: counts still checked
-                    if seen is not None and len(seen) - before != len(records):
-                        raise DataMoved("a row arrived twice")
+                keys.add(records)
                 deliver(records)
                 delivered += len(records)
                 handed += 1
@@ -284,6 +206,64 @@ def fetch_windows(
         # After a failure, let the requests in flight end (none starts any more) so they
         # cannot land on the service after the error was reported; after Ctrl-C, do not wait.
         pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+class _KeyCheck:
+    """The keys delivered so far: a key that arrives twice means the rows moved."""
+
+    def __init__(self, key: tuple[str, ...] | None, first_records: list[Any]) -> None:
+        self.key = key
+        self.seen: set[Any] | None = None
+        self.first_key: Any = None
+        if key is None:
+            return
+        try:
+            self.seen = set(_keys(first_records, key))
+        except TypeError:  # key values that cannot be compared (not text or numbers)
+            return
+        if len(self.seen) != len(first_records):
+            raise DataMoved("a key appears twice on the first page")
+        if self.seen and first_records:
+            self.first_key = _keys(first_records[:1], key)[0]
+
+    def starts_like_the_first_page(self, records: Any) -> bool:
+        """Whether ``records`` begin with the first page's first key ($skip ignored)."""
+        return (
+            self.first_key is not None
+            and len(records) > 0
+            and _keys(records[:1], self.key)[0] == self.first_key
+        )
+
+    def add(self, records: Any) -> None:
+        """Note the keys of ``records``; :class:`DataMoved` when one was delivered before."""
+        if self.seen is None:
+            return
+        before = len(self.seen)
+        try:
+            self.seen.update(_keys(records, self.key))
+        except TypeError:
+            self.seen = None  # key values that cannot be compared: counts still checked
+            return
+        if len(self.seen) - before != len(records):
+            raise DataMoved("a row arrived twice")
+
+
+def _checked_records(page: Page, plan: WindowPlan, index: int, keys: _KeyCheck) -> Any:
+    """The records of window ``index``, once they fit the plan."""
+    skip, top = plan.windows[index]
+    records = page.records
+    if page.count is not None and page.count != plan.count:
+        raise DataMoved(f"the count went from {plan.count} to {page.count}")
+    if len(records) > top:
+        raise WindowsRefused(f"$top={top} answered {len(records)} rows")
+    if index == 0 and keys.starts_like_the_first_page(records):
+        raise WindowsRefused("$skip was ignored")
+    if len(records) < top and page.next_link:
+        # The service pages within a window (a smaller page for $top requests).
+        raise WindowsRefused(f"$top={top} answered {len(records)} rows and a link")
+    if len(records) < top:
+        raise DataMoved(f"rows {skip + len(records)}-{skip + top} were missing")
+    return records
 
 
 def _keys(records: list[Any] | ArrowPage, key: tuple[str, ...] | None) -> list[Any]:

@@ -10,7 +10,8 @@ probe reports each one's client secret and every token it issued. The executed n
 outputs and the saved widget state) is then searched for those strings and for fragments of
 them. A notebook is only written back when that search finds nothing.
 
-`tests/test_notebooks.py` uses the same functions, so what the test checks is what gets saved.
+`tests/notebook/test_notebooks.py` uses the same functions, so what the test checks is what
+gets saved.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/make_screenshots.py
 
-Runs tests/test_browser.py (JupyterLab in headless Chromium against a sandbox, see there) and
-copies the screenshots it saved in test-output/browser/ (login form, result table, completion
+Runs tests/notebook/test_browser.py (JupyterLab in headless Chromium against a sandbox, see
+there) and copies the screenshots it saved in test-output/browser/ (login form, result table, completion
 popup) to docs/img/.
 """
 
@@ -23,7 +23,7 @@ def main() -> int:
     source = ROOT / "test-output" / "browser"
     for name in SHOTS:
         (source / name).unlink(missing_ok=True)
-    test = [sys.executable, "-m", "pytest", "-q", "-rs", "tests/test_browser.py"]
+    test = [sys.executable, "-m", "pytest", "-q", "-rs", "tests/notebook/test_browser.py"]
     if subprocess.run(test, cwd=ROOT).returncode != 0:
         print("the browser test failed; docs/img left as it was", file=sys.stderr)
         return 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need into ./.venv and run the whole suite (lint included).
+# Install what the tests need into ./.venv and run the whole suite (lint and docs build included).
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +16,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The docs site: a broken page, link or reference directive fails the run (warnings as errors).
+bash scripts/docs.sh
 exec .venv/bin/python -m pytest "$@"

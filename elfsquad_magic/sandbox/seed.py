@@ -161,6 +161,9 @@ class _Tenant:
         self.rng = random.Random(seed)
         self.scale = max(1, int(scale))
         self.base = datetime(2019, 1, 1)
+        self.main_org = ""
+        self.org_ids: list[str] = []
+        self.user_ids: list[str] = []
 
     # Values -------------------------------------------------------------------------------
     def guid(self) -> str:
@@ -203,6 +206,11 @@ class _Tenant:
             "reference": None,
         }
 
+    def audited(self, org: str | None = None) -> dict:
+        """Audit fields of a row created by a random user of ``org`` (default: the tenant)."""
+        creator = self.rng.choice(self.user_ids)
+        return self.audit(org or self.main_org, creator)
+
     def money(self, low: float, high: float) -> float:
         return round(self.rng.uniform(low, high), 2)
 
@@ -210,9 +218,26 @@ class _Tenant:
 def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     """Rows of every entity set (empty where not seeded), deterministic for (scale, seed)."""
     t = _Tenant(scale, seed)
-    rng = t.rng
-    out: dict[str, list[dict]] = {}
+    out = _reference_sets()
+    # Each step draws from the one seeded generator, so their order is part of the data.
+    out["Organizations"] = _organizations(t)
+    out["Users"] = _users(t)
+    out["Vats"] = vats = _vats(t)
+    out["UnitOfMeasurements"] = units = _units(t)
+    out["Categories"] = categories = _categories(t)
+    out["Features"] = features = _features(t, categories, vats, units)
+    out["FeatureModels"] = models = _feature_models(t, features)
+    out["QuotationStatuses"] = statuses = _statuses(t)
+    out["CrmAccounts"], out["CrmContacts"] = _crm(t, vats)
+    out["Quotations"], out["QuotationLines"] = _quotations(
+        t, features, vats, models, statuses, out["CrmAccounts"], out["CrmContacts"]
+    )
+    return _in_property_order(out)
 
+
+def _reference_sets() -> dict[str, list[dict]]:
+    """Languages, currencies and countries: fixed tables, no random values."""
+    out: dict[str, list[dict]] = {}
     out["Languages"] = [{"iso": i, "name": n, "englishName": e} for i, n, e in _LANGUAGES]
     out["Currencies"] = [
         {"iso": i, "name": n, "symbol": s, "decimalDigits": d, "rounding": r, "namePlural": p}
@@ -222,7 +247,12 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
         {"iso": i, "name": n, "active": i != "JP", "englishName": e, "phonePrefix": p, "capital": c}
         for i, n, e, p, c in _COUNTRIES
     ]
+    return out
 
+
+def _organizations(t: _Tenant) -> list[dict]:
+    """The tenant itself and its dealers."""
+    rng = t.rng
     # Organizations: the tenant itself and its dealers.
     main_org = t.guid()
     orgs = []
@@ -241,12 +271,17 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             organizationTypeId=None,
         )
         orgs.append(row)
-    out["Organizations"] = orgs
-    org_ids = [o["id"] for o in orgs]
+    t.main_org = main_org
+    t.org_ids = [o["id"] for o in orgs]
+    return orgs
 
+
+def _users(t: _Tenant) -> list[dict]:
+    rng = t.rng
+    org_ids = t.org_ids
     users = []
     for i in range(8 * t.scale):
-        first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
+        first, (_prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
         row = t.audit(rng.choice(org_ids), None)
         row.update(
             userName=f"{first.lower()}.{last.lower()}{i}@example.com",
@@ -263,38 +298,46 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             permissions=None,
         )
         users.append(row)
-    out["Users"] = users
-    user_ids = [u["id"] for u in users]
+    t.user_ids = [u["id"] for u in users]
+    return users
 
-    def audited(org: str | None = None) -> dict:
-        return t.audit(org or main_org, rng.choice(user_ids))
 
+def _vats(t: _Tenant) -> list[dict]:
     vats = []
     for i, (name, pct, default) in enumerate(_VATS):
-        row = audited()
+        row = t.audited()
         row.update(name=name, pct=pct, includesVAT=i == 3, defaultVat=default)
         vats.append(row)
-    out["Vats"] = vats
-    vat_pct = {v["id"]: v["pct"] for v in vats}
+    return vats
 
+
+def _units(t: _Tenant) -> list[dict]:
     units = []
     for code, description in _UNITS:
-        row = audited()
+        row = t.audited()
         row.update(code=code, description=description)
         units.append(row)
-    out["UnitOfMeasurements"] = units
+    return units
 
+
+def _categories(t: _Tenant) -> list[dict]:
+    rng = t.rng
     categories = []
     for i, name in enumerate(_CATEGORIES):
-        row = audited()
+        row = t.audited()
         parent = categories[rng.randrange(len(categories))]["id"] if i > 4 and i % 2 else None
         row.update(name=name, parentId=parent, order=i)
         categories.append(row)
-    out["Categories"] = categories
+    return categories
 
+
+def _features(
+    t: _Tenant, categories: list[dict], vats: list[dict], units: list[dict]
+) -> list[dict]:
+    rng = t.rng
     features = []
     for i in range(400 * t.scale):
-        row = audited()
+        row = t.audited()
         roll = rng.random()
         if roll < 0.04:
             name = _ODD_NAMES[i % len(_ODD_NAMES)]
@@ -331,12 +374,14 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             customField1="x" * 3000 if i == 7 else None,  # long text
         )
         features.append(row)
-    out["Features"] = features
-    priced = [f for f in features if f["salesPrice"] is not None]
+    return features
 
+
+def _feature_models(t: _Tenant, features: list[dict]) -> list[dict]:
+    rng = t.rng
     models = []
     for i in range(10 * t.scale):
-        row = audited()
+        row = t.audited()
         row.update(
             rootFeatureId=rng.choice(features)["id"],
             order=i,
@@ -348,18 +393,25 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             purchaseDiscount=float(rng.choice([0, 10, 15])),
         )
         models.append(row)
-    out["FeatureModels"] = models
+    return models
 
+
+def _statuses(t: _Tenant) -> list[dict]:
     statuses = []
     for i, name in enumerate(_STATUSES):
-        row = audited()
+        row = t.audited()
         row.update(name=name, order=i, displayInFlow=i < 4, canExpire=i == 1, canArchive=i >= 2)
         statuses.append(row)
-    out["QuotationStatuses"] = statuses
+    return statuses
 
+
+def _crm(t: _Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
+    """CRM accounts (companies and persons) and one to three contacts each."""
+    rng = t.rng
+    org_ids = t.org_ids
     accounts, contacts = [], []
     for i in range(150 * t.scale):
-        row = audited(rng.choice(org_ids))
+        row = t.audited(rng.choice(org_ids))
         city, country = rng.choice(_CITIES)
         person = rng.random() < 0.15
         first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
@@ -392,7 +444,7 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
         )
         accounts.append(row)
         for j in range(rng.randint(1, 3)):
-            contact = audited(row["organizationId"])
+            contact = t.audited(row["organizationId"])
             first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
             contact.update(
                 salutation=rng.choice(["Mr.", "Ms.", "Dr.", None]),
@@ -416,18 +468,32 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             contacts.append(contact)
             if j == 0:
                 row["defaultContactId"] = contact["id"]
-    out["CrmAccounts"] = accounts
-    out["CrmContacts"] = contacts
+    return accounts, contacts
+
+
+def _quotations(
+    t: _Tenant,
+    features: list[dict],
+    vats: list[dict],
+    models: list[dict],
+    statuses: list[dict],
+    accounts: list[dict],
+    contacts: list[dict],
+) -> tuple[list[dict], list[dict]]:
+    """Quotations with 2-32 lines each; totals add up from the lines."""
+    rng = t.rng
+    org_ids = t.org_ids
+    vat_pct = {v["id"]: v["pct"] for v in vats}
+    priced = [f for f in features if f["salesPrice"] is not None]
     contacts_of: dict[str, list[str]] = {}
     for c in contacts:
         contacts_of.setdefault(c["crmAccountId"], []).append(c["id"])
-
     service = load_service()
     line_template = dict.fromkeys(service.sets["QuotationLines"].properties)
     random_ = rng.random
     quotations, lines = [], []
     for i in range(320 * t.scale):
-        q = audited(rng.choice(org_ids))
+        q = t.audited(rng.choice(org_ids))
         created = t.moment()
         q["createdDate"] = t.stamp(created)
         account = rng.choice(accounts)
@@ -435,7 +501,6 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
         contact_id = rng.choice(contacts_of[account["id"]])
         total = total_vat = 0.0
         line_count = rng.randint(2, 32)
-        org_id = q["organizationId"]
         for n in range(line_count):
             feature = priced[int(random_() * len(priced))]
             quantity = _QUANTITIES[int(random_() * len(_QUANTITIES))]
@@ -445,89 +510,154 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
             vat_id = feature["vatId"]
             total += amount
             total_vat += round(amount * (1 + vat_pct[vat_id] / 100), 2)
-            line = dict(line_template)
-            roll = random_()
-            line.update(
-                id=t.guid(),
-                createdDate=q["createdDate"],
-                updatedDate=q["createdDate"]
-                if roll < 0.5
-                else t.stamp(created + timedelta(days=roll * 90)),
-                organizationId=org_id,
-                creatorId=user_ids[int(roll * 7919) % len(user_ids)],
-                quotationId=q["id"],
-                lineNumber=n + 1,
-                articleCode=feature["articleCode"],
-                deliverydate=(
-                    t.stamp(created + timedelta(days=rng.randint(7, 120)))
-                    if rng.random() < 0.7
-                    else None
-                ),
-                description=feature["name"]
-                if rng.random() < 0.9
-                else f"{feature['name']} – custom",
-                featureId=feature["id"],
-                featureModelNodeId=None,
+            line = _quotation_line(
+                t,
+                template=line_template,
+                quotation=q,
+                created=created,
+                number=n,
+                feature=feature,
                 quantity=quantity,
-                imageValue=None,
-                textValue="Engraving: “Anna’s bike”" if rng.random() < 0.01 else None,
-                parentLineId=None,
-                groupedRootLine=n == 0,
-                groupId=None,
-                parentGroupId=None,
-                groupOrder=0,
-                groupTitle=None,
-                groupAmount=1,
-                addedFromConfiguration=rng.random() < 0.6,
-                configurationId=None,
-                vatId=vat_id,
-                discountPct=discount,
-                marginPct=feature["marginPct"],
-                purchasePriceDiscountPct=0.0,
-                groupDiscountPct=0.0,
-                defaultPurchasePriceDiscountPct=0.0,
-                unitPrice=unit_price,
-                originalUnitPrice=unit_price,
-                unitOfMeasurement=rng.choice(_UNITS)[0],
-                file=None,
-                featureModelId=rng.choice(models)["id"] if rng.random() < 0.6 else None,
+                discount=discount,
+                amount=amount,
+                models=models,
             )
             lines.append(line)
-        expires = created + timedelta(days=30)
-        q.update(
-            sellerId=q["organizationId"],
-            sellerContactId=rng.choice(user_ids),
-            debtorId=account["id"],
-            debtorContactId=contact_id,
-            shipToId=account["id"] if rng.random() < 0.8 else rng.choice(accounts)["id"],
-            shipToContactId=contact_id if rng.random() < 0.8 else None,
-            languageIso=rng.choice(["nl", "en", "de", "fr"]),
-            currencyIso=rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"]),
-            synced=rng.random() < 0.5,
-            quotationNumber=100000 + i,
-            versionNumber=rng.choice([1, 1, 1, 2, 3]),
-            status=status["name"],
-            statusId=status["id"],
-            subject=rng.choice(
-                ["Offerte e-bike", "Quote, fleet of 12", 'Order "rush"', "Ångström bikes", None]
-            ),
-            totalPrice=round(total, 2),
-            totalPriceInclVat=round(total_vat, 2),
-            isVerified=rng.random() < 0.4,
-            customerReference=f"PO-{rng.randrange(10**5)}" if rng.random() < 0.5 else None,
-            quotationReference=None,
-            deliverydate=t.stamp(created + timedelta(days=45)) if rng.random() < 0.6 else None,
-            remarks=("Lorem ipsum dolor sit amet. " * 40).strip() if i % 50 == 3 else None,
-            expiresDate=t.stamp(expires) if rng.random() < 0.85 else EMPTY_DATE,
-            quotationTemplateId=None,
-            propertyIds=[],
-            exchangeRate=1.0,
-            purchaseDiscount=0.0,
+        _complete_quotation(
+            t,
+            q,
+            index=i,
+            created=created,
+            account=account,
+            contact_id=contact_id,
+            status=status,
+            total=total,
+            total_vat=total_vat,
+            accounts=accounts,
         )
         quotations.append(q)
-    out["Quotations"] = quotations
-    out["QuotationLines"] = lines
+    return quotations, lines
 
+
+def _quotation_line(
+    t: _Tenant,
+    *,
+    template: dict,
+    quotation: dict,
+    created: datetime,
+    number: int,
+    feature: dict,
+    quantity: float,
+    discount: float,
+    amount: float,
+    models: list[dict],
+) -> dict:
+    rng = t.rng
+    random_ = rng.random
+    user_ids = t.user_ids
+    q, n = quotation, number
+    org_id = q["organizationId"]
+    unit_price = feature["salesPrice"]
+    vat_id = feature["vatId"]
+    line = dict(template)
+    roll = random_()
+    line.update(
+        id=t.guid(),
+        createdDate=q["createdDate"],
+        updatedDate=q["createdDate"]
+        if roll < 0.5
+        else t.stamp(created + timedelta(days=roll * 90)),
+        organizationId=org_id,
+        creatorId=user_ids[int(roll * 7919) % len(user_ids)],
+        quotationId=q["id"],
+        lineNumber=n + 1,
+        articleCode=feature["articleCode"],
+        deliverydate=(
+            t.stamp(created + timedelta(days=rng.randint(7, 120))) if rng.random() < 0.7 else None
+        ),
+        description=feature["name"] if rng.random() < 0.9 else f"{feature['name']} – custom",
+        featureId=feature["id"],
+        featureModelNodeId=None,
+        quantity=quantity,
+        imageValue=None,
+        textValue="Engraving: “Anna’s bike”" if rng.random() < 0.01 else None,
+        parentLineId=None,
+        groupedRootLine=n == 0,
+        groupId=None,
+        parentGroupId=None,
+        groupOrder=0,
+        groupTitle=None,
+        groupAmount=1,
+        addedFromConfiguration=rng.random() < 0.6,
+        configurationId=None,
+        vatId=vat_id,
+        discountPct=discount,
+        marginPct=feature["marginPct"],
+        purchasePriceDiscountPct=0.0,
+        groupDiscountPct=0.0,
+        defaultPurchasePriceDiscountPct=0.0,
+        unitPrice=unit_price,
+        originalUnitPrice=unit_price,
+        unitOfMeasurement=rng.choice(_UNITS)[0],
+        file=None,
+        featureModelId=rng.choice(models)["id"] if rng.random() < 0.6 else None,
+    )
+    return line
+
+
+def _complete_quotation(
+    t: _Tenant,
+    q: dict,
+    *,
+    index: int,
+    created: datetime,
+    account: dict,
+    contact_id: str,
+    status: dict,
+    total: float,
+    total_vat: float,
+    accounts: list[dict],
+) -> None:
+    """The quotation's own fields, once its lines are known."""
+    rng = t.rng
+    user_ids = t.user_ids
+    i = index
+    expires = created + timedelta(days=30)
+    q.update(
+        sellerId=q["organizationId"],
+        sellerContactId=rng.choice(user_ids),
+        debtorId=account["id"],
+        debtorContactId=contact_id,
+        shipToId=account["id"] if rng.random() < 0.8 else rng.choice(accounts)["id"],
+        shipToContactId=contact_id if rng.random() < 0.8 else None,
+        languageIso=rng.choice(["nl", "en", "de", "fr"]),
+        currencyIso=rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"]),
+        synced=rng.random() < 0.5,
+        quotationNumber=100000 + i,
+        versionNumber=rng.choice([1, 1, 1, 2, 3]),
+        status=status["name"],
+        statusId=status["id"],
+        subject=rng.choice(
+            ["Offerte e-bike", "Quote, fleet of 12", 'Order "rush"', "Ångström bikes", None]
+        ),
+        totalPrice=round(total, 2),
+        totalPriceInclVat=round(total_vat, 2),
+        isVerified=rng.random() < 0.4,
+        customerReference=f"PO-{rng.randrange(10**5)}" if rng.random() < 0.5 else None,
+        quotationReference=None,
+        deliverydate=t.stamp(created + timedelta(days=45)) if rng.random() < 0.6 else None,
+        remarks=("Lorem ipsum dolor sit amet. " * 40).strip() if i % 50 == 3 else None,
+        expiresDate=t.stamp(expires) if rng.random() < 0.85 else EMPTY_DATE,
+        quotationTemplateId=None,
+        propertyIds=[],
+        exchangeRate=1.0,
+        purchaseDiscount=0.0,
+    )
+
+
+def _in_property_order(out: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Every entity set of the service, each row with the set's properties in model order."""
+    service = load_service()
     result: dict[str, list[dict]] = {}
     for name, spec in service.sets.items():
         rows = out.get(name, [])

@@ -55,7 +55,7 @@ CELLS = [
 
 # Figures of the cells that ran, for the summary test and the reliability section.
 FIGURES: list[dict[str, Any]] = []
-SUMMARY = Path(__file__).resolve().parent.parent / "test-output" / "fault-matrix.json"
+SUMMARY = Path(__file__).resolve().parents[2] / "test-output" / "fault-matrix.json"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import _thread
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,6 @@ from scripted import ScriptedServer, json_reply, odata_error, serving
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import DataChangedWarning
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.windows import plan_windows, stable_order, with_count
 
 PAGE = 50
 
@@ -190,7 +188,8 @@ def test_limit_is_honoured_by_the_windows(small_pages) -> None:
     frame = client.get("/data/1/QuotationLines", select="id", limit=1333, concurrency=4)
     rows = small_pages.rows("QuotationLines")[:1333]
     assert frame["id"].tolist() == [r["id"] for r in rows]
-    tops = [int(w["$top"]) for w in recorder.windows()]
+    windows = sorted(recorder.windows(), key=lambda w: int(w["$skip"]))  # arrival order varies
+    tops = [int(w["$top"]) for w in windows]
     assert sum(tops) + PAGE == 1333 and tops[-1] == 33  # the last window asks for the rest
 
 
@@ -419,40 +418,6 @@ def test_keys_that_cannot_be_compared_do_not_stop_the_windows(scripted) -> None:
 
 
 # -- planning ---------------------------------------------------------------------------------
-
-
-def test_stable_order_appends_the_key_once() -> None:
-    assert stable_order("", ["id"]) == "id"
-    assert stable_order("name desc", ["id"]) == "name desc,id"
-    assert stable_order("id desc,name", ["id"]) == "id desc,name"
-    assert stable_order("substring(name,1,2) asc", ["id"]) == "substring(name,1,2) asc,id"
-    assert stable_order("a", ["k1", "k2"]) == "a,k1,k2"
-
-
-def test_count_is_added_only_to_collections_without_user_paging() -> None:
-    base = "https://api.elfsquad.io/data/1/QuotationLines"
-    assert with_count(base, None, None) == [("$count", "true")]
-    assert with_count(base, [("$top", "5")], None) == [("$top", "5")]
-    assert with_count(base + "?$skip=5", None, None) is None
-    assert with_count(base, {"$count": "false"}, None) == {"$count": "false"}
-    assert with_count(base, None, 100) is None
-    assert with_count(base + "(" + str(uuid.uuid4()) + ")", None, None) is None
-    assert with_count("https://api.elfsquad.io/quotation/1/quotations", None, None) is None
-
-
-def test_plan_covers_every_row_once_up_to_the_limit() -> None:
-    records = [{"id": str(i)} for i in range(500)]
-    url = "https://h/data/1/QuotationLines?$filter=a%20eq%201&$count=true"
-    plan = plan_windows(url, records, 1750, "next", limit=None, key=("id",))
-    assert plan is not None
-    assert plan.windows == [(500, 500), (1000, 500), (1500, 250)]
-    assert "$orderby=id" in plan.window_url(500, 500)
-    assert "$filter=a%20eq%201" in plan.url
-    limited = plan_windows(url, records, 1750, "next", limit=1200, key=("id",))
-    assert limited is not None and limited.windows == [(500, 500), (1000, 200)]
-    assert plan_windows(url, records, 1000, "next", limit=None, key=None) is None  # 2 pages
-    assert plan_windows(url, records, None, "next", limit=None, key=None) is None  # no count
-    assert plan_windows(url + "&$top=5000", records, 1750, "next", limit=None, key=None) is None
 
 
 # -- through the magic ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from elfsquad_magic.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = ROOT / "test-output" / "notebooks"
 EXPECTED = ["01-getting-started.ipynb", "02-quotation-analysis.ipynb", "03-updating-data.ipynb"]
 

@@ -21,6 +21,7 @@ from elfsquad_magic.completion import (
     install_completer,
     uninstall_completer,
 )
+from elfsquad_magic.magics import ElfsquadMagic, value_options
 from elfsquad_magic.sandbox import Sandbox
 from elfsquad_magic.schema import ServiceSchema
 
@@ -60,7 +61,9 @@ def shell() -> Iterator[Any]:
 def current(shell: Any, client: ElfsquadClient) -> Iterator[_Current]:
     """A bare IPython shell with the completer installed over a logged-in sandbox client."""
     holder = _Current(client)
-    handle = install_completer(shell, holder)
+    handle = install_completer(
+        shell, holder, value_options=value_options(ElfsquadMagic.elfsquad.parser)
+    )
     holder.handle = handle  # type: ignore[attr-defined]
     yield holder
     uninstall_completer(shell, handle)

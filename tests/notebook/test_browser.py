@@ -30,7 +30,7 @@ from clients import get_token
 
 from elfsquad_magic.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01-getting-started.ipynb"
 OUTPUT_DIR = ROOT / "test-output" / "browser"
 CHROMIUM_ARGS = [

@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from elfsquad_magic.errors import ConnectionFailedError
-from elfsquad_magic.transport import RequestCancelled, Transport, parse_json_response
+from elfsquad_magic.pages import parse_json_response
+from elfsquad_magic.transport import RequestCancelled, Transport
 
 BODY = orjson.dumps({"value": [{"id": i, "name": f"row {i}" * 20} for i in range(2000)]})
 

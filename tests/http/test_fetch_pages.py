@@ -9,9 +9,8 @@ import pytest
 from clients import make_client
 
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.errors import UsageError
-from elfsquad_magic.paging import fetch_collection, page_from_payload
-from elfsquad_magic.transport import RateLimiter
+from elfsquad_magic.pages import page_from_payload
+from elfsquad_magic.paging import fetch_collection
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +65,7 @@ def test_fetch_collection_returns_converted_pages(client, sandbox) -> None:
     transport = client._transport
     response = transport.request("GET", "/data/1/quotationlines", params=[("$select", "id")])
     first = page_from_payload(response.url, response.json())
-    result = fetch_collection(transport, first, convert=len, progress=False)
+    result = fetch_collection(transport, first, convert=len)
     total = len(sandbox.rows("QuotationLines"))
     assert sum(result.pages) == result.rows == total
     assert result.page_count == len(result.pages) and result.elapsed > 0
@@ -79,19 +78,6 @@ def test_rate_limit_spaces_calls(sandbox) -> None:
     for _ in range(4):
         client.get("/data/1/vats")
     assert time.monotonic() - started >= 0.3
-
-
-def test_rate_limiter_pause_holds_every_caller() -> None:
-    limiter = RateLimiter(None)
-    limiter.pause(0.2)
-    started = time.monotonic()
-    limiter.acquire()
-    assert time.monotonic() - started >= 0.19
-
-
-def test_bad_rate_limit_is_refused() -> None:
-    with pytest.raises(UsageError, match="calls_per_minute"):
-        ElfsquadClient(calls_per_minute=0)
 
 
 def test_dataframe_body_is_sent_as_records(fresh_sandbox) -> None:
