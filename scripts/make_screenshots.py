@@ -3,8 +3,8 @@
     .venv/bin/python scripts/make_screenshots.py
 
 Runs tests/notebook/test_browser.py (JupyterLab in headless Chromium against a sandbox, see
-there) and copies the screenshots it saved in test-output/browser/ (login form, result table, completion
-popup) to docs/img/.
+there) and copies the screenshots it saved in test-output/browser/ (login form, result table,
+completion popup) to docs/img/.
 """
 
 from __future__ import annotations
