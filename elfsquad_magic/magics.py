@@ -21,6 +21,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode, observe
 from .cell import parse_request, split_magic_line
 from .errors import InterpolationError, UsageError
 from .login_flow import ENV_CLIENT_ID, LoginFlow
+from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
 from .session import ElfsquadSession
 
 
@@ -52,19 +53,19 @@ class ElfsquadMagic(Magics):
     login_url = Unicode(
         None,
         allow_none=True,
-        help="Token host. Default: $ELFSQUAD_LOGIN_URL, else https://login.elfsquad.io. "
+        help=f"Token host. Default: $ELFSQUAD_LOGIN_URL, else {DEFAULT_LOGIN_URL}. "
         "Used by the next %elfsquad_login.",
     ).tag(config=True)
     api_url = Unicode(
         None,
         allow_none=True,
-        help="API host. Default: $ELFSQUAD_API_URL, else https://api.elfsquad.io. "
+        help=f"API host. Default: $ELFSQUAD_API_URL, else {DEFAULT_API_URL}. "
         "Used by the next %elfsquad_login.",
     ).tag(config=True)
     scope = Unicode(
         None,
         allow_none=True,
-        help="OAuth scope. Default: $ELFSQUAD_SCOPE, else Elfskot.Api. "
+        help=f"OAuth scope. Default: $ELFSQUAD_SCOPE, else {DEFAULT_SCOPE}. "
         "Used by the next %elfsquad_login.",
     ).tag(config=True)
     timeout = Float(30.0, min=0.1, help="Seconds to wait for the server on each HTTP request.").tag(
@@ -149,7 +150,7 @@ class ElfsquadMagic(Magics):
         metavar="ID",
         help="The OpenId client id (not secret), e.g. to find its secret in the keyring.",
     )
-    @argument("--scope", metavar="SCOPE", help="OAuth scope (default Elfskot.Api).")
+    @argument("--scope", metavar="SCOPE", help=f"OAuth scope (default {DEFAULT_SCOPE}).")
     @argument("--login-url", dest="login_url", metavar="URL", help="Token host.")
     @argument("--api-url", dest="api_url", metavar="URL", help="API host.")
     @line_magic

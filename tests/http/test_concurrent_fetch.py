@@ -21,7 +21,7 @@ from clients import make_client
 from scripted import ScriptedServer, json_reply, odata_error, serving
 
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.errors import DataChangedWarning
+from elfsquad_magic.errors import BadRequestError, DataChangedWarning, NotFoundError
 from elfsquad_magic.sandbox import Sandbox
 
 PAGE = 50
@@ -139,6 +139,26 @@ def test_faults_change_nothing(mutable) -> None:
     pd.testing.assert_frame_equal(faulty, expected, check_exact=True)
     stats = mutable.stats
     assert stats["faults_429"] and stats["faults_503"] and stats["faults_cut"]
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "error"),
+    [
+        ("/data/1/QuotationLines", {"filter": "nosuch eq 1"}, BadRequestError),
+        ("/data/1/featurez", {"select": "id"}, NotFoundError),
+    ],
+)
+def test_errors_name_the_request_as_written_without_the_added_count(
+    small_pages, path: str, options: dict, error: type
+) -> None:
+    client = make_client(small_pages)
+    recorder = Recorder(client)
+    with pytest.raises(error) as caught:
+        client.get(path, concurrency=4, **options)
+    assert "$count=true" in recorder.urls[0]  # it was sent...
+    assert "$count" not in str(caught.value)  # ...but the user did not write it
+    assert "$count" not in caught.value.url
+    assert path in caught.value.url
 
 
 def test_count_is_asked_for_but_stays_out_of_sight(small_pages) -> None:
