@@ -128,7 +128,12 @@ def build(spec: dict) -> dict:
             if prop_name in navs:
                 navigation.append(_navigation(prop_name, schema, props, set_of_type))
             else:
-                properties.append({"name": prop_name, "type": edm_type(schema)})
+                prop = {"name": prop_name, "type": edm_type(schema)}
+                if schema.get("description"):
+                    # Deprecation notes such as Quotations.status ("Use the StatusId property
+                    # instead"): served as Core.Description, shown by %elfsquad_describe.
+                    prop["description"] = schema["description"]
+                properties.append(prop)
         entity_sets.append(
             {
                 "name": name,

@@ -22,12 +22,23 @@ from .query import (
     parse_select,
     translate_filter,
     translate_orderby,
+    translate_search,
 )
 from .store import Store, column, column_value
 from .values import utc_now_text
 
 JSON = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
-KNOWN_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", "$expand", "$format"}
+KNOWN_OPTIONS = {
+    "$filter",
+    "$select",
+    "$orderby",
+    "$top",
+    "$skip",
+    "$count",
+    "$expand",
+    "$format",
+    "$search",
+}
 BULK_ACTIONS = {"BulkInsert", "BulkUpdate", "BulkUpsert", "BulkDelete"}
 
 _KEY_SEGMENT = re.compile(r"^(?P<set>[A-Za-z_][A-Za-z0-9_]*)\((?P<key>.*)\)$", re.DOTALL)
@@ -89,14 +100,19 @@ class DataApi:
         if spec is None:
             raise not_found(f"The entity set '{first}' does not exist in the Data API.")
         rest = segs[1:]
-        if key_text is None and rest and rest[0] and not rest[0].startswith(("$", "Default.")):
+        if (
+            key_text is None
+            and rest
+            and rest[0]
+            and not rest[0].startswith(("$", "Default."))
+            and _bound_action(rest[0]) is None
+        ):
             key_text, rest = rest[0], rest[1:]  # key-as-segment: /quotations/<guid>
         if rest and rest != [""]:
             if key_text is None and len(rest) == 1 and rest[0] == "$count":
                 return self._only(req, ("GET",)) or self.count_segment(req, spec)
-            if key_text is None and len(rest) == 1 and rest[0].startswith("Default."):
-                action = rest[0][len("Default.") :]
-                if action not in BULK_ACTIONS or action not in spec.bulk_actions:
+            if key_text is None and len(rest) == 1 and (action := _bound_action(rest[0])):
+                if action not in spec.bulk_actions:
                     raise not_found(f"'{rest[0]}' is not an action of {spec.name}.")
                 return self._only(req, ("POST",)) or self.bulk(req, spec, action)
             raise not_found(f"The path segment '{'/'.join(rest)}' is not supported by the sandbox.")
@@ -152,6 +168,7 @@ class DataApi:
         for name, value in req.options:
             if not name.startswith("$"):
                 continue  # custom query options are ignored, as OData allows
+            name = name.lower()  # `$Filter` is `$filter`, as in ASP.NET Core OData
             if name not in KNOWN_OPTIONS:
                 raise bad_request(f"The query option '{name}' is not supported.")
             if name in options:
@@ -170,7 +187,7 @@ class DataApi:
     def read_collection(self, req: Request, spec: EntitySetSpec) -> Reply:
         """A page of a collection with ``$filter/$orderby/$select/$expand/$top/$skip/$count``."""
         opts = self._options(req)
-        where, params = translate_filter(spec, opts["$filter"]) if "$filter" in opts else ("", {})
+        where, params = _where(spec, opts)
         order = translate_orderby(spec, opts.get("$orderby"))
         select = parse_select(spec, opts.get("$select"))
         expand = parse_expand(self.service, spec, opts.get("$expand"))
@@ -243,7 +260,7 @@ class DataApi:
     def count_segment(self, req: Request, spec: EntitySetSpec) -> Reply:
         """``/Set/$count``: the number of (filtered) rows as plain text."""
         opts = self._options(req)
-        where, params = translate_filter(spec, opts["$filter"]) if "$filter" in opts else ("", {})
+        where, params = _where(spec, opts)
         return Reply(200, str(self.store.count(spec, where, params)).encode(), "text/plain")
 
     def read_entity(self, req: Request, spec: EntitySetSpec, key: object) -> Reply:
@@ -275,9 +292,10 @@ class DataApi:
         if not isinstance(body, dict):
             raise bad_request(f"Send a JSON object describing one {spec.entity_type}.")
         row = dict(base)
-        for name, value in body.items():
-            if name.startswith("@odata."):
+        for given, value in body.items():
+            if given.startswith("@odata."):
                 continue
+            name = spec.property_name(given) or given  # `SalesPrice` is `salesPrice`
             edm = spec.properties.get(name)
             if edm is None:
                 raise bad_request(
@@ -290,7 +308,28 @@ class DataApi:
             if edm == "Edm.Guid" and value is not None:
                 value = str(uuid.UUID(value))  # the service answers guids in lower case
             row[name] = value
+        if spec.name == "Quotations":
+            self._align_status(row, body)
         return row
+
+    def _align_status(self, row: dict, body: dict) -> None:
+        """Keep the legacy ``status`` name and ``statusId`` of a quotation in step.
+
+        ``statusId`` is the truth (the legacy property "only returns the right status for
+        legacy quotation statuses"); a write that sets only ``status`` moves ``statusId`` to
+        the status of that name.
+        """
+        names = {
+            r["id"]: r["name"] for r in self.store.rows(self.service.sets["QuotationStatuses"])
+        }
+        given = {key.lower() for key in body}
+        if "status" in given and "statusid" not in given:
+            wanted = str(row.get("status") or "").lower()
+            match = next((key for key, name in names.items() if name.lower() == wanted), None)
+            if match is not None:
+                row["statusId"] = match
+        if row.get("statusId") in names:
+            row["status"] = names[row["statusId"]]
 
     def _new_row(self, spec: EntitySetSpec, body: object) -> dict:
         row = self._validated(spec, body, dict.fromkeys(spec.properties))
@@ -385,6 +424,27 @@ class DataApi:
             raise bad_request(f"{action}: the same key appears more than once.")
         self._insert(spec, rows, replace=action != "BulkInsert")
         return Reply(204, content_type=None)
+
+
+def _bound_action(segment: str) -> str | None:
+    """The bulk action a path segment names: ``Default.BulkUpdate``, or unqualified
+    ``BulkUpdate`` (Elfsquad's own scripts post ``.../quotationlines/BulkUpdate``), any casing."""
+    name = segment[len("Default.") :] if segment.lower().startswith("default.") else segment
+    return next((action for action in BULK_ACTIONS if action.lower() == name.lower()), None)
+
+
+def _where(spec: EntitySetSpec, opts: dict[str, str]) -> tuple[str, dict[str, object]]:
+    """The SQL condition of ``$filter`` and ``$search`` together, with their parameters."""
+    clauses, params = [], {}
+    if "$filter" in opts:
+        clause, found = translate_filter(spec, opts["$filter"])
+        clauses.append(clause)
+        params.update(found)
+    if "$search" in opts:
+        clause, found = translate_search(spec, opts["$search"])
+        clauses.append(clause)
+        params.update(found)
+    return " AND ".join(f"({c})" for c in clauses), params
 
 
 def error_body(code: str, message: str) -> bytes:

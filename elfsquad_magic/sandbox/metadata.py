@@ -9,6 +9,7 @@ from importlib import resources
 from xml.sax.saxutils import quoteattr
 
 NAMESPACE = "Default"
+CORE_DESCRIPTION = "Org.OData.Core.V1.Description"
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,29 @@ class EntitySetSpec:
     collection_methods: tuple[str, ...] = ("GET",)
     entity_methods: tuple[str, ...] = ("GET",)
     bulk_actions: tuple[str, ...] = ()
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # ASP.NET Core OData resolves names case-insensitively: `QuotationId`, `Feature`.
+        self._property_of = {name.lower(): name for name in self.properties}
+        self._navigation_of = {name.lower(): name for name in self.navigation}
 
     def edm(self, prop: str) -> str:
         """The Edm type of a property (``Edm.String`` for unknown names)."""
         return self.properties.get(prop, "Edm.String")
+
+    def property_name(self, name: str) -> str | None:
+        """The model's name of the structural property ``name`` (any casing), or ``None``."""
+        return self._property_of.get(name.lower())
+
+    def navigation_named(self, name: str) -> Navigation | None:
+        """The navigation property ``name`` (any casing), or ``None``."""
+        real = self._navigation_of.get(name.lower())
+        return self.navigation[real] if real else None
+
+    def text_properties(self) -> list[str]:
+        """The ``Edm.String`` properties, which ``$search`` looks in."""
+        return [name for name, edm in self.properties.items() if edm == "Edm.String"]
 
 
 @dataclass
@@ -86,6 +106,9 @@ def load_service() -> ServiceSpec:
             collection_methods=tuple(methods.get("collection", ["GET"])),
             entity_methods=tuple(methods.get("entity", ["GET"])),
             bulk_actions=tuple(methods.get("bulk", [])),
+            descriptions={
+                p["name"]: p["description"] for p in item["properties"] if "description" in p
+            },
         )
     return ServiceSpec(sets)
 
@@ -107,7 +130,13 @@ def csdl(service: ServiceSpec) -> str:
         out.append(f"<Key><PropertyRef Name={quoteattr(spec.key)}/></Key>")
         for name, edm in spec.properties.items():
             nullable = ' Nullable="false"' if name == spec.key else ""
-            out.append(f"<Property Name={quoteattr(name)} Type={quoteattr(edm)}{nullable}/>")
+            head = f"<Property Name={quoteattr(name)} Type={quoteattr(edm)}{nullable}"
+            note = spec.descriptions.get(name)
+            if note is None:
+                out.append(head + "/>")
+            else:
+                annotation = f'<Annotation Term="{CORE_DESCRIPTION}" String={quoteattr(note)}/>'
+                out.append(f"{head}>{annotation}</Property>")
         for nav in spec.navigation.values():
             target = service.sets.get(nav.target) if nav.target else None
             type_name = f"{NAMESPACE}.{target.entity_type}" if target else "Edm.EntityType"

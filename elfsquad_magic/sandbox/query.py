@@ -58,15 +58,17 @@ class SafeSqliteVisitor(AstToSqliteSqlVisitor):
     def property_type(self, node: ast._Node) -> str | None:
         """The Edm type of ``node`` when it is a plain property reference."""
         if isinstance(node, ast.Identifier):
-            return self.spec.properties.get(node.name)
+            name = self.spec.property_name(node.name)
+            return self.spec.properties[name] if name else None
         return None
 
     def visit_Identifier(self, node: ast.Identifier) -> str:
         if node.namespace:
             raise bad_request(f"Qualified names such as '{node.full_name()}' are not supported.")
-        edm = self.spec.properties.get(node.name)
-        if edm is None:
-            if node.name in self.spec.navigation:
+        name = self.spec.property_name(node.name)
+        edm = self.spec.properties[name] if name else None
+        if name is None or edm is None:
+            if self.spec.navigation_named(node.name) is not None:
                 raise bad_request(
                     f"'{node.name}' is a navigation property; filter on a property of "
                     f"{self.spec.entity_type} instead (e.g. '{node.name}Id')."
@@ -79,7 +81,7 @@ class SafeSqliteVisitor(AstToSqliteSqlVisitor):
             raise bad_request(
                 f"Filtering on the collection property '{node.name}' is not supported."
             )
-        return column(node.name)
+        return column(name)
 
     def visit_Attribute(self, node: ast.Attribute) -> str:
         raise bad_request("Paths through navigation properties are not supported in $filter.")
@@ -236,10 +238,26 @@ def _quote_early_dates(text: str) -> str:
     return "".join(out)
 
 
+_FUNCTION_CALL = re.compile(r"\b([A-Za-z]+)(?=\s*\()")
+
+
+def _lower_function_names(text: str) -> str:
+    """``Contains(Name,'x')`` -> ``contains(Name,'x')``: function names in any casing, as the
+    .NET service takes them (operators are case-insensitive in odata-query's lexer already)."""
+    out, pos = [], 0
+    for m in _QUOTED.finditer(text):
+        out.append(_FUNCTION_CALL.sub(lambda f: f.group(1).lower(), text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_FUNCTION_CALL.sub(lambda f: f.group(1).lower(), text[pos:]))
+    return "".join(out)
+
+
 def translate_filter(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, object]]:
     """``$filter`` text -> (SQL boolean expression, named parameters); 400 when malformed."""
     try:
-        tree = ODataParser().parse(ODataLexer().tokenize(_quote_early_dates(text)))
+        prepared = _lower_function_names(_quote_early_dates(text))
+        tree = ODataParser().parse(ODataLexer().tokenize(prepared))
     except ODataError:
         raise
     except Exception as exc:  # the grammar raises several exception types for bad input
@@ -268,6 +286,7 @@ def translate_orderby(spec: EntitySetSpec, text: str | None) -> str:
         if not m:
             raise bad_request(f"The $orderby item '{item.strip()}' is not valid.")
         name, direction = m.group(1), (m.group(2) or "asc").upper()
+        name = spec.property_name(name) or name
         edm = spec.properties.get(name)
         if edm is None:
             raise bad_request(
@@ -308,10 +327,13 @@ def parse_select(spec: EntitySetSpec, text: str | None) -> list[str] | None:
         name = raw.strip()
         if name == "*":
             return None
-        if name not in spec.properties and name not in spec.navigation:
+        nav = spec.navigation_named(name)
+        real = spec.property_name(name) or (nav.name if nav else None)
+        if real is None:
             raise bad_request(
                 f"Could not find a property named '{name}' on type 'Default.{spec.entity_type}'."
             )
+        name = real  # answers use the model's names, whatever the request's casing
         if name not in names:
             names.append(name)
     return names
@@ -343,12 +365,13 @@ def parse_expand(service: ServiceSpec, spec: EntitySetSpec, text: str | None) ->
         if not m:
             raise bad_request(f"The $expand item '{item.strip()}' is not valid.")
         name, nested = m.group(1), m.group(2)
-        nav = spec.navigation.get(name)
+        nav = spec.navigation_named(name)
         if nav is None:
             raise bad_request(
                 f"Could not find a navigation property named '{name}' on type "
                 f"'Default.{spec.entity_type}'."
             )
+        name = nav.name
         if nav.collection or not nav.target or not nav.foreign_key:
             raise bad_request(f"Expanding '{name}' is not supported by the sandbox.")
         target = service.sets[nav.target]
@@ -383,3 +406,76 @@ def parse_count(text: str | None) -> bool:
     if value not in ("true", "false"):
         raise bad_request(f"The value '{text}' is not valid for $count; use true or false.")
     return value == "true"
+
+
+_SEARCH_TOKEN = re.compile(r'"([^"]*)"|(\()|(\))|([^\s()"]+)')
+
+
+def translate_search(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, object]]:
+    """``$search`` -> (SQL, parameters): each term, case-insensitive, in any text property;
+    terms side by side or joined by ``AND`` must all match, ``OR`` either, ``NOT`` negates,
+    ``"a phrase"`` is one term, parentheses group."""
+    columns = [column(name) for name in spec.text_properties()]
+    params: dict[str, object] = {}
+    tokens = []
+    for phrase, opening, closing, word in _SEARCH_TOKEN.findall(text):
+        if opening or closing:
+            tokens.append(opening or closing)
+        elif word.upper() in ("AND", "OR", "NOT"):
+            tokens.append(word.upper())
+        else:
+            tokens.append(("term", phrase or word))
+    if not tokens:
+        raise bad_request("The $search expression is empty.")
+    position = 0
+
+    def term_sql(term: str) -> str:
+        name = f"s{len(params)}"
+        params[name] = term.lower()
+        if not columns:
+            return "0"
+        return (
+            "(" + " OR ".join(f"IFNULL(instr(lower({c}), :{name}) > 0, 0)" for c in columns) + ")"
+        )
+
+    def peek() -> object:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> object:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def primary() -> str:
+        token = take() if peek() is not None else None
+        if token == "NOT":
+            return f"(NOT {primary()})"
+        if token == "(":
+            inner = disjunction()
+            closing = take() if peek() is not None else None
+            if closing != ")":
+                raise bad_request("The $search expression has an unclosed parenthesis.")
+            return inner
+        if isinstance(token, tuple):
+            return term_sql(token[1])
+        raise bad_request(f"The $search expression is not valid near {token!r}.")
+
+    def conjunction() -> str:
+        parts = [primary()]
+        while peek() not in (None, "OR", ")"):
+            if peek() == "AND":
+                take()
+            parts.append(primary())
+        return "(" + " AND ".join(parts) + ")"
+
+    def disjunction() -> str:
+        parts = [conjunction()]
+        while peek() == "OR":
+            take()
+            parts.append(conjunction())
+        return "(" + " OR ".join(parts) + ")"
+
+    sql = disjunction()
+    if position != len(tokens):
+        raise bad_request("The $search expression is not valid: unbalanced parentheses.")
+    return sql, params

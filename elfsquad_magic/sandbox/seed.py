@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from .metadata import load_service
 
-EMPTY_DATE = "0001-01-01T00:00:00"  # how the real service writes an unset non-nullable date
+EMPTY_DATE = "0001-01-01T00:00:00Z"  # how the real service writes an unset non-nullable date
 
 _LANGUAGES = [
     ("nl", "Nederlands", "Dutch"),

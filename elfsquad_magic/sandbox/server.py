@@ -25,6 +25,9 @@ SWAGGER_FILES = {
     "/configurator/v1/swagger.json": "configurator_api.json",
 }
 MAX_BODY = 50 * 1024 * 1024
+HEALTH_PATHS = frozenset(
+    f"/{api}/health/ready" for api in ("data/1", "quotation/1", "configurator/1", "configurator/3")
+)
 
 
 class Settings:
@@ -135,6 +138,9 @@ class SandboxApp:
         path = split.path
         if path == "/oauth2/token":
             return self.token(handler, body)
+        if path.rstrip("/").lower() in HEALTH_PATHS:
+            # ASP.NET Core health checks: plain "Healthy", no token needed (a status page polls).
+            return Reply(200, b"Healthy", "text/plain; charset=utf-8")
         if path in SWAGGER_FILES:
             doc = read_apispec(SWAGGER_FILES[path])
             if doc is None:

@@ -58,7 +58,7 @@ FEATURE_FILTERS = [
         lambda r: instant(r["createdDate"]) < datetime(2021, 6, 1, 10, tzinfo=timezone.utc),
     ),
     ("year(createdDate) eq 2022", lambda r: instant(r["createdDate"]).year == 2022),
-    ("updatedDate eq 0001-01-01T00:00:00Z", lambda r: r["updatedDate"] == "0001-01-01T00:00:00"),
+    ("updatedDate eq 0001-01-01T00:00:00Z", lambda r: r["updatedDate"] == "0001-01-01T00:00:00Z"),
     ("salesPrice mul 2 gt 8000", lambda r: r["salesPrice"] is not None and r["salesPrice"] > 4000),
     ("tolower(name) eq 'lamp 0'", lambda r: (r["name"] or "").lower() == "lamp 0"),
 ]
@@ -232,4 +232,4 @@ def test_values_keep_their_json_form(api, tenant) -> None:
         assert got[row["id"]] == row  # dates unchanged, decimals numbers, guids strings
     forms = {len(r["createdDate"]) for r in tenant["Quotations"]}
     assert {19, 20, 28} <= forms  # no offset, Z, 7 fraction digits
-    assert any(r["expiresDate"] == "0001-01-01T00:00:00" for r in tenant["Quotations"])
+    assert any(r["expiresDate"] == "0001-01-01T00:00:00Z" for r in tenant["Quotations"])
