@@ -19,7 +19,7 @@ import pandas as pd
 import requests
 
 from .arrow_pages import PageReader
-from .auth import TokenProvider, check_secure_url
+from .auth import Masked, TokenProvider, check_secure_url
 from .errors import (
     BadRequestError,
     LoginError,
@@ -34,6 +34,7 @@ from .odata import (
     DEFAULT_API_URL,
     DEFAULT_LOGIN_URL,
     DEFAULT_SCOPE,
+    ENV_SCIM_TOKEN,
     KEYWORD_OPTIONS,
     LIST_OPTIONS,
     METADATA_PATH,
@@ -43,6 +44,7 @@ from .paging import FetchResult, fetch_collection
 from .progress import ProgressSpec, RowProgress
 from .request import ODataRequest, Params, strip_credentials
 from .schema import ServiceSchema, parse_metadata
+from .scim import fetch_resources, is_list_response
 from .transport import RateLimiter, Transport, new_session
 from .windows import with_count
 
@@ -87,6 +89,7 @@ class ElfsquadClient:
         progress: bool = True,
         concurrency: int = 4,
         calls_per_minute: int | None = None,
+        scim_token: str | None = None,
     ) -> None:
         login_url = _checked_url(login_url or DEFAULT_LOGIN_URL, "login URL")
         api_url = _checked_url(api_url or DEFAULT_API_URL, "API URL")
@@ -112,6 +115,8 @@ class ElfsquadClient:
         self._tokens: TokenProvider | None = None
         if self._client_id and client_secret:
             self._tokens = self._new_tokens(client_secret)
+        # The SCIM API's own bearer token: held masked, sent to /scim/ paths only.
+        self._scim_token = Masked(scim_token.strip()) if scim_token and scim_token.strip() else None
         self._transport = self._new_transport()
         self._schema: ServiceSchema | _NoSchema | None = None
         self._schema_lock = threading.Lock()
@@ -120,13 +125,14 @@ class ElfsquadClient:
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
         """A client configured from ``ELFSQUAD_CLIENT_ID``/``_SECRET``/``_LOGIN_URL``/``_API_URL``/
-        ``_SCOPE``; keyword arguments win over the environment."""
+        ``_SCOPE``/``_SCIM_TOKEN``; keyword arguments win over the environment."""
         env = {
             "client_id": os.environ.get("ELFSQUAD_CLIENT_ID"),
             "client_secret": os.environ.get("ELFSQUAD_CLIENT_SECRET"),
             "login_url": os.environ.get("ELFSQUAD_LOGIN_URL"),
             "api_url": os.environ.get("ELFSQUAD_API_URL"),
             "scope": os.environ.get("ELFSQUAD_SCOPE"),
+            "scim_token": os.environ.get(ENV_SCIM_TOKEN),
         }
         options = {k: v for k, v in env.items() if v}
         options.update(overrides)
@@ -151,6 +157,7 @@ class ElfsquadClient:
             timeout=self.timeout,
             retry_seconds=self.retry_seconds,
             limiter=self._limiter,
+            scim_token=self._scim_token,
         )
 
     # -- identity and state ----------------------------------------------------------------------
@@ -185,6 +192,7 @@ class ElfsquadClient:
         if value != self._api_url:
             self._api_url = value
             # A token is for one tenant's API: never send it to the new host.
+            self._scim_token = None
             self._drop_login()
 
     @property
@@ -238,8 +246,20 @@ class ElfsquadClient:
         self._tokens.fetch()
 
     def logout(self) -> None:
-        """Forget the token and the secret (the client id and hosts stay)."""
+        """Forget the token, the secret and the SCIM token (the client id and hosts stay)."""
+        self._scim_token = None
         self._drop_login()
+
+    @property
+    def has_scim_token(self) -> bool:
+        """Whether a SCIM token is held for ``/scim/2/`` requests (never the token itself)."""
+        return self._scim_token is not None
+
+    def set_scim_token(self, token: str | None) -> None:
+        """Use ``token`` for the SCIM API (``/scim/2/...``); ``None`` forgets it."""
+        token = (token or "").strip()
+        self._scim_token = Masked(token) if token else None
+        self._transport.scim_token = self._scim_token
 
     def status(self) -> str:
         """Who is logged in where and until when; never the token."""
@@ -320,7 +340,8 @@ class ElfsquadClient:
         """Send a parsed :class:`ODataRequest` (as :meth:`request` does) and collect the answer."""
         if limit is not None and limit < 0:
             raise UsageError(f"The row limit must be 0 or more, not {limit}.")
-        self._require_login()
+        if not request.is_scim:
+            self._require_login()  # the SCIM API needs only its own token (Transport checks)
         started = time.monotonic()
         concurrency = concurrency or self.concurrency
         sent = request
@@ -333,6 +354,21 @@ class ElfsquadClient:
         payload, is_json = self._interpret(request, response, raw)
         if raw or not is_json:
             return payload
+        if request.is_scim and is_list_response(payload) and request.method == "GET":
+            resources, pages = fetch_resources(
+                self._transport,
+                request,
+                payload,
+                api_url=self._api_url,
+                limit=limit,
+                paginate=paginate,
+            )
+            frame = self._normalise(resources, None, None)
+            count = payload.get("totalResults")
+            frame.attrs["elfsquad"] = _fetch_attrs(
+                request, self._api_url, pages, count if isinstance(count, int) else None, started
+            )
+            return frame
         edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
         if isinstance(payload, dict) and isinstance(payload.get("value"), list):
             return self._collect(
@@ -409,6 +445,9 @@ class ElfsquadClient:
         """Every page of a collection whose first page is ``payload``, as one typed frame."""
         first = page_from_payload(first_url, payload)
         columns = request.selected
+        schema = self._schema
+        if columns is not None and isinstance(schema, ServiceSchema) and request.entity_set:
+            columns = schema.column_names(request.entity_set, columns)  # $select=Name -> name
         if columns is None and edm_types:
             columns = [name for name in edm_types if "." not in name]
         builder = FrameBuilder(edm_types, self.dtype_backend, columns=columns)

@@ -27,9 +27,11 @@ from .odata import (
     API_ROOTS,
     COMPLETED_QUERY_OPTIONS,
     CONFIGURATOR_ROOT,
+    CONFIGURATOR_V3_ROOT,
     DATA_ROOT,
     METHODS,
     QUOTATION_ROOT,
+    SCIM_ROOT,
 )
 from .schema import EntitySet, ServiceSchema
 
@@ -60,7 +62,17 @@ SWAGGER_PATHS = {
     "configurator": "/configurator/v1/swagger.json",
 }
 _SHIPPED_SPECS = {"quotation": "quotation_api.json", "configurator": "configurator_api.json"}
-_ROOT_OF_API = {"quotation": QUOTATION_ROOT, "configurator": CONFIGURATOR_ROOT}
+_ROOT_OF_API = {
+    "quotation": QUOTATION_ROOT,
+    "configurator": CONFIGURATOR_ROOT,
+    "configurator3": CONFIGURATOR_V3_ROOT,
+    "scim": SCIM_ROOT,
+}
+_API_OF_ROOT = {root: api for api, root in _ROOT_OF_API.items()}
+# Both configurator versions are described by one document, with {version} in its paths.
+_DOCUMENT_OF_API = {"quotation": "quotation", "configurator": "configurator"}
+_DOCUMENT_OF_API["configurator3"] = "configurator"
+SCIM_PATHS = ("/scim/2/Users", "/scim/2/Users/{id}")
 
 _COMPARISON_OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "has")
 _LOGICAL_OPERATORS = ("and", "or")
@@ -209,10 +221,14 @@ class CompletionCache:
         return value if isinstance(value, ServiceSchema) else None
 
     def api_paths(self, api: str) -> tuple[str, ...]:
-        """Path templates of the Quotation or Configurator API: the service's, else shipped."""
+        """Path templates of the Quotation, Configurator (1 or 3) or SCIM API: the service's
+        descriptions, else the shipped copies."""
+        if api == "scim":
+            return SCIM_PATHS
+        name = _DOCUMENT_OF_API[api]
         client = self._current_client()
         if client is not None:
-            document = self._get(api, lambda: _fetch_swagger(client, SWAGGER_PATHS[api]))
+            document = self._get(name, lambda: _fetch_swagger(client, SWAGGER_PATHS[name]))
             paths = _paths_of(document, _ROOT_OF_API[api]) if isinstance(document, dict) else ()
             if paths:
                 return paths
@@ -224,13 +240,14 @@ def _fetch_swagger(client: Any, path: str) -> Any:
 
 
 def _paths_of(document: dict[str, Any], root: str) -> tuple[str, ...]:
-    """The document's paths with ``{version}`` filled in, those under ``root`` only."""
+    """The document's paths with ``{version}`` filled in from ``root``, those under it only."""
     paths = document.get("paths")
     if not isinstance(paths, dict):
         return ()
+    version = root.strip("/").split("/")[1]
     found = []
     for path in paths:
-        concrete = str(path).replace("{version}", "1")
+        concrete = str(path).replace("{version}", version)
         if concrete.lower().startswith(root):
             found.append(concrete)
     return tuple(found)
@@ -243,7 +260,7 @@ def _shipped_paths(api: str) -> tuple[str, ...]:
     if api not in _shipped_cache:
         text = (
             resources.files("elfsquad_magic.apispec")
-            .joinpath(_SHIPPED_SPECS[api])
+            .joinpath(_SHIPPED_SPECS[_DOCUMENT_OF_API[api]])
             .read_text(encoding="utf-8")
         )
         _shipped_cache[api] = _paths_of(json.loads(text), _ROOT_OF_API[api])
@@ -285,23 +302,13 @@ def resolve_entity_set(schema: ServiceSchema, path: str) -> EntitySet | None:
         if current is None:
             return None
         name = segment.split("(", 1)[0]
-        nav = _find_ci(current.navigation, name)
+        nav = current.navigation_named(name)
         if nav is not None:
             current = schema.find(nav.target_set) if nav.target_set else None
         elif "(" in segment or name.startswith("$") or name.startswith("Default."):
             return None if name.startswith("$") else current
         # else: a key given as a segment (quotations/<guid>): same set
     return current
-
-
-def _find_ci(mapping: dict[str, Any], name: str) -> Any:
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    for key, value in mapping.items():
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 SchemaGetter = Callable[[], "ServiceSchema | None"]
@@ -335,7 +342,7 @@ def path_suggestions(
         if entity_set is None:
             return _NONE
         return Suggestion(partial, _prefixed(entity_set.navigation, partial), "navigation")
-    api = "quotation" if root == QUOTATION_ROOT else "configurator"
+    api = _API_OF_ROOT[root]
     return Suggestion(partial, _template_segments(api_paths(api), head, partial), "path")
 
 

@@ -173,6 +173,7 @@ def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.Da
                 "nullable": prop.nullable,
                 "key": prop.name in entity_set.key,
                 "target": None,
+                "note": prop.description,
             }
         )
     for nav in entity_set.navigation.values():
@@ -187,10 +188,11 @@ def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.Da
                 "nullable": True,
                 "key": False,
                 "target": nav.target_set,
+                "note": None,
             }
         )
-    columns = ["name", "edm_type", "dtype", "nullable", "key", "target"]
-    dtypes = {"nullable": bool, "key": bool, "target": object}
+    columns = ["name", "edm_type", "dtype", "nullable", "key", "target", "note"]
+    dtypes = {"nullable": bool, "key": bool, "target": object, "note": object}
     # Built column by column so that a missing target stays None (a str column would hold NaN).
     return pd.DataFrame(
         {

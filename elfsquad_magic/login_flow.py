@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import StdinNotImplementedError
 
 from .errors import LoginError
-from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
+from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE, ENV_SCIM_TOKEN
 from .session import ElfsquadSession, login_summary
 
 if TYPE_CHECKING:
@@ -100,6 +100,28 @@ def _prompt_credentials(shell: Any, client_id: str) -> tuple[str, str]:
     return client_id, secret
 
 
+def _prompt_scim_token(shell: Any) -> str:
+    """Ask for the SCIM token without echo; fail at once where nobody can answer."""
+    if not _stdin_answerable(shell):
+        raise LoginError(
+            "Cannot ask for the SCIM token: nobody can type input here (stdin is not available).",
+            f"Set {ENV_SCIM_TOKEN} in the environment before starting.",
+        )
+    try:
+        token = getpass.getpass("Elfsquad SCIM token: ").strip()
+    except (StdinNotImplementedError, EOFError, OSError):
+        raise LoginError(
+            "Cannot ask for the SCIM token here.", f"Set {ENV_SCIM_TOKEN} in the environment."
+        ) from None
+    except KeyboardInterrupt:
+        raise LoginError("Cancelled; no SCIM token set.") from None
+    if not token:
+        raise LoginError(
+            "No SCIM token given.", "Make one in Elfsquad's SCIM settings and paste it here."
+        )
+    return token
+
+
 class LoginFlow:
     """Logs a session in from the magic's arguments, the settings, the keyring or the user."""
 
@@ -156,6 +178,10 @@ class LoginFlow:
             api_url=api_url or defaults["api_url"],
             **self.client_options(),
         )
+        scim_token = os.environ.get(ENV_SCIM_TOKEN, "").strip()
+        if scim_token:
+            client.set_scim_token(scim_token)
+            return f"{login_summary(client)} (SCIM token from {ENV_SCIM_TOKEN})"
         return login_summary(client)
 
     def login_and_remember(
@@ -195,7 +221,8 @@ class LoginFlow:
         return f"{line} (secret from the OS keyring)"
 
     def login_demo(self, scope: str | None = None) -> str:
-        """Start (or reuse) the in-kernel sandbox and log in to it with its demo client."""
+        """Start (or reuse) the in-kernel sandbox and log in to it with its demo client (and
+        its SCIM token)."""
         sandbox = self.session.demo_sandbox()
         line = self.login(
             sandbox.client_id,
@@ -205,7 +232,29 @@ class LoginFlow:
             login_url=sandbox.login_url,
             api_url=sandbox.api_url,
         )
-        return f"{line} (demo sandbox at {sandbox.api_url})"
+        assert self.session.client is not None
+        self.session.client.set_scim_token(sandbox.scim_token)
+        return f"{line} (demo sandbox at {sandbox.api_url}; SCIM token set)"
+
+    def login_scim(self, api_url: str | None = None) -> str:
+        """Take the SCIM API's own token from ELFSQUAD_SCIM_TOKEN or a masked prompt, for
+        ``/scim/2/`` requests; the OAuth login (if any) stays as it is."""
+        token = os.environ.get(ENV_SCIM_TOKEN, "").strip()
+        source = f"from {ENV_SCIM_TOKEN}"
+        if not token:
+            token = _prompt_scim_token(self.shell)
+            source = "typed"
+        hosts = self.hosts(api_url=api_url)
+        options = {
+            **self.client_options(),
+            "login_url": hosts["login_url"],
+            "scope": hosts["scope"],
+        }
+        client = self.session.set_scim_token(token, api_url=hosts["api_url"], **options)
+        return (
+            f"SCIM token set ({source}) for {client.api_url}: /scim/2/ requests use it; "
+            "the OAuth token is never sent there."
+        )
 
     def form(
         self, client_id: str, hosts: dict[str, str], login: LoginFunction | None = None

@@ -138,6 +138,13 @@ class ElfsquadMagic(Magics):
         help="Show the login form even when ELFSQUAD_* credentials are set.",
     )
     @argument(
+        "--scim",
+        action="store_true",
+        help="Set the SCIM API's own token (made in Elfsquad's SCIM settings) for /scim/2/ "
+        "requests: from ELFSQUAD_SCIM_TOKEN, else asked for without echo. The OAuth login "
+        "stays as it is; its token is never sent to /scim/.",
+    )
+    @argument(
         "--keyring",
         action="store_true",
         help="Use the client secret stored in the OS keyring for this client id; when there is "
@@ -170,6 +177,11 @@ class ElfsquadMagic(Magics):
         flow = self._login_flow()
         if args.demo:
             print(flow.login_demo(args.scope))
+            return
+        if args.scim:
+            if args.form or args.keyring:
+                raise UsageError("--scim takes no --form or --keyring.", "Use it on its own.")
+            print(flow.login_scim(args.api_url))
             return
         result = flow.run(
             form=args.form,

@@ -24,8 +24,12 @@ __all__ = [
     "DATA_ROOT",
     "QUOTATION_ROOT",
     "CONFIGURATOR_ROOT",
+    "CONFIGURATOR_V3_ROOT",
     "API_ROOTS",
     "METADATA_PATH",
+    "SCIM_ROOT",
+    "ENV_SCIM_TOKEN",
+    "is_scim_path",
     "DEFAULT_LOGIN_URL",
     "DEFAULT_API_URL",
     "DEFAULT_SCOPE",
@@ -109,8 +113,19 @@ EDM_TEXTS = frozenset({"Edm.String", "Edm.Guid", "Edm.TimeOfDay", "Edm.Duration"
 DATA_ROOT = "/data/1/"
 QUOTATION_ROOT = "/quotation/1/"
 CONFIGURATOR_ROOT = "/configurator/1/"
-API_ROOTS = (DATA_ROOT, QUOTATION_ROOT, CONFIGURATOR_ROOT)
+CONFIGURATOR_V3_ROOT = "/configurator/3/"  # where Elfsquad's configurator library moved in 2026
+SCIM_ROOT = "/scim/2/"
+API_ROOTS = (DATA_ROOT, QUOTATION_ROOT, CONFIGURATOR_ROOT, CONFIGURATOR_V3_ROOT, SCIM_ROOT)
 """The paths the Elfsquad APIs live under, on the API host."""
+
+ENV_SCIM_TOKEN = "ELFSQUAD_SCIM_TOKEN"
+"""The environment variable that holds the SCIM API's own bearer token."""
+
+
+def is_scim_path(path: str) -> bool:
+    """Whether a path on the API host belongs to the SCIM API (its own token, not OAuth)."""
+    return path.lower().startswith(SCIM_ROOT) or path.lower().rstrip("/") == SCIM_ROOT[:-1]
+
 
 METADATA_PATH = "/data/1/$metadata"
 """The Data API's CSDL schema."""

@@ -175,8 +175,21 @@ def _fetch_in_windows(
         concurrency=concurrency,
         reader=reader,
     )
+    counted = _count_again(transport, plan)
+    if counted is not None and counted != plan.count:
+        raise DataMoved(f"the count went from {plan.count} to {counted}")
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _count_again(transport: Transport, plan: WindowPlan) -> int | None:
+    """The set's count now, asked once at the end of a windowed fetch; ``None`` when it cannot
+    be had (the windows' own checks of sizes and keys then stand alone)."""
+    try:
+        return read_page(transport, plan.count_url).count
+    except ElfsquadError as exc:
+        logger.debug("The closing count failed (%s); sizes and keys were checked", exc)
+        return None
 
 
 def _first_again(transport: Transport, first: Page, rows: int) -> Page:

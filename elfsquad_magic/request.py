@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .errors import UsageError
-from .odata import DATA_ROOT, METHODS
+from .odata import DATA_ROOT, METHODS, is_scim_path
 
 __all__ = [
     "ODataRequest",
@@ -140,6 +140,11 @@ class ODataRequest:
     def is_data_collection(self) -> bool:
         """Whether this names a whole Data API entity set (``/data/1/<Set>``, no key)."""
         return self.entity_set is not None and self.key is None
+
+    @property
+    def is_scim(self) -> bool:
+        """Whether the path lies under the SCIM API (``/scim/2/...``), which has its own token."""
+        return is_scim_path(self.api_path)
 
     @property
     def is_data_api(self) -> bool:

@@ -17,6 +17,7 @@ class Property:
     edm_type: str
     nullable: bool = True
     is_collection: bool = False
+    description: str | None = None  # the service's Core.Description (e.g. "legacy: use X")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class EntitySet:
     properties: dict[str, Property] = field(default_factory=dict)
     navigation: dict[str, NavigationProperty] = field(default_factory=dict)
 
+    def property_named(self, name: str) -> Property | None:
+        """The structural property ``name`` in any casing (``SalesPrice``), or ``None``."""
+        return _find_ci(self.properties, name)
+
+    def navigation_named(self, name: str) -> NavigationProperty | None:
+        """The navigation property ``name`` in any casing (``Feature``), or ``None``."""
+        return _find_ci(self.navigation, name)
+
     def edm_types(self) -> dict[str, str]:
         """Property name -> Edm type (collections as ``Collection(Edm.X)``)."""
         return {
@@ -55,13 +64,19 @@ class ServiceSchema:
 
     def find(self, name: str) -> EntitySet | None:
         """The entity set called ``name`` in any casing, or ``None``."""
-        if name in self.entity_sets:
-            return self.entity_sets[name]
-        lowered = name.lower()
-        for set_name, entity_set in self.entity_sets.items():
-            if set_name.lower() == lowered:
-                return entity_set
-        return None
+        return _find_ci(self.entity_sets, name)
+
+    def column_names(self, name: str, selected: list[str]) -> list[str]:
+        """``$select`` names as the service answers them: ``Name`` -> ``name`` (names the
+        schema does not know are kept as written)."""
+        entity_set = self.find(name)
+        if entity_set is None:
+            return selected
+        out = []
+        for item in selected:
+            found = entity_set.property_named(item) or entity_set.navigation_named(item)
+            out.append(found.name if found is not None else item)
+        return out
 
     def edm_types_for(self, name: str) -> dict[str, str] | None:
         """Edm types of the rows of set ``name``: its properties, and ``nav.property`` for the
@@ -83,6 +98,20 @@ class ServiceSchema:
         """The key properties of set ``name``, or ``None`` (unknown set, or no key)."""
         entity_set = self.find(name)
         return entity_set.key if entity_set is not None and entity_set.key else None
+
+
+def _find_ci(mapping: dict, name: str):  # noqa: ANN202 - a dict lookup in any casing
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    return next((value for key, value in mapping.items() if key.lower() == lowered), None)
+
+
+def _description(element: ET.Element) -> str | None:
+    for annotation in element.findall(f"{_EDM}Annotation"):
+        if annotation.get("Term", "").endswith(("Core.V1.Description", "Core.Description")):
+            return annotation.get("String")
+    return None
 
 
 def _unwrap_collection(type_name: str) -> tuple[str, bool]:
@@ -130,6 +159,7 @@ def parse_metadata(xml_text: str | bytes) -> ServiceSchema:
                     edm_type=edm_type,
                     nullable=prop.get("Nullable", "true").lower() != "false",
                     is_collection=is_collection,
+                    description=_description(prop),
                 )
             navigation = {}
             for nav in type_element.findall(f"{_EDM}NavigationProperty"):

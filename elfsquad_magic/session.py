@@ -74,6 +74,21 @@ class ElfsquadSession:
             previous.logout()
         return client
 
+    def set_scim_token(self, token: str, **client_options: Any) -> ElfsquadClient:
+        """Give the session's client the SCIM token (a client without an OAuth login is made
+        when there is none, or when ``api_url`` names another host)."""
+        from .client import ElfsquadClient
+
+        client = self._client
+        api_url = client_options.get("api_url")
+        if client is None or (api_url and api_url.rstrip("/") != client.api_url):
+            client = ElfsquadClient(**client_options)
+            previous, self._client = self._client, client
+            if previous is not None:
+                previous.logout()
+        client.set_scim_token(token)
+        return client
+
     def logout(self) -> bool:
         """Forget the token and the credentials; True when someone was logged in."""
         client, self._client = self._client, None
@@ -98,7 +113,12 @@ class ElfsquadSession:
         where = client.api_url
         if self._sandbox is not None and client.api_url == self._sandbox.api_url:
             where += " (demo sandbox)"
-        lines = [f"Logged in as {client.client_id} at {where}", f"Scope: {client.scope}"]
+        if client.logged_in:
+            lines = [f"Logged in as {client.client_id} at {where}", f"Scope: {client.scope}"]
+        else:
+            lines = [f"No OAuth login at {where}"]
+        if client.has_scim_token:
+            lines.append("SCIM token: set (used for /scim/2/ only)")
         expires_at = client.token_expires_at
         if expires_at is not None:
             left = expires_at - datetime.now(timezone.utc)

@@ -34,6 +34,7 @@ from .errors import (
     ServerError,
     UsageError,
 )
+from .odata import ENV_SCIM_TOKEN, is_scim_path
 from .pages import decode_json
 from .request import Params, encode_query, shown_url, strip_credentials
 
@@ -208,10 +209,13 @@ class Transport:
         session: requests.Session | None = None,
         limiter: RateLimiter | None = None,
         on_throttle: Callable[[float], None] | None = None,
+        scim_token: Masked | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         check_secure_url(self.api_url, "API URL")
         self.tokens = tokens
+        # The SCIM API's own token: sent to /scim/ paths only, where the OAuth token never goes.
+        self.scim_token = scim_token
         self.timeout = (min(10.0, timeout), timeout)
         self.retry_seconds = retry_seconds
         self.limiter = limiter or RateLimiter(None)
@@ -283,7 +287,7 @@ class Transport:
             attempt += 1
             _check(cancel)
             # Held masked, so no frame of this loop shows the token, even with its locals.
-            token = self._token() if authenticate else None
+            token = self._token(url) if authenticate else None
             if token is not None:
                 send_headers["Authorization"] = f"Bearer {token.reveal()}"
             self.limiter.acquire()
@@ -302,7 +306,8 @@ class Transport:
                 continue
             assert response is not None
             status = response.status_code
-            if status == 401 and token is not None and not renewed and self.tokens is not None:
+            renewable = token is not None and token is not self.scim_token
+            if status == 401 and renewable and not renewed and self.tokens is not None:
                 # The token lapsed or was revoked: renew once and repeat the call.
                 renewed = True
                 self.tokens.invalidate(token.reveal())
@@ -360,7 +365,15 @@ class Transport:
         )
         return response, None
 
-    def _token(self) -> Masked | None:
+    def _token(self, url: str) -> Masked | None:
+        if is_scim_path(urlsplit(url).path):
+            if self.scim_token is None:
+                raise NotLoggedInError(
+                    "No SCIM token: the SCIM API takes its own token, not the OAuth login.",
+                    f"Set {ENV_SCIM_TOKEN} or run %elfsquad_login --scim with the token made "
+                    "in Elfsquad's SCIM settings.",
+                )
+            return self.scim_token
         if self.tokens is None:
             raise NotLoggedInError()
         return Masked(self.tokens.token())
@@ -410,6 +423,8 @@ class Transport:
         code, server_message = _server_error(response)
         if self.tokens is not None and server_message:
             server_message = self.tokens.scrub(server_message)
+        if self.scim_token is not None and server_message:
+            server_message = server_message.replace(self.scim_token.reveal(), "***")
         shown = shown_url(url)
         reason = response.reason or ""
         message = f"HTTP {status} {reason}".rstrip() + f" for {method} {shown}"
@@ -431,6 +446,11 @@ class Transport:
         else:
             cls = ElfsquadHTTPError
         hint = _HINTS.get(status, _SERVER_HINT if status >= 500 else None)
+        if status == 401 and is_scim_path(urlsplit(url).path):
+            hint = (
+                "The SCIM token was refused: make a new one in Elfsquad's SCIM settings and "
+                f"give it with {ENV_SCIM_TOKEN} or %elfsquad_login --scim."
+            )
         if status == 429:
             wait = _retry_after(response)
             if wait is not None:
@@ -515,7 +535,7 @@ def _server_error(response: requests.Response) -> tuple[str | None, str | None]:
         if isinstance(error, str):
             description = payload.get("error_description")
             return error, _clip(str(description or error))
-        for key in ("message", "Message", "title"):
+        for key in ("message", "Message", "title", "detail"):
             if isinstance(payload.get(key), str):
                 return None, _clip(payload[key])
         return None, None

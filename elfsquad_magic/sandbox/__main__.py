@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, help="SQLite file to keep data in (default: memory)")
     p.add_argument("--client-id", default="demo-client")
     p.add_argument("--client-secret", default="demo-secret")
+    p.add_argument(
+        "--scim-token", default="demo-scim-token", help="the bearer token /scim/2/ accepts"
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     return p
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         db=args.db,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        scim_token=args.scim_token,
         verbose=args.verbose,
     )
     try:
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Data API       : {sandbox.url}/data/1/")
     print(f"  client id      : {sandbox.client_id}")
     print(f"  client secret  : {sandbox.client_secret}")
+    print(f"  SCIM API       : {sandbox.url}/scim/2/Users (token {sandbox.scim_token})")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         sandbox.serve_forever()

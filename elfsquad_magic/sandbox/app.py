@@ -9,6 +9,7 @@ from types import TracebackType
 from .dataapi import DataApi
 from .faults import FaultInjector
 from .metadata import load_service
+from .scim import ScimApi
 from .seed import generate_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
 from .store import Store
@@ -58,6 +59,7 @@ class Sandbox:
         db: str | None = None,
         client_id: str = "demo-client",
         client_secret: str | None = None,
+        scim_token: str | None = None,
         verbose: bool = False,
     ) -> None:
         if page_size < 1:
@@ -67,6 +69,8 @@ class Sandbox:
         self.db = db
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(32)
+        # The SCIM API's own bearer token (Elfsquad's SCIM settings make one), not an OAuth one.
+        self.scim_token = scim_token or secrets.token_urlsafe(32)
         self.verbose = verbose
         if retry_after < 0:
             raise ValueError("retry_after must be 0 or more seconds")
@@ -98,7 +102,8 @@ class Sandbox:
             seed_store(store, self.scale, self.seed)
         self._store = store
         self._api = DataApi(service, store, self._page_size)
-        self._app = SandboxApp(self._api, self._tokens, self._faults, self._settings)
+        scim = ScimApi(store, service.sets["Users"], self.scim_token)
+        self._app = SandboxApp(self._api, self._tokens, self._faults, self._settings, scim)
         self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -17,6 +17,7 @@ from .dataapi import DataApi, Reply, Request, error_body
 from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
 from .metadata import read_apispec
 from .query import ODataError
+from .scim import ScimApi
 from .tokens import TokenIssuer
 
 SCOPE = "Elfskot.Api"
@@ -49,9 +50,15 @@ class SandboxApp:
     """Routes requests to the token endpoint, the Data API and the swagger documents."""
 
     def __init__(
-        self, api: DataApi, tokens: TokenIssuer, faults: FaultInjector, settings: Settings
+        self,
+        api: DataApi,
+        tokens: TokenIssuer,
+        faults: FaultInjector,
+        settings: Settings,
+        scim: ScimApi | None = None,
     ) -> None:
         self.api = api
+        self.scim = scim
         self.tokens = tokens
         self.faults = faults
         self.settings = settings
@@ -146,6 +153,18 @@ class SandboxApp:
             if doc is None:
                 raise ODataError(404, "NotFound", f"{path} is not available in this sandbox.")
             return Reply(200, doc, "application/json; charset=utf-8")
+        if path.startswith("/scim/2/") and self.scim is not None:
+            self.count("scim_requests")
+            segments = [unquote(s) for s in path[len("/scim/2/") :].split("/") if s]
+            request = Request(
+                method=handler.command,
+                segments=segments,
+                options=parse_qsl(split.query, keep_blank_values=True),
+                body=body,
+                base_url="",
+                path=path,
+            )
+            return self.scim.handle(request, segments, handler.headers.get("Authorization", ""))
         if path != "/data/1" and not path.startswith("/data/1/"):
             raise ODataError(404, "NotFound", f"No resource at {path}.")
         self.count("api_requests")

@@ -30,6 +30,11 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
     sb.expire_tokens()  # forces a 401 and a renewal
     seen.append(repr(client.get("/data/1/vats").attrs))
 
+    client.set_scim_token(sb.scim_token)
+    users = client.get("/scim/2/Users", params={"count": 3})
+    seen += [repr(client), client.status(), repr(vars(client)), repr(vars(client._transport))]
+    seen += [repr(users.attrs), users.to_string()]
+
     failures: list[BaseException] = []
     for call in (
         lambda: client.get("/data/1/nosuch"),
@@ -38,6 +43,8 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
             sb.client_id, "wrong-" + sb.client_secret, login_url=sb.login_url, api_url=sb.api_url
         ).login(),
         lambda: client.get("https://elsewhere.example/data/1/features"),
+        lambda: client.get("/scim/2/Users/no-such-user"),
+        lambda: client.get("/scim/2/Users", params={"filter": "bad filter"}),
     ):
         with pytest.raises(ElfsquadError) as info:
             call()
@@ -53,7 +60,7 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
     seen += [repr(record.args) for record in caplog.records]
 
     secrets = secrets_of(sb)
-    assert len(secrets) >= 3  # the secret and at least two tokens were really in play
+    assert len(secrets) >= 4  # the secret, the SCIM token and two access tokens were in play
     assert any(r.name == "elfsquad_magic" for r in caplog.records)
     text = "\n".join(seen)
     for secret in secrets:

@@ -181,6 +181,11 @@ def test_filter_completes_properties_after_operators_and_operators_after_propert
     assert texts(shell, CELL + "$filter=SALESPR") == ["salesPrice"]
     assert texts(shell, CELL + "$filter=contains(artic") == ["articleCode"]
     assert set(texts(shell, CELL + "$filter=salesPrice g")) == {"ge", "gt"}
+    # Elfsquad's own examples write PascalCase names: operators follow them too.
+    assert set(texts(shell, CELL + "$filter=SalesPrice g")) == {"ge", "gt"}
+    assert texts(shell, "%%elfsquad GET /data/1/QUOTATIONLINES\n$select=ArticleC") == [
+        "articleCode"
+    ]
     assert set(texts(shell, CELL + "$filter=salesPrice gt 100 ")) == {"and", "or"}
     # Inside a string literal nothing is completed.
     assert texts(shell, CELL + "$filter=name eq 'artic") == []
@@ -230,6 +235,15 @@ def test_configurator_paths_complete_with_the_version_filled_in(
 ) -> None:
     assert texts(shell, "%elfsquad GET /configurator/1/") == ["configurator/"]
     assert "configurationmodels" in texts(shell, "%elfsquad GET /configurator/1/configurator/c")
+    # Elfsquad's configurator library moved to version 3 in 2026: both roots complete.
+    assert "/configurator/3/" in texts(shell, "%elfsquad GET /conf")
+    assert texts(shell, "%elfsquad GET /configurator/3/") == ["configurator/"]
+    assert "configurationmodels" in texts(shell, "%elfsquad GET /configurator/3/configurator/c")
+
+
+def test_scim_paths_complete(shell: Any, current: _Current) -> None:
+    assert "/scim/2/" in texts(shell, "%elfsquad GET /s")
+    assert texts(shell, "%elfsquad GET /scim/2/") == ["Users", "Users/"]
 
 
 def test_api_paths_come_from_the_services_swagger_document_fetched_once(

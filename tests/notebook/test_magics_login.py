@@ -246,3 +246,56 @@ def test_package_exports_the_client_without_ipython_magics() -> None:
     assert elfsquad_magic.ElfsquadClient is ElfsquadClient
     with pytest.raises(AttributeError):
         elfsquad_magic.NoSuchName  # noqa: B018
+
+
+# -- the SCIM token --------------------------------------------------------------------------
+
+
+def test_scim_token_from_the_environment_keeps_the_oauth_login(ip, sandbox_env, monkeypatch):
+    _say(ip, "elfsquad_login")
+    client = _magic(ip).session.client
+    monkeypatch.setenv("ELFSQUAD_SCIM_TOKEN", sandbox_env.scim_token)
+    out = _say(ip, "elfsquad_login", "--scim")
+    assert "SCIM token set (from ELFSQUAD_SCIM_TOKEN)" in out
+    assert _magic(ip).session.client is client and client.logged_in
+    users = ip.run_line_magic("elfsquad", "GET /scim/2/Users?count=3")
+    assert len(users) == len(sandbox_env.rows("Users"))
+    assert len(ip.run_line_magic("elfsquad", "GET /data/1/vats")) > 0
+    status = _say(ip, "elfsquad_status")
+    assert "SCIM token: set" in status
+    for secret in secrets_of(sandbox_env):
+        assert secret not in out + status
+
+
+def test_scim_token_is_asked_for_without_echo(ip, sandbox, monkeypatch) -> None:
+    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
+    asked: list[str] = []
+    monkeypatch.setattr(
+        getpass, "getpass", lambda prompt="": asked.append(prompt) or sandbox.scim_token
+    )
+    out = _say(ip, "elfsquad_login", f"--scim --api-url {sandbox.api_url}")
+    assert asked == ["Elfsquad SCIM token: "]
+    assert "SCIM token set (typed)" in out and sandbox.scim_token not in out
+    assert len(ip.run_line_magic("elfsquad", "GET /scim/2/Users")) == len(sandbox.rows("Users"))
+    with pytest.raises(NotLoggedInError):
+        ip.run_line_magic("elfsquad", "GET /data/1/vats")  # no OAuth login was made
+    history = "\n".join(ip.history_manager.input_hist_raw)
+    assert sandbox.scim_token not in history
+
+
+def test_scim_without_stdin_fails_at_once_naming_the_variable(ip, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    started = time.monotonic()
+    with pytest.raises(LoginError) as info:
+        ip.run_line_magic("elfsquad_login", "--scim")
+    assert time.monotonic() - started < 1
+    assert "ELFSQUAD_SCIM_TOKEN" in str(info.value)
+
+
+def test_demo_sets_the_sandboxs_scim_token(ip) -> None:
+    out = _say(ip, "elfsquad_login", "--demo")
+    assert "SCIM token set" in out
+    sandbox = _magic(ip).session.sandbox
+    users = ip.run_line_magic("elfsquad", "GET /scim/2/Users")
+    assert users["id"].tolist() == sorted(r["id"] for r in sandbox.rows("Users"))
+    assert sandbox.scim_token not in out + _say(ip, "elfsquad_status")
