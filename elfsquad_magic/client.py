@@ -9,10 +9,12 @@ The magics are thin glue over this class; scripts use it directly::
 from __future__ import annotations
 
 import datetime as dt
+import mimetypes
 import os
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -301,6 +303,7 @@ class ElfsquadClient:
         *,
         params: Params = None,
         json: Any = None,
+        file: str | os.PathLike[str] | None = None,
         limit: int | None = None,
         paginate: bool = True,
         raw: bool = False,
@@ -308,6 +311,9 @@ class ElfsquadClient:
         concurrency: int | None = None,
     ) -> pd.DataFrame | Any | None:
         """Send a request; a collection comes back as one DataFrame with all its pages.
+
+        ``file`` uploads a local file as ``multipart/form-data`` (the Quotation API's
+        ``addfile``)
 
         A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
         (or text/bytes for other answers). ``df.attrs["elfsquad"]`` holds url, pages, count
@@ -317,7 +323,8 @@ class ElfsquadClient:
         if json is not None and method in BODYLESS_METHODS:
             raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
         body = to_json_compatible(json) if json is not None else None
-        request = ODataRequest.build(method, path, params, body)
+        upload = os.fspath(file) if file is not None else None
+        request = ODataRequest.build(method, path, params, body, upload)
         return self.send(
             request,
             limit=limit,
@@ -393,9 +400,10 @@ class ElfsquadClient:
         """The answer to ``sent`` and the request it answers; errors name ``request``, the
         request as written."""
         shown = request.url(self._api_url)
+        files = _upload(request.upload) if request.upload is not None else None
         try:
             response = self._transport.request(
-                sent.method, sent.url(self._api_url), json=sent.body, shown=shown
+                sent.method, sent.url(self._api_url), json=sent.body, files=files, shown=shown
             )
             return response, sent
         except BadRequestError:
@@ -576,6 +584,20 @@ class ElfsquadClient:
         if limit is not None:
             records = records[:limit]
         return combine([page_frame(records)], edm_types, self.dtype_backend)
+
+
+def _upload(path: str) -> dict[str, tuple[str, bytes, str]]:
+    """The multipart field of a file upload: its name, bytes and content type."""
+    location = Path(path).expanduser()
+    try:
+        content = location.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"The file {path!r} cannot be read: {exc.strerror or exc}.",
+            "Check the path (relative paths start from the notebook's folder).",
+        ) from None
+    kind = mimetypes.guess_type(location.name)[0] or "application/octet-stream"
+    return {"file": (location.name, content, kind)}
 
 
 def _fetch_attrs(

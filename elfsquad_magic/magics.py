@@ -22,6 +22,7 @@ from .cell import parse_request, split_magic_line
 from .errors import InterpolationError, UsageError
 from .login_flow import ENV_CLIENT_ID, LoginFlow
 from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
+from .request import ODataRequest
 from .session import ElfsquadSession
 
 
@@ -268,6 +269,12 @@ class ElfsquadMagic(Magics):
         help="Send the Python dict/list (or DataFrame, as records) in VAR as the JSON body.",
     )
     @argument(
+        "--file",
+        metavar="PATH",
+        help="Upload the file at PATH as multipart/form-data (POST or PUT), e.g. to "
+        "/quotation/1/quotations/{{id}}/addfile.",
+    )
+    @argument(
         "--concurrency",
         type=_positive_int,
         metavar="N",
@@ -310,6 +317,10 @@ class ElfsquadMagic(Magics):
         if args.json is not None:
             extra["json_value"] = self._json_variable(args.json)
         request = parse_request(request_text, cell or "", self.shell.user_ns, **extra)
+        if args.file is not None:
+            request = ODataRequest.build(
+                request.method, request.path, request.options, request.body, args.file
+            )
         result = client.send(
             request,
             limit=args.limit,

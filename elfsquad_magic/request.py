@@ -100,19 +100,32 @@ class ODataRequest:
     path: str
     options: tuple[tuple[str, str], ...] = ()
     body: Any = None
+    upload: str | None = None  # a local file sent as multipart/form-data (``--file``)
 
     @classmethod
     def build(
-        cls, method: str, path: str, options: Params = None, body: Any = None
+        cls,
+        method: str,
+        path: str,
+        options: Params = None,
+        body: Any = None,
+        upload: str | None = None,
     ) -> ODataRequest:
         """A request from its parts; a query string on ``path`` becomes options before
-        ``options``. Raises :class:`UsageError` for an unknown method."""
+        ``options``. Raises :class:`UsageError` for an unknown method, or a file upload
+        next to a JSON body or on a GET/DELETE."""
         method = method.upper()
         if method not in METHODS:
             raise UsageError(f"Unknown method {method!r}: use one of {', '.join(METHODS)}.")
+        if upload is not None and (body is not None or method in ("GET", "DELETE")):
+            raise UsageError(
+                "A file is sent on its own, with POST or PUT.",
+                "Leave out the JSON body, e.g. %elfsquad --file offer.pdf POST "
+                "/quotation/1/quotations/{{quotation_id}}/addfile",
+            )
         path, _, query = path.strip().partition("?")
         pairs = _query_options(query) + _pairs(options)
-        return cls(method, path, tuple(pairs), body)
+        return cls(method, path, tuple(pairs), body, upload)
 
     # -- what it asks for -----------------------------------------------------------------------
 

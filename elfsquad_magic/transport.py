@@ -17,6 +17,7 @@ import orjson
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.filepost import encode_multipart_formdata
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -257,6 +258,7 @@ class Transport:
         *,
         params: Params = None,
         json: Any = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         cancel: threading.Event | None = None,
@@ -268,7 +270,8 @@ class Transport:
         :class:`ConnectionFailedError` when the host cannot be reached in time, and
         :class:`RequestCancelled` when ``cancel`` is set before an attempt starts (a retry's
         wait ends as soon as it is set). Messages name ``shown`` (the request as the user wrote
-        it) when given, else the URL sent.
+        it) when given, else the URL sent. ``files`` (field -> (file name, bytes, content
+        type)) are sent as ``multipart/form-data``.
         """
         method = method.upper()
         url = self.resolve(url)
@@ -280,6 +283,9 @@ class Transport:
         body = None if json is None else orjson.dumps(json)
         if body is not None:
             send_headers["Content-Type"] = "application/json"
+        if files:
+            # multipart/form-data, encoded once: a retry sends the very same bytes.
+            body, send_headers["Content-Type"] = encode_multipart_formdata(dict(files))
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         renewed = False

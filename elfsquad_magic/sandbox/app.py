@@ -235,6 +235,11 @@ class Sandbox:
             if self._api is not None:
                 self._api.page_size = page_size
 
+    @property
+    def uploaded_files(self) -> list[dict]:
+        """Files uploaded with ``addfile``: quotationId, fileName, contentType, size, content."""
+        return list(self._app.files) if self._app is not None else []
+
     def expire_tokens(self) -> None:
         """Make every token issued so far expired, as if its lifetime had passed."""
         self._tokens.expire_all()

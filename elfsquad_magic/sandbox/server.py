@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.policy
+import re
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -26,6 +30,7 @@ SWAGGER_FILES = {
     "/configurator/v1/swagger.json": "configurator_api.json",
 }
 MAX_BODY = 50 * 1024 * 1024
+_ADDFILE = re.compile(r"^/quotation/1/quotations/([0-9A-Fa-f-]{36})/addfile/?$", re.IGNORECASE)
 HEALTH_PATHS = frozenset(
     f"/{api}/health/ready" for api in ("data/1", "quotation/1", "configurator/1", "configurator/3")
 )
@@ -64,6 +69,7 @@ class SandboxApp:
         self.settings = settings
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
+        self.files: list[dict] = []  # uploaded with the Quotation API's addfile
 
     def count(self, name: str) -> None:
         """Increment a statistics counter."""
@@ -116,6 +122,35 @@ class SandboxApp:
             {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
+    # Quotation API: file upload -----------------------------------------------------------
+    def add_file(self, handler: SandboxHandler, quotation_id: str, body: bytes) -> Reply:
+        """``POST /quotation/1/quotations/{id}/addfile``: one multipart file, kept in memory."""
+        if handler.command != "POST":
+            raise ODataError(405, "MethodNotAllowed", "addfile takes POST.")
+        if self.api.store.get(self.api.service.sets["Quotations"], quotation_id.lower()) is None:
+            raise ODataError(404, "NotFound", f"No quotation with id {quotation_id}.")
+        kind = handler.headers.get("Content-Type", "")
+        if not kind.lower().startswith("multipart/form-data"):
+            raise ODataError(415, "UnsupportedMediaType", "Send the file as multipart/form-data.")
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {kind}\r\n\r\n".encode() + body
+        )
+        parts = [p for p in message.iter_parts() if p.get_filename()]
+        if len(parts) != 1:
+            raise ODataError(400, "BadRequest", "Send exactly one file.")
+        part = parts[0]
+        content = part.get_payload(decode=True) or b""
+        stored = {
+            "id": str(uuid.uuid4()),
+            "quotationId": quotation_id.lower(),
+            "fileName": part.get_filename(),
+            "contentType": part.get_content_type(),
+            "size": len(content),
+        }
+        with self._stats_lock:
+            self.files.append({**stored, "content": content})
+        return Reply(200, orjson.dumps(stored))
+
     # API ----------------------------------------------------------------------------------
     def authenticate(self, handler: SandboxHandler) -> Reply | None:
         """``None`` when the bearer token is valid, else the 401 answer."""
@@ -153,6 +188,10 @@ class SandboxApp:
             if doc is None:
                 raise ODataError(404, "NotFound", f"{path} is not available in this sandbox.")
             return Reply(200, doc, "application/json; charset=utf-8")
+        if match := _ADDFILE.match(path):
+            if (denied := self.authenticate(handler)) is not None:
+                return denied
+            return self.add_file(handler, match.group(1), body)
         if path.startswith("/scim/2/") and self.scim is not None:
             self.count("scim_requests")
             segments = [unquote(s) for s in path[len("/scim/2/") :].split("/") if s]

@@ -32,6 +32,7 @@ BELOW_CLIENT = {
     "arrow_pages",
     "frames",
     "schema",
+    "scim",
 }
 NOTEBOOK_PACKAGES = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 
