@@ -59,7 +59,7 @@ PROBE_REPORT = f"""
 def _report_probe():
     import json, sys
     probe = sys.modules[{_PROBE_MODULE!r}]
-    found = [{{"secret": sb.client_secret, "tokens": list(sb.issued_tokens)}}
+    found = [{{"secret": sb.client_secret, "scim": sb.scim_token, "tokens": list(sb.issued_tokens)}}
              for sb in probe.sandboxes]
     print("PROBE:" + json.dumps(found))
 _report_probe()
@@ -147,7 +147,7 @@ def execute(
         report = _run_hidden(client, PROBE_REPORT)
         client.set_widgets_metadata()
     found = json.loads(report.split("PROBE:", 1)[1])
-    secrets = [s for sb in found for s in (sb["secret"], *sb["tokens"]) if s]
+    secrets = [s for sb in found for s in (sb["secret"], sb.get("scim"), *sb["tokens"]) if s]
     return ExecutedNotebook(
         path=path,
         nb=nb,

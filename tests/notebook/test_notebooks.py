@@ -56,6 +56,7 @@ def test_notebook_runs_top_to_bottom_and_leaks_no_secret(name, bait_sandbox):
         "ELFSQUAD_CLIENT_SECRET": bait_sandbox.client_secret,
         "ELFSQUAD_LOGIN_URL": bait_sandbox.login_url,
         "ELFSQUAD_API_URL": bait_sandbox.api_url,
+        "ELFSQUAD_SCIM_TOKEN": bait_sandbox.scim_token,
     }
     # Raises CellExecutionError, naming the cell and its error, when any cell fails.
     run = runner.execute(ROOT / "notebooks" / name, env=env)
@@ -66,6 +67,9 @@ def test_notebook_runs_top_to_bottom_and_leaks_no_secret(name, bait_sandbox):
     assert run.sandboxes >= 1, "the notebook started no sandbox (no %elfsquad_login --demo?)"
     assert run.tokens >= 1, "the notebook's kernel obtained no token"
     secrets = [*run.secrets, bait_sandbox.client_secret, *bait_sandbox.issued_tokens]
+    # Each demo sandbox gave its client secret and its SCIM token, besides the tokens issued.
+    assert len(run.secrets) >= 2 * run.sandboxes + run.tokens
+    secrets.append(bait_sandbox.scim_token)
     assert runner.find_leaks(run.nb, secrets) == []
     for cell in run.nb.cells:
         if cell.cell_type == "code":
