@@ -15,7 +15,7 @@ import requests
 
 from .errors import InsecureURLError, LoginError, NotLoggedInError
 
-__all__ = ["TokenProvider", "Masked", "is_loopback_host", "check_secure_url"]
+__all__ = ["TokenProvider", "Masked", "is_loopback_host", "check_secure_url", "clock_text"]
 
 logger = logging.getLogger("elfsquad_magic")
 
@@ -78,8 +78,16 @@ def check_secure_url(url: str, what: str) -> None:
         )
 
 
-def _clock_text(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
+def clock_text(moment: dt.datetime) -> str:
+    """A time of day with its zone, in this machine's local time: ``14:05 CET``, ``13:05 UTC``.
+
+    Every time the package prints goes through here, so none is shown without its zone.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    local = moment.astimezone()
+    zone = local.strftime("%Z") or local.strftime("UTC%z")
+    return f"{local:%H:%M} {zone}"
 
 
 class TokenProvider:
@@ -146,9 +154,9 @@ class TokenProvider:
         if self._token is None:
             state = "<none>"
         elif self.expires_at is not None and time.monotonic() >= self._expires_monotonic:
-            state = f"<expired at {_clock_text(self.expires_at)}>"
+            state = f"<expired at {clock_text(self.expires_at)}>"
         elif self.expires_at is not None:
-            state = f"<valid until {_clock_text(self.expires_at)}>"
+            state = f"<valid until {clock_text(self.expires_at)}>"
         else:
             state = "<held>"
         return f"TokenProvider(client_id={self.client_id!r}, token={state})"
@@ -272,7 +280,7 @@ class TokenProvider:
         logger.info(
             "Obtained an Elfsquad token for %s, valid until %s",
             self.client_id,
-            _clock_text(self.expires_at),
+            clock_text(self.expires_at),
         )
         return token
 

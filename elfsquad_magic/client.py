@@ -21,10 +21,12 @@ import pandas as pd
 import requests
 
 from .arrow_pages import PageReader
-from .auth import Masked, TokenProvider, check_secure_url
+from .auth import Masked, TokenProvider, check_secure_url, clock_text
 from .errors import (
     BadRequestError,
+    ElfsquadError,
     LoginError,
+    NotFoundError,
     NotLoggedInError,
     ResponseFormatError,
     UsageError,
@@ -268,7 +270,7 @@ class ElfsquadClient:
         tokens = self._tokens
         if tokens is None or not tokens.has_token or tokens.expires_at is None:
             return "Not logged in"
-        until = tokens.expires_at.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
+        until = clock_text(tokens.expires_at)
         if tokens.expires_at <= dt.datetime.now(dt.timezone.utc):
             if tokens.has_secret:
                 state = f"token expired at {until}; it is renewed on the next call"
@@ -355,7 +357,13 @@ class ElfsquadClient:
         if paginate and not raw and concurrency > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
             sent = with_count(request, limit)
-        response, sent = self._first_response(request, sent)
+        failure: NotFoundError | None = None
+        try:
+            response, sent = self._first_response(request, sent)
+        except NotFoundError as exc:
+            failure = self._with_set_suggestion(exc, request)
+        if failure is not None:
+            raise failure  # outside the handler: no requests object rides along
         # What the magic reports when there is no data to show ("204 No Content", "200 OK").
         self.last_status = (response.status_code, response.reason or "")
         payload, is_json = self._interpret(request, response, raw)
@@ -393,6 +401,31 @@ class ElfsquadClient:
         frame = self._normalise(payload, edm_types, limit)
         frame.attrs["elfsquad"] = _fetch_attrs(request, self._api_url, 1, None, started)
         return frame
+
+    def _with_set_suggestion(self, error: NotFoundError, request: ODataRequest) -> NotFoundError:
+        """``error`` with the entity sets a misspelt name may have meant, from the schema
+        (cached after the first query, so usually no extra request)."""
+        name = request.entity_set
+        if name is None or not request.is_data_api or isinstance(self._schema, _NoSchema):
+            return error
+        try:
+            schema = self.schema()  # cached after the first query; else one request, here only
+        except ElfsquadError:
+            return error
+        if schema.find(name) is not None:
+            return error  # the set exists: the key or the path was not found
+        matches = schema.close_matches(name)
+        hint = f"Did you mean {', '.join(matches)}?" if matches else error.hint
+        hint = f"{hint} (%elfsquad_entities lists the entity sets.)"
+        return NotFoundError(
+            error.message,
+            hint,
+            status=error.status,
+            method=error.method,
+            url=error.url,
+            server_message=error.server_message,
+            code=error.code,
+        )
 
     def _first_response(
         self, request: ODataRequest, sent: ODataRequest

@@ -6,7 +6,6 @@ client); ``--count`` adds one ``$count`` request per set, a few at a time.
 
 from __future__ import annotations
 
-import difflib
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -203,18 +202,8 @@ def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.Da
     )
 
 
-def close_matches(schema: ServiceSchema, name: str, limit: int = 3) -> list[str]:
-    """Entity-set names that look like ``name`` (typos, singular/plural), best first."""
-    by_lower = {set_name.lower(): set_name for set_name in schema.entity_sets}
-    lowered = name.strip().lower()
-    found = difflib.get_close_matches(lowered, list(by_lower), n=limit, cutoff=0.6)
-    if not found:
-        found = [low for low in sorted(by_lower) if low.startswith(lowered[:4])][:limit]
-    return [by_lower[low] for low in found]
-
-
 def _unknown_set(client: ElfsquadClient, schema: ServiceSchema, name: str) -> ElfsquadError:
-    matches = close_matches(schema, name)
+    matches = schema.close_matches(name)
     hint = (
         f"Did you mean {', '.join(matches)}?"
         if matches

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import keyword
 import os
+import re
 from argparse import Namespace
 from typing import Any
 
@@ -412,10 +413,29 @@ class ElfsquadMagic(Magics):
 ElfsquadMagic.elfsquad.parser.allow_abbrev = False
 
 
+_CELL_MAGIC_LINE = re.compile(r"^(\s*)%%elfsquad(?=\s|$)")
+
+
+def bodyless_cell_as_line(lines: list[str]) -> list[str]:
+    """An input transformer: a ``%%elfsquad ...`` cell with nothing below its first line runs
+    as the line magic ``%elfsquad ...``, which IPython would otherwise refuse ("the cell body
+    is empty")."""
+    if not lines or any(line.strip() for line in lines[1:]):
+        return lines
+    match = _CELL_MAGIC_LINE.match(lines[0])
+    if match is None:
+        return lines
+    return [match.group(1) + "%elfsquad" + lines[0][match.end() :]]
+
+
 def load(shell: Any) -> ElfsquadMagic:
-    """Register the magics on the shell (and on its `%config`), install tab completion."""
+    """Register the magics on the shell (and on its `%config`), install tab completion and
+    the body-less cell transformer."""
     magic = ElfsquadMagic(shell)  # Magics.__init__ adds it to shell.configurables
     shell.register_magics(magic)
+    transformers = shell.input_transformers_cleanup
+    if bodyless_cell_as_line not in transformers:
+        transformers.append(bodyless_cell_as_line)
     try:
         from .completion import install_completer
     except ImportError:
@@ -440,6 +460,8 @@ def unload(shell: Any) -> None:
                 del table[name]
     if magic in shell.configurables:
         shell.configurables.remove(magic)
+    if bodyless_cell_as_line in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(bodyless_cell_as_line)
     if magic.completer_handle is not None:
         from .completion import uninstall_completer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -65,6 +66,15 @@ class ServiceSchema:
     def find(self, name: str) -> EntitySet | None:
         """The entity set called ``name`` in any casing, or ``None``."""
         return _find_ci(self.entity_sets, name)
+
+    def close_matches(self, name: str, limit: int = 3) -> list[str]:
+        """Entity-set names that look like ``name`` (typos, singular/plural), best first."""
+        by_lower = {set_name.lower(): set_name for set_name in self.entity_sets}
+        lowered = name.strip().lower()
+        found = difflib.get_close_matches(lowered, list(by_lower), n=limit, cutoff=0.6)
+        if not found:
+            found = [low for low in sorted(by_lower) if low.startswith(lowered[:4])][:limit]
+        return [by_lower[low] for low in found]
 
     def column_names(self, name: str, selected: list[str]) -> list[str]:
         """``$select`` names as the service answers them: ``Name`` -> ``name`` (names the

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .auth import clock_text
 from .errors import NotLoggedInError
 
 if TYPE_CHECKING:
@@ -20,16 +21,12 @@ DEMO_SEED = 42
 
 
 def format_expiry(expires_at: datetime | None) -> str:
-    """The token's expiry as local wall-clock time ("14:05"), or "" when unknown."""
-    if expires_at is None:
-        return ""
-    if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=timezone.utc)
-    return expires_at.astimezone().strftime("%H:%M")
+    """The token's expiry as local time with its zone ("14:05 CET"), or "" when unknown."""
+    return clock_text(expires_at) if expires_at is not None else ""
 
 
 def login_summary(client: ElfsquadClient) -> str:
-    """One line for a successful login: "Logged in as <client id> - token valid until 14:05"."""
+    """One line for a successful login: "Logged in as <client id> - token valid until 14:05 CET"."""
     until = format_expiry(client.token_expires_at)
     line = f"Logged in as {client.client_id}"
     return f"{line} - token valid until {until}" if until else line

@@ -25,7 +25,7 @@ def test_unknown_entity_set_is_a_404_with_a_hint(sandbox) -> None:
     assert error.status == 404 and error.method == "GET"
     assert f"GET {sandbox.api_url}/data/1/featurez" in error.message
     assert "featurez" in (error.server_message or "")
-    assert "entity-set name" in (error.hint or "")
+    assert "Did you mean Features" in (error.hint or "")
 
 
 def test_unknown_property_is_a_400_with_the_server_message(sandbox) -> None:
@@ -117,3 +117,24 @@ def test_server_that_keeps_failing_ends_in_a_clear_error(fresh_sandbox) -> None:
     with pytest.raises((ServerError, RateLimitedError, ConnectionFailedError)):
         client.get("/data/1/vats")
     assert time.monotonic() - started < 5
+
+
+def test_a_misspelt_entity_set_gets_close_matches_from_the_schema(sandbox) -> None:
+    from clients import make_client
+
+    from elfsquad_magic.errors import NotFoundError
+
+    client = make_client(sandbox)
+    client.get("/data/1/vats")  # the schema is cached by the first query
+    before = sandbox.stats["requests"]
+    with pytest.raises(NotFoundError) as caught:
+        client.get("/data/1/featurez")
+    assert sandbox.stats["requests"] == before + 1  # the 404 itself, no schema request
+    assert "Did you mean Features" in caught.value.hint
+    assert "featurez" in str(caught.value)
+    fresh = make_client(sandbox)
+    with pytest.raises(NotFoundError, match="Did you mean Quotations"):
+        fresh.get("/data/1/quotation")  # the schema is read once, for the suggestion
+    with pytest.raises(NotFoundError) as missing_key:
+        client.get("/data/1/features(00000000-0000-4000-8000-000000000000)")
+    assert "Did you mean" not in str(missing_key.value)

@@ -9,6 +9,7 @@ import pytest
 from clients import make_client
 from leakcheck import secrets_of
 
+from elfsquad_magic.auth import clock_text
 from elfsquad_magic.client import (
     DEFAULT_API_URL,
     DEFAULT_LOGIN_URL,
@@ -38,7 +39,7 @@ def test_login_status_and_expiry(sandbox) -> None:
     expires = client.token_expires_at
     assert expires is not None and expires.tzinfo is not None
     assert dt.timedelta(minutes=59) < expires - dt.datetime.now(dt.timezone.utc)
-    until = expires.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
+    until = clock_text(expires)
     assert client.status() == (
         f"Logged in as {sandbox.client_id} at {sandbox.api_url} - token valid until {until}"
     )

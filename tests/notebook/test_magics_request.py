@@ -319,3 +319,29 @@ def test_completer_is_installed_and_removed_with_the_extension(ip) -> None:
         assert handle.matcher not in ip.Completer.custom_matchers
     finally:
         ip.run_line_magic("load_ext", "elfsquad_magic")
+
+
+def test_a_cell_magic_with_nothing_below_runs_as_the_line_magic(ip, sandbox_env) -> None:
+    ip.run_line_magic("elfsquad_login", "")
+    result = ip.run_cell("%%elfsquad GET /data/1/vats\n")
+    assert result.error_in_exec is None and result.error_before_exec is None
+    assert len(result.result) == len(sandbox_env.rows("Vats"))
+    blank = ip.run_cell("%%elfsquad GET /data/1/vats?$top=2\n   \n")
+    assert len(blank.result) == 2
+    with_body = ip.run_cell("%%elfsquad GET /data/1/vats\n$top=1")
+    assert len(with_body.result) == 1  # a real body is untouched
+
+
+def test_the_transformer_leaves_other_cells_alone() -> None:
+    from elfsquad_magic.magics import bodyless_cell_as_line
+
+    assert bodyless_cell_as_line(["%%elfsquad GET /x\n"]) == ["%elfsquad GET /x\n"]
+    assert bodyless_cell_as_line(["  %%elfsquad -o a GET /x"]) == ["  %elfsquad -o a GET /x"]
+    for lines in (
+        ["%%elfsquad GET /x\n", "$top=1\n"],
+        ["%%elfsquad_sql\n"],
+        ["%%time\n"],
+        ["x = 1\n"],
+        [],
+    ):
+        assert bodyless_cell_as_line(list(lines)) == lines

@@ -1,0 +1,54 @@
+"""Every printed time carries its zone, whatever the machine's local zone is."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from elfsquad_magic.auth import clock_text
+from elfsquad_magic.session import format_expiry
+
+
+@pytest.fixture
+def amsterdam() -> Iterator[None]:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Amsterdam"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_times_are_local_with_the_zone_named(amsterdam) -> None:
+    winter = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone.utc)
+    summer = dt.datetime(2026, 7, 1, 20, 0, tzinfo=dt.timezone.utc)
+    assert clock_text(winter) == "21:00 CET"
+    assert clock_text(summer) == "22:00 CEST"
+    assert format_expiry(winter) == "21:00 CET"  # what the magics print
+
+
+def test_a_naive_time_is_taken_as_utc(amsterdam) -> None:
+    assert clock_text(dt.datetime(2026, 12, 1, 20, 0)) == "21:00 CET"
+
+
+def test_in_utc_the_zone_is_still_shown() -> None:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        assert clock_text(dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone.utc)) == "20:00 UTC"
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
