@@ -25,6 +25,7 @@ from .auth import Masked, TokenProvider, check_secure_url, clock_text
 from .errors import (
     BadRequestError,
     ElfsquadError,
+    FetchInterrupted,
     LoginError,
     NotFoundError,
     NotLoggedInError,
@@ -140,6 +141,23 @@ class ElfsquadClient:
         }
         options = {k: v for k, v in env.items() if v}
         options.update(overrides)
+        has_login = options.get("client_id") and options.get("client_secret")
+        if not has_login and not options.get("scim_token"):
+            # A script has no %elfsquad_login to fall back on: say what to set, now.
+            missing = [
+                name
+                for name, key in (
+                    ("ELFSQUAD_CLIENT_ID", "client_id"),
+                    ("ELFSQUAD_CLIENT_SECRET", "client_secret"),
+                )
+                if not options.get(key)
+            ]
+            raise LoginError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
+                "Set ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET in the environment (the "
+                "OpenId client from Elfsquad's Integrations page), or pass client_id= and "
+                "client_secret= to ElfsquadClient.from_env().",
+            )
         return cls(**options)
 
     def _new_tokens(self, client_secret: str) -> TokenProvider:
@@ -357,11 +375,15 @@ class ElfsquadClient:
         if paginate and not raw and concurrency > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
             sent = with_count(request, limit)
-        failure: NotFoundError | None = None
+        failure: NotFoundError | FetchInterrupted | None = None
         try:
             response, sent = self._first_response(request, sent)
         except NotFoundError as exc:
             failure = self._with_set_suggestion(exc, request)
+        except KeyboardInterrupt:
+            if request.method != "GET":
+                raise  # a write may have been made: the plain interrupt claims nothing
+            failure = FetchInterrupted(0)
         if failure is not None:
             raise failure  # outside the handler: no requests object rides along
         # What the magic reports when there is no data to show ("204 No Content", "200 OK").
@@ -492,20 +514,27 @@ class ElfsquadClient:
         if columns is None and edm_types:
             columns = [name for name in edm_types if "." not in name]
         builder = FrameBuilder(edm_types, self.dtype_backend, columns=columns)
-        result: FetchResult = fetch_collection(
-            self._transport,
-            first,
-            request=sent,
-            convert=builder.add,
-            reader=PageReader.for_records(first.records, edm_types),
-            limit=limit,
-            paginate=paginate,
-            progress=RowProgress(progress),
-            concurrency=concurrency,
-            started=started,
-            key=self._key_for(request),
-            on_restart=builder.reset,
-        )
+        interrupted = False
+        try:
+            result: FetchResult = fetch_collection(
+                self._transport,
+                first,
+                request=sent,
+                convert=builder.add,
+                reader=PageReader.for_records(first.records, edm_types),
+                limit=limit,
+                paginate=paginate,
+                progress=RowProgress(progress),
+                concurrency=concurrency,
+                started=started,
+                key=self._key_for(request),
+                on_restart=builder.reset,
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+        if interrupted:
+            # Raised outside the handler: one line, not a traceback through the worker threads.
+            raise FetchInterrupted(builder.rows)
         frame = builder.frame()
         # The count the user asked for; one added for the windows stays out of sight.
         count = result.odata_count if sent is request else None

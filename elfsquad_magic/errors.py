@@ -22,6 +22,7 @@ The tree::
         ├── RateLimitedError       429
         └── ServerError            5xx
     DataChangedWarning (a UserWarning): the data moved during a fetch, which was repeated
+    FetchInterrupted (a KeyboardInterrupt): Ctrl-C during a fetch; nothing was returned
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "DataChangedWarning",
+    "FetchInterrupted",
 ]
 
 
@@ -162,6 +164,29 @@ class RateLimitedError(ElfsquadHTTPError):
 
 class ServerError(ElfsquadHTTPError):
     """5xx after the retry budget."""
+
+
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or the notebook's stop button) during a fetch: nothing was returned.
+
+    A ``KeyboardInterrupt``, so the cell and "Run All" stop as for any interrupt; shown as one
+    line instead of a traceback through the fetch's threads.
+    """
+
+    def __init__(self, rows: int) -> None:
+        arrived = f"after {rows:,} rows had arrived" if rows else "before any rows arrived"
+        self.rows = rows
+        self.message = (
+            f"Interrupted {arrived}: nothing was returned and no variable was changed. "
+            "The session is fine; run the cell again to fetch it all."
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}"]
 
 
 class DataChangedWarning(UserWarning):

@@ -6,6 +6,7 @@ this module is the one that knows tqdm and, in a notebook, IPython's display.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,9 @@ class RowProgress:
             if self.rows == rows:
                 return  # the first page: no bar for an answer that may be one page
             self.bar = _progress_bar(total=self.total, initial=self.rows - rows)
+            if self.bar is None:
+                self.how = False  # nowhere to show one: no bar for this fetch
+                return
         self.bar.update(rows)
 
     def close(self) -> None:
@@ -52,13 +56,22 @@ class RowProgress:
             self.bar = None
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def _progress_bar(total: int | None, initial: int) -> Any:
     from tqdm.auto import tqdm
     from tqdm.notebook import tqdm as notebook_tqdm
 
     options = {"total": total, "initial": initial, "unit": "rows", "desc": "elfsquad"}
     if not issubclass(tqdm, notebook_tqdm):
-        return tqdm(leave=False, **options)
+        if not _is_terminal(sys.stderr):
+            return None  # a log file or a pipe would fill with "\r" frames of the bar
+        return tqdm(leave=False, file=sys.stderr, **options)
     # In a notebook the bar is shown through a display handle, so that closing it can blank
     # the output: otherwise a saved notebook keeps the bar's first state ("9% 500/5767") as
     # its plain-text fallback, which reads as an unfinished fetch where widgets don't render.

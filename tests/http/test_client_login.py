@@ -147,3 +147,14 @@ def test_proxy_settings_apply_to_remote_hosts_but_not_loopback(monkeypatch) -> N
     assert not new_session("http://127.0.0.1:8000").proxies
     session = new_session("https://api.elfsquad.io")
     assert session.trust_env is False  # no .netrc credentials replacing the bearer token
+
+
+def test_from_env_without_the_variables_names_them_at_once(monkeypatch) -> None:
+    with pytest.raises(LoginError) as caught:
+        ElfsquadClient.from_env()
+    message = str(caught.value)
+    assert "ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET are not set" in message
+    assert "%elfsquad_login" not in message  # a script has no magics
+    monkeypatch.setenv("ELFSQUAD_CLIENT_ID", "someone")
+    with pytest.raises(LoginError, match="^ELFSQUAD_CLIENT_SECRET is not set"):
+        ElfsquadClient.from_env()

@@ -186,7 +186,10 @@ def test_full_url_on_the_api_host_is_accepted(client, sandbox) -> None:
     assert frame.shape[0] == 2
 
 
-def test_progress_bar_only_for_several_pages(sandbox, capsys) -> None:
+def test_progress_bar_only_for_several_pages(sandbox, capsys, monkeypatch) -> None:
+    from elfsquad_magic import progress
+
+    monkeypatch.setattr(progress, "_is_terminal", lambda stream: True)  # as in a terminal
     client = make_client(sandbox, progress=True)
     client.get("/data/1/vats")
     assert "rows" not in capsys.readouterr().err
@@ -254,3 +257,24 @@ def test_any_string_stays_inside_its_filter_literal(client, sandbox, value: str)
         if r["companyName"] == value or r["id"] == known["id"]
     ]
     assert sorted(frame["id"].tolist()) == sorted(expected)
+
+
+def test_no_progress_bar_when_stderr_is_a_file(sandbox, tmp_path) -> None:
+    """A script whose stderr goes to a log gets no bar frames in it."""
+    import subprocess
+    import sys
+
+    script = (
+        "from elfsquad_magic import ElfsquadClient\n"
+        f"c = ElfsquadClient({sandbox.client_id!r}, {sandbox.client_secret!r}, "
+        f"login_url={sandbox.login_url!r}, api_url={sandbox.api_url!r})\n"
+        "print(len(c.get('/data/1/quotationlines', limit=1600)))\n"
+    )
+    log = tmp_path / "run.log"
+    with log.open("wb") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=stderr, timeout=120
+        )
+    assert done.returncode == 0 and done.stdout.strip() == b"1600"
+    written = log.read_bytes()
+    assert b"\r" not in written and b"rows" not in written, written[:300]

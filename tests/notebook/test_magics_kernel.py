@@ -28,10 +28,11 @@ class Kernel:
 
     def run(self, code: str, *, allow_stdin: bool = False) -> tuple[list[dict[str, Any]], str]:
         outputs: list[dict[str, Any]] = []
+        kinds = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
         def keep(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] in ("stream", "display_data", "execute_result", "error"):
-                outputs.append(msg["content"])
+            if msg["msg_type"] in kinds:
+                outputs.append({**msg["content"], "msg_type": msg["msg_type"]})
 
         reply = self.client.execute_interactive(
             code,
@@ -95,3 +96,36 @@ def test_demo_runs_the_sandbox_inside_the_kernel(kernel: Kernel) -> None:
     [result] = [o for o in outputs if "execution_count" in o]
     assert "text/html" in result["data"]  # a DataFrame, rendered as a table
     assert "salesPrice" in result["data"]["text/plain"]
+
+
+def test_an_interrupted_fetch_says_so_in_one_line_and_closes_its_bar(kernel: Kernel) -> None:
+    import threading
+
+    kernel.run("%elfsquad_login --demo")
+    setup = (
+        "_sb = get_ipython().magics_manager.registry['ElfsquadMagic'].session.sandbox\n"
+        "_sb.configure(latency_ms=150, page_size=50)"
+    )
+    assert kernel.run(setup)[1] == "ok"
+    timer = threading.Timer(2.0, kernel.manager.interrupt_kernel)
+    timer.start()
+    try:
+        outputs, status = kernel.run("lines = 1\n%elfsquad -o lines GET /data/1/quotationlines")
+    finally:
+        timer.cancel()
+    assert status == "error"
+    [error] = _errors(outputs)
+    assert error["ename"] == "FetchInterrupted"
+    shown = "\n".join(error["traceback"])
+    assert len(error["traceback"]) == 1, shown
+    assert "Interrupted after" in shown and "rows had arrived" in shown
+    assert "nothing was returned" in shown
+    assert "Traceback" not in shown and "concurrent" not in shown
+    bars = [o for o in outputs if o["msg_type"] == "display_data"]
+    blanked = [o for o in outputs if o["msg_type"] == "update_display_data"]
+    assert bars and blanked, outputs  # the bar was shown, then closed and blanked
+    assert blanked[-1]["data"].get("text/html", "") == ""
+    kernel.run("_sb.configure(latency_ms=0, page_size=500)")
+    outputs, status = kernel.run("vats = %elfsquad GET /data/1/vats\nprint(lines, len(vats) > 0)")
+    assert status == "ok", outputs  # the session is fine...
+    assert any(o.get("text", "").strip() == "1 True" for o in outputs)  # ...and -o untouched

@@ -80,4 +80,5 @@ def test_every_error_is_an_elfsquad_error_with_a_docstring() -> None:
         if cls.__module__ != errors.__name__:
             continue
         assert inspect.getdoc(cls), cls
-        assert issubclass(cls, (errors.ElfsquadError, Warning)), cls
+        # FetchInterrupted is a KeyboardInterrupt, so that a stopped cell stops "Run All".
+        assert issubclass(cls, (errors.ElfsquadError, Warning, KeyboardInterrupt)), cls
