@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import InsecureURLError, LoginError, NotLoggedInError
+from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL
 
 __all__ = ["TokenProvider", "Masked", "is_loopback_host", "check_secure_url", "clock_text"]
 
@@ -67,9 +68,12 @@ def check_secure_url(url: str, what: str) -> None:
     """Refuse URLs that would carry credentials in clear text (http to a non-loopback host)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The example names the host this URL is for: the token host or the API host.
+        example = DEFAULT_LOGIN_URL if "login" in what.lower() else DEFAULT_API_URL
+        bare = "://" not in url and bool(url.strip())
         raise InsecureURLError(
-            f"The {what} {url!r} is not an http(s) URL.",
-            "Give a URL such as https://api.elfsquad.io.",
+            f"The {what} {url!r} is not an http(s) URL" + (": it has no scheme." if bare else "."),
+            f"Give a URL such as {example}" + (f" (https://{url.strip()})." if bare else "."),
         )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InsecureURLError(

@@ -257,13 +257,23 @@ class LoginFlow:
         )
 
     def form(
-        self, client_id: str, hosts: dict[str, str], login: LoginFunction | None = None
+        self,
+        client_id: str,
+        hosts: dict[str, str],
+        login: LoginFunction | None = None,
+        given: dict[str, str | None] | None = None,
     ) -> LoginForm:
-        """A login form prefilled with the client id (else the logged-in one) and the hosts."""
+        """A login form prefilled with the client id and hosts of the current login (when
+        there is one), except what the magic line gave."""
         from .login_form import LoginForm
 
-        if not client_id and self.session.client is not None:
-            client_id = self.session.client.client_id
+        current = self.session.client
+        if current is not None:
+            client_id = client_id or current.client_id or ""
+            hosts = {
+                name: value if (given or {}).get(name) else getattr(current, name) or value
+                for name, value in hosts.items()
+            }
         return LoginForm(login or self.login, client_id=client_id, **hosts)
 
     def run(
@@ -292,6 +302,7 @@ class LoginFlow:
         if env is not None and client_id and client_id.strip() != env[0]:
             env = None  # the secret in the environment belongs to another client
         if form or (env is None and _widgets_frontend(self.shell)):
-            return self.form(chosen_id, hosts, login)
+            given = {"scope": scope, "login_url": login_url, "api_url": api_url}
+            return self.form(chosen_id, hosts, login, given)
         credentials = env or _prompt_credentials(self.shell, chosen_id)
         return login(*credentials, **hosts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 from typing import Any, Protocol
 
 import ipywidgets as widgets
@@ -19,6 +20,7 @@ from .odata import DEFAULT_SCOPE
 _OK_STYLE = "color: #1a7f37"
 _ERROR_STYLE = "color: #cf222e"
 _LABEL_WIDTH = "110px"
+_FIELD_WIDTH = "480px"
 
 
 class LoginFunction(Protocol):
@@ -35,7 +37,7 @@ def _text(widget_class: type[widgets.Text], label: str, value: str, **kwargs: An
         value=value,
         description=label,
         style={"description_width": _LABEL_WIDTH},
-        layout=widgets.Layout(width="480px"),
+        layout=widgets.Layout(width=_FIELD_WIDTH),
         **kwargs,
     )
 
@@ -62,7 +64,11 @@ class LoginForm:
             children=[widgets.VBox([self.login_url, self.api_url])],
             titles=("Advanced",),
             selected_index=None,
+            # As wide as the fields above it; the fields inside get the padding's width back.
+            layout=widgets.Layout(width=_FIELD_WIDTH),
         )
+        for field in (self.login_url, self.api_url):
+            field.layout.width = "calc(100% - 4px)"
         self.button = widgets.Button(description="Log in", button_style="primary", icon="sign-in")
         self.status = widgets.HTML(value="")
         self.widget = widgets.VBox(
@@ -77,6 +83,16 @@ class LoginForm:
             ]
         )
         self.button.on_click(self._on_click)
+        self._submitting = False
+        # Enter in the secret field logs in, as the button does.
+        with warnings.catch_warnings():
+            # ipywidgets 8 marks on_submit deprecated, yet it is the one event for Enter
+            # (observing the value would also log in when the field merely loses focus).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.client_secret.on_submit(lambda _field: self.submit())
+        # A red error stays only until the user changes something.
+        for field in (self.client_id, self.client_secret, self.scope, self.login_url, self.api_url):
+            field.observe(self._clear_error, names="value")
 
     @property
     def status_text(self) -> str:
@@ -95,10 +111,14 @@ class LoginForm:
         return found
 
     def submit(self) -> bool:
-        """Log in with the current values (what the button does); True on success."""
+        """Log in with the current values (what the button and Enter do); True on success."""
         # Read and clear the secret first: nothing after this may leave it in the widget.
         secret = self.client_secret.value
-        self.client_secret.value = ""
+        self._submitting = True
+        try:
+            self.client_secret.value = ""
+        finally:
+            self._submitting = False
         client_id = self.client_id.value.strip()
         if not client_id or not secret:
             missing = "client ID" if not client_id else "client secret"
@@ -127,6 +147,10 @@ class LoginForm:
 
     def _on_click(self, _button: widgets.Button) -> None:
         self.submit()
+
+    def _clear_error(self, _change: dict[str, Any]) -> None:
+        if not self._submitting and _ERROR_STYLE in self.status.value:
+            self.status.value = ""
 
     def _show(self, text: str, *, ok: bool) -> None:
         style = _OK_STYLE if ok else _ERROR_STYLE

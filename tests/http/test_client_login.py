@@ -158,3 +158,19 @@ def test_from_env_without_the_variables_names_them_at_once(monkeypatch) -> None:
     monkeypatch.setenv("ELFSQUAD_CLIENT_ID", "someone")
     with pytest.raises(LoginError, match="^ELFSQUAD_CLIENT_SECRET is not set"):
         ElfsquadClient.from_env()
+
+
+@pytest.mark.parametrize(
+    ("options", "example"),
+    [
+        (
+            {"login_url": "login.example.com"},
+            "https://login.elfsquad.io (https://login.example.com)",
+        ),
+        ({"api_url": "api.example.com"}, "https://api.elfsquad.io (https://api.example.com)"),
+    ],
+)
+def test_a_url_without_a_scheme_gets_a_hint_for_its_own_host(options, example) -> None:
+    with pytest.raises(InsecureURLError, match="has no scheme") as caught:
+        ElfsquadClient(**options)
+    assert example in caught.value.hint

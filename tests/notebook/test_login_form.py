@@ -134,3 +134,37 @@ def test_plain_text_display_says_what_the_form_is() -> None:
     bundle = LoginForm(Recorder())._repr_mimebundle_()
     assert bundle["text/plain"].startswith("Elfsquad login form")
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def _press_enter(field: Any) -> None:
+    """What the browser sends when Enter is pressed in a text field."""
+    field._handle_string_msg(None, {"event": "submit"}, None)
+
+
+def test_enter_in_the_secret_field_logs_in(recwarn) -> None:
+    login = Recorder()
+    form = LoginForm(login, login_url="https://login.example", api_url="https://api.example")
+    _fill(form)
+    _press_enter(form.client_secret)
+    assert [call["client_secret"] for call in login.calls] == [SECRET]
+    assert form.client_secret.value == ""
+    assert form.status_text.startswith("Logged in as my-client")
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+
+
+def test_an_error_is_cleared_as_soon_as_a_field_changes() -> None:
+    form = LoginForm(Recorder(LoginError("The client id or its secret was not accepted.")))
+    _fill(form)
+    form.submit()
+    assert "not accepted" in form.status_text  # it survives the emptied secret field
+    form.client_secret.value = "another-secret"
+    assert form.status_text == ""
+    form.submit()
+    assert "not accepted" in form.status_text
+    form.api_url.value = "https://other.example"
+    assert form.status_text == ""
+
+
+def test_the_advanced_box_is_as_wide_as_the_fields() -> None:
+    form = LoginForm(Recorder())
+    assert form.advanced.layout.width == form.client_id.layout.width

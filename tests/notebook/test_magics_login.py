@@ -299,3 +299,20 @@ def test_demo_sets_the_sandboxs_scim_token(ip) -> None:
     users = ip.run_line_magic("elfsquad", "GET /scim/2/Users")
     assert users["id"].tolist() == sorted(r["id"] for r in sandbox.rows("Users"))
     assert sandbox.scim_token not in out + _say(ip, "elfsquad_status")
+
+
+def test_the_form_shown_again_carries_the_current_logins_hosts(ip, sandbox_env, monkeypatch):
+    _say(ip, "elfsquad_login")
+    for name in ("ELFSQUAD_LOGIN_URL", "ELFSQUAD_API_URL", "ELFSQUAD_CLIENT_SECRET"):
+        monkeypatch.delenv(name)
+    with capture_output():
+        ip.run_line_magic("elfsquad_login", "--form")
+    form = _magic(ip).form
+    assert form.client_id.value == sandbox_env.client_id
+    assert (form.login_url.value, form.api_url.value) == (
+        sandbox_env.login_url,
+        sandbox_env.api_url,
+    )
+    with capture_output():
+        ip.run_line_magic("elfsquad_login", "--form --api-url https://api.other.example")
+    assert _magic(ip).form.api_url.value == "https://api.other.example"  # the line wins
