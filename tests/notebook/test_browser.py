@@ -179,9 +179,9 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
-@pytest.fixture(scope="module")
-def page(lab: dict):
-    """A Chromium page (Playwright) showing the notebook with an idle kernel."""
+@contextlib.contextmanager
+def _browser_page(url: str, screenshot: str) -> Iterator:
+    """A Chromium page (Playwright) showing ``url`` with the notebook's first cell rendered."""
     executable = _chromium()
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is missing"
@@ -195,16 +195,27 @@ def page(lab: dict):
         context.set_default_timeout(30_000)
         sync_api.expect.set_options(timeout=30_000)
         page = context.new_page()
-        page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}")
-        # The notebook's cells are rendered and its kernel has started and is idle.
+        page.goto(url)
         first_cell = page.locator(".jp-Notebook .jp-CodeCell .cm-content", has_text=LOAD_CELL)
         sync_api.expect(first_cell).to_be_visible(timeout=60_000)
+        try:
+            yield page
+        finally:
+            page.screenshot(path=OUTPUT_DIR / screenshot)  # what the page showed at the end
+            context.close()
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab: dict):
+    """A Chromium page showing the notebook in JupyterLab with an idle kernel."""
+    from playwright.sync_api import expect
+
+    url = f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}"
+    with _browser_page(url, "last-state.png") as page:
         kernel = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"ipykernel.*\| Idle"))
-        sync_api.expect(kernel).to_be_visible(timeout=60_000)
+        expect(kernel).to_be_visible(timeout=60_000)
         yield page
-        page.screenshot(path=OUTPUT_DIR / "last-state.png")  # what the page showed at the end
-        context.close()
-        browser.close()
 
 
 def _cell(page, first_line: str):
@@ -240,9 +251,16 @@ def _log_in_with_form(page, sb: Sandbox) -> None:
     secret = form_cell.locator("input[type='password']")
     expect(secret).to_be_visible()
     client_id.fill(sb.client_id)
+    # A wrong secret first, sent with Enter: the error shows, and goes once the user types.
+    secret.fill("wrong-" + sb.client_secret)
+    secret.press("Enter")
+    refused = form_cell.get_by_text("not accepted")
+    expect(refused).to_be_visible()
+    expect(secret).to_have_value("")
     secret.fill(sb.client_secret)
+    expect(refused).to_have_count(0)
     form_cell.screenshot(path=OUTPUT_DIR / "login-form-filled.png")
-    form_cell.get_by_role("button", name="Log in").click()
+    secret.press("Enter")
     expect(form_cell.get_by_text(f"Logged in as {sb.client_id}")).to_be_visible()
     expect(secret).to_have_value("")  # emptied as soon as it was read
     form_cell.screenshot(path=OUTPUT_DIR / "login-form.png")
@@ -282,6 +300,32 @@ def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browse
     for value in [browser_sandbox.client_secret, *browser_sandbox.issued_tokens]:
         assert value not in dom
         assert value not in saved
+
+
+def test_notebook_7_renders_the_form_logs_in_and_shows_a_table(lab, browser_sandbox):
+    """The classic interface (Notebook 7, from the `lab` extra) on its own copy of the notebook,
+    so it runs in a kernel of its own."""
+    from playwright.sync_api import expect
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, lab["root"] / "in-notebook-7.ipynb")
+    url = f"{lab['url']}/notebooks/in-notebook-7.ipynb?token={lab['token']}"
+    with _browser_page(url, "notebook7-last-state.png") as page:
+        expect(page.locator("#jp-top-panel, #top-panel-wrapper").first).to_be_attached()
+        _log_in_with_form(page, browser_sandbox)
+        query_cell = _cell(page, QUERY_CELL)
+        _run(page, query_cell)
+        table = query_cell.locator(".jp-OutputArea-output table.dataframe")
+        expect(table).to_be_visible()
+        expect(table.locator("tbody tr")).to_have_count(int(QUERY_PARAMS["$top"]))
+        page.screenshot(path=OUTPUT_DIR / "notebook7.png")
+        dom = page.content()
+        for value in [browser_sandbox.client_secret, *browser_sandbox.issued_tokens]:
+            assert value not in dom
 
 
 def _new_cell_below(page, cell):
