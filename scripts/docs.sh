@@ -9,6 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import sphinx, myst_nb, furo, elfsquad_magic" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[docs]"
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[docs]"
 fi
 exec .venv/bin/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html "$@"

@@ -30,7 +30,8 @@ wanted=$(cksum < pyproject.toml)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python -c 'import elfsquad_magic, jupyterlab' 2>/dev/null; then
     echo "Installing elfsquad-magic and JupyterLab into .venv (first run: a minute or two) ..."
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[lab]"
+    # PYTHONWARNINGS reaches the build backend: no "Editable installation" warning block.
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".[lab]"
     # The notebooks' "python3" kernel must be this environment's Python, even when the user has
     # a "python3" kernel of another Python in ~/.local/share/jupyter (Jupyter prefers the
     # environment's own kernels when it runs from a virtual environment).
@@ -42,4 +43,8 @@ extra=()
 # Jupyter refuses to run as root (containers, fresh cloud machines) unless told.
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)
 echo "Starting JupyterLab on notebooks/01-getting-started.ipynb (Ctrl+C twice to stop) ..."
-exec .venv/bin/jupyter lab ${extra[@]+"${extra[@]}"} notebooks/01-getting-started.ipynb "$@"
+echo "With --no-browser, open the URL it prints below: it opens the getting-started notebook."
+# The default URL is the notebook, so the URL Jupyter prints (and opens) shows it, not the
+# Launcher.
+exec .venv/bin/jupyter lab ${extra[@]+"${extra[@]}"} \
+    --LabApp.default_url=/lab/tree/notebooks/01-getting-started.ipynb "$@"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -143,7 +145,51 @@ class SandboxOptionsReference(_Generated):
         return ["```text", _usage(parser), "```", "", *_options_table(parser)]
 
 
+ROOT = Path(__file__).resolve().parents[2]
+BINDER_NOTEBOOK = "notebooks/01-getting-started.ipynb"
+
+
+def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str | None:
+    """The public repository named in ``[project.urls]`` (``Repository``), or ``None``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    urls = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("urls", {})
+    return next((url for name, url in urls.items() if name.lower() == "repository"), None)
+
+
+def binder_url(repository: str, notebook: str = BINDER_NOTEBOOK) -> str | None:
+    """The mybinder.org link that opens ``notebook`` of a GitHub ``repository``, or ``None``."""
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repository)
+    if match is None:
+        return None
+    owner, name = match.groups()
+    return f"https://mybinder.org/v2/gh/{owner}/{name}/HEAD?urlpath=lab/tree/{notebook}"
+
+
+def binder_lines(repository: str | None) -> list[str]:
+    """The Binder badge for ``repository``, or what to do while there is none."""
+    link = binder_url(repository) if repository else None
+    if link is None:
+        return [
+            "The Binder badge appears here once `[project.urls]` in `pyproject.toml` names the",
+            'public GitHub repository (`Repository = "https://github.com/<owner>/<name>"`):',
+            "that one entry is where the badge and these docs take the address from.",
+            "",
+        ]
+    return [f"[![Binder](https://mybinder.org/badge_logo.svg)]({link})", ""]
+
+
+class BinderBadge(_Generated):
+    """The Binder badge, from ``[project.urls]`` in ``pyproject.toml``."""
+
+    def lines(self) -> list[str]:
+        return binder_lines(repository_url())
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("elfsquad-binder", BinderBadge)
     app.add_directive("elfsquad-magics", MagicsReference)
     app.add_directive("elfsquad-settings", SettingsReference)
     app.add_directive("elfsquad-errors", ErrorsReference)

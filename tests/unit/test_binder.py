@@ -78,12 +78,45 @@ def test_post_build_installs_this_checkout_and_stops_on_error():
     subprocess.run(["bash", "-n", str(post_build)], check=True)
 
 
-def test_badge_and_check_script_point_at_the_getting_started_notebook():
+def _docs_extension():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        return importlib.import_module("elfsquad_reference")
+    finally:
+        sys.path.pop(0)
+
+
+def test_the_badge_is_made_from_the_repository_in_project_urls(tmp_path):
+    ext = _docs_extension()
+    link = ext.binder_url("https://github.com/someone/elfsquad-magic")
+    assert link == (
+        "https://mybinder.org/v2/gh/someone/elfsquad-magic/HEAD"
+        "?urlpath=lab/tree/notebooks/01-getting-started.ipynb"
+    )
+    target = re.search(r"urlpath=lab/tree/([^)&\s]+)", link)
+    assert target and (ROOT / target.group(1)).is_file()
+    assert ext.binder_url("https://gitlab.com/a/b") is None  # Binder's gh/ scheme only
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/o/r.git"\n'
+    )
+    assert ext.repository_url(pyproject) == "https://github.com/o/r.git"
+    assert "mybinder.org/v2/gh/o/r/HEAD" in ext.binder_lines(ext.repository_url(pyproject))[0]
+
+
+def test_without_a_public_home_no_placeholder_badge_is_shown():
+    ext = _docs_extension()
     page = (ROOT / "docs" / "getting-started.md").read_text()
-    badge = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+", page)
-    assert badge, "docs/getting-started.md has no Binder badge"
-    target = re.search(r"urlpath=lab/tree/([^)&\s]+)", badge.group())
-    assert target and (ROOT / target.group(1)).is_file(), badge.group()
+    assert "{elfsquad-binder}" in page and "OWNER" not in page
+    assert "OWNER" not in (ROOT / "README.md").read_text()
+    if ext.repository_url() is None:
+        assert "[project.urls]" in " ".join(ext.binder_lines(None))
+
+
+def test_check_script_rebuilds_what_binder_builds():
     check = ROOT / "scripts" / "check_binder.sh"
     subprocess.run(["bash", "-n", str(check)], check=True)
     assert "binder/requirements.txt" in check.read_text()
