@@ -163,8 +163,8 @@ class LoginForm:
             # Where widgets cannot render (terminal IPython), say what this is instead of
             # printing the widget tree.
             bundle["text/plain"] = (
-                "Elfsquad login form (shown in notebooks with widgets; in a terminal, run "
-                "%elfsquad_login without --form to be asked for the credentials)"
+                "Elfsquad login form: run the cell to show it (it needs a running kernel). "
+                "In a terminal, %elfsquad_login without --form asks for the credentials."
             )
         return bundle
 

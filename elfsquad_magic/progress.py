@@ -75,7 +75,7 @@ def _progress_bar(total: int | None, initial: int) -> Any:
     # In a notebook the bar is shown through a display handle, so that closing it can blank
     # the output: otherwise a saved notebook keeps the bar's first state ("9% 500/5767") as
     # its plain-text fallback, which reads as an unfinished fetch where widgets don't render.
-    from IPython.display import HTML, display
+    from IPython.display import display
 
     bar = tqdm(display=False, leave=False, **options)
     handle = display(bar.container, display_id=True)
@@ -84,7 +84,8 @@ def _progress_bar(total: int | None, initial: int) -> Any:
     def close_and_blank() -> None:
         close()
         if handle is not None:
-            handle.update(HTML(""))
+            # Empty in every form: no "<IPython.core.display.HTML object>" text is left behind.
+            handle.update({"text/plain": "", "text/html": ""}, raw=True)
 
     bar.close = close_and_blank
     return bar

@@ -44,8 +44,15 @@ _COUNTRIES = [
     ("ES", "España", "Spain", "+34", "Madrid"),
     ("JP", "日本", "Japan", "+81", "Tokyo"),
 ]
-_QUANTITIES = [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 10.0, 0.5, 2.75, 0.0]
-_DISCOUNTS = [0.0, 0.0, 0.0, 5.0, 10.0, 12.5, 100.0]
+# Drawn by index, so a value's share is its count here: the awkward ones (a quantity of 0, a
+# 100 % discount) stay in the data for the tests, but rare, as in a real tenant (about 1 %).
+_QUANTITIES = [1.0] * 45 + [2.0] * 14 + [3.0] * 8 + [4.0] * 6 + [10.0] * 4 + [0.5] * 2
+_QUANTITIES += [2.75, 0.0]
+_DISCOUNTS = [0.0] * 55 + [5.0] * 18 + [10.0] * 14 + [12.5] * 6 + [15.0] * 5 + [20.0] * 1
+_DISCOUNTS += [100.0]
+# Languages and currencies of each country, so that a dealer in London quotes in pounds.
+_LANGUAGE_OF = {"NL": "nl", "BE": "nl", "DE": "de", "CH": "de", "FR": "fr", "ES": "en"}
+_CURRENCY_OF = {"GB": "GBP", "CH": "CHF", "US": "USD"}
 _STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived"]
 _VATS = [
     ("High 21%", 21.0, True),
@@ -74,6 +81,8 @@ _CATEGORIES = [
     "Spare parts",
     "Discounts",
 ]
+# Discounts (negative prices) are about 1.5 % of the features.
+_CATEGORY_WEIGHTS = [12 if name != "Discounts" else 1.5 for name in _CATEGORIES]
 _WORDS = [
     "Alu",
     "Carbon",
@@ -259,14 +268,15 @@ def _organizations(t: _Tenant) -> list[dict]:
     for i in range(2 + t.scale):
         org_id = main_org if i == 0 else t.guid()
         row = t.audit(main_org, None)
+        city, country = ("Amsterdam", "NL") if i == 0 else rng.choice(_CITIES)
         row.update(
             id=org_id,
-            name="Velo Demo B.V." if i == 0 else f"Dealer {i} – {rng.choice(_CITIES)[0]}",
+            name="Velo Demo B.V." if i == 0 else f"Dealer {i} – {city}",
             settingsId=None,
             defaultDiscountPct=0.0 if i == 0 else float(rng.choice([0, 5, 7.5, 10])),
             defaultUpValuePct=0.0,
-            currencyIso="EUR" if i % 3 else rng.choice(["EUR", "GBP", "CHF"]),
-            languageIso=rng.choice(["nl", "en", "de"]),
+            currencyIso=_CURRENCY_OF.get(country, "EUR"),
+            languageIso=_LANGUAGE_OF.get(country, "en"),
             isConfigurationModelPreviewer=False,
             organizationTypeId=None,
         )
@@ -339,16 +349,17 @@ def _features(
     for i in range(400 * t.scale):
         row = t.audited()
         roll = rng.random()
-        if roll < 0.04:
-            name = _ODD_NAMES[i % len(_ODD_NAMES)]
-        elif roll < 0.06:
+        if i % 36 == 9:  # each awkward name once per 400 features (under 3 %), always there
+            name = _ODD_NAMES[(i // 36) % len(_ODD_NAMES)]
+        elif roll < 0.02:
             name = None
         else:
             name = " ".join(rng.sample(_WORDS, rng.randint(1, 3))) + f" {i}"
-        category = rng.choice(categories)
+        # A discount line item (negative price) or a free one is rare, as in a real catalogue.
+        category = rng.choices(categories, weights=_CATEGORY_WEIGHTS)[0]
         if category["name"] == "Discounts":
             price = -t.money(5, 250)
-        elif rng.random() < 0.05:
+        elif rng.random() < 0.015:
             price = 0.0
         else:
             price = t.money(0.5, 4500)

@@ -179,40 +179,48 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
-@contextlib.contextmanager
-def _browser_page(url: str, screenshot: str) -> Iterator:
-    """A Chromium page (Playwright) showing ``url`` with the notebook's first cell rendered."""
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Playwright), one for the module: every page is a context of it."""
     executable = _chromium()
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is missing"
     )
     with sync_api.sync_playwright() as pw:
         try:
-            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         except sync_api.Error as exc:
             pytest.skip(f"Chromium at {executable} could not be started: {exc}")
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        context.set_default_timeout(30_000)
         sync_api.expect.set_options(timeout=30_000)
-        page = context.new_page()
-        page.goto(url)
-        first_cell = page.locator(".jp-Notebook .jp-CodeCell .cm-content", has_text=LOAD_CELL)
-        sync_api.expect(first_cell).to_be_visible(timeout=60_000)
-        try:
-            yield page
-        finally:
-            page.screenshot(path=OUTPUT_DIR / screenshot)  # what the page showed at the end
-            context.close()
-            browser.close()
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def _browser_page(browser, url: str, screenshot: str) -> Iterator:
+    """A page showing ``url`` with the notebook's first cell rendered."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(url)
+    first_cell = page.locator(".jp-Notebook .jp-CodeCell .cm-content", has_text=LOAD_CELL)
+    expect(first_cell).to_be_visible(timeout=60_000)
+    try:
+        yield page
+    finally:
+        page.screenshot(path=OUTPUT_DIR / screenshot)  # what the page showed at the end
+        context.close()
 
 
 @pytest.fixture(scope="module")
-def page(lab: dict):
-    """A Chromium page showing the notebook in JupyterLab with an idle kernel."""
+def page(browser, lab: dict):
+    """A page showing the notebook in JupyterLab with an idle kernel."""
     from playwright.sync_api import expect
 
     url = f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}"
-    with _browser_page(url, "last-state.png") as page:
+    with _browser_page(browser, url, "last-state.png") as page:
         kernel = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"ipykernel.*\| Idle"))
         expect(kernel).to_be_visible(timeout=60_000)
         yield page
@@ -302,7 +310,7 @@ def test_login_form_in_jupyterlab_then_a_query_renders_a_table(page, lab, browse
         assert value not in saved
 
 
-def test_notebook_7_renders_the_form_logs_in_and_shows_a_table(lab, browser_sandbox):
+def test_notebook_7_renders_the_form_logs_in_and_shows_a_table(browser, lab, browser_sandbox):
     """The classic interface (Notebook 7, from the `lab` extra) on its own copy of the notebook,
     so it runs in a kernel of its own."""
     from playwright.sync_api import expect
@@ -314,7 +322,7 @@ def test_notebook_7_renders_the_form_logs_in_and_shows_a_table(lab, browser_sand
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, lab["root"] / "in-notebook-7.ipynb")
     url = f"{lab['url']}/notebooks/in-notebook-7.ipynb?token={lab['token']}"
-    with _browser_page(url, "notebook7-last-state.png") as page:
+    with _browser_page(browser, url, "notebook7-last-state.png") as page:
         expect(page.locator("#jp-top-panel, #top-panel-wrapper").first).to_be_attached()
         _log_in_with_form(page, browser_sandbox)
         query_cell = _cell(page, QUERY_CELL)
