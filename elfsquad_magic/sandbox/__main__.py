@@ -22,6 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=500, help="rows per page (default 500)")
     p.add_argument("--latency-ms", type=float, default=0, help="delay added to API requests")
     p.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="server capacity: API requests served at once; the others wait in a queue",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="calls per second allowed (a token bucket); excess answered 429 with Retry-After",
+    )
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests failed")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")
     p.add_argument(
@@ -52,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=args.fault_rate,
         fault_seed=args.fault_seed,
         retry_after=args.retry_after,
+        max_concurrent=args.max_concurrent,
+        rate_limit=args.rate_limit,
         db=args.db,
         client_id=args.client_id,
         client_secret=args.client_secret,

@@ -9,6 +9,7 @@ from types import TracebackType
 from .dataapi import DataApi
 from .faults import FaultInjector
 from .metadata import load_service
+from .profile import Capacity, RateLimit
 from .scim import ScimApi
 from .seed import generate_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
@@ -56,6 +57,8 @@ class Sandbox:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         retry_after: float = 1.0,
+        max_concurrent: int | None = None,
+        rate_limit: float | None = None,
         db: str | None = None,
         client_id: str = "demo-client",
         client_secret: str | None = None,
@@ -74,7 +77,9 @@ class Sandbox:
         self.verbose = verbose
         if retry_after < 0:
             raise ValueError("retry_after must be 0 or more seconds")
-        self._settings = Settings(latency_ms, retry_after)
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self._settings = Settings(latency_ms, retry_after, max_concurrent, rate_limit)
         self._tokens = TokenIssuer(
             self.client_id, self.client_secret, token_ttl, token_early_expiry
         )
@@ -203,8 +208,13 @@ class Sandbox:
         token_ttl: int | None = None,
         token_early_expiry: float | None = None,
         page_size: int | None = None,
+        max_concurrent: int | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         """Change settings while running (``token_ttl`` applies to tokens issued afterwards).
+
+        ``max_concurrent`` (requests served at once, others queue) and ``rate_limit`` (calls per
+        second, excess answered 429) make a service profile; 0 removes either.
 
         Setting any of ``fault_rate``, ``fault_seed`` or ``fault_after`` restarts the fault
         sequence; ``fault_after=N`` serves the next N API requests normally before faults begin.
@@ -226,6 +236,10 @@ class Sandbox:
             self._tokens.early_expiry = token_early_expiry
         if latency_ms is not None:
             self._settings.latency_ms = latency_ms
+        if max_concurrent is not None:
+            self._settings.capacity = Capacity(max_concurrent or None)
+        if rate_limit is not None:
+            self._settings.rate_limit = RateLimit(rate_limit or None)
         if token_ttl is not None:
             self._tokens.ttl = token_ttl
         if page_size is not None:

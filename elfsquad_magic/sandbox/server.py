@@ -13,13 +13,14 @@ import uuid
 from collections import Counter
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import orjson
 
 from .dataapi import DataApi, Reply, Request, error_body
 from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
 from .metadata import read_apispec
+from .profile import Capacity, RateLimit
 from .query import ODataError
 from .scim import ScimApi
 from .tokens import TokenIssuer
@@ -39,8 +40,16 @@ HEALTH_PATHS = frozenset(
 class Settings:
     """The live-tunable knobs (``Sandbox.configure``)."""
 
-    def __init__(self, latency_ms: float = 0.0, retry_after: float = 1.0) -> None:
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        retry_after: float = 1.0,
+        max_concurrent: int | None = None,
+        rate_limit: float | None = None,
+    ) -> None:
         self.latency_ms = latency_ms
+        self.capacity = Capacity(max_concurrent)
+        self.rate_limit = RateLimit(rate_limit)
         # Seconds a 429 asks the client to wait; real services send whole seconds, tests may
         # ask for a fraction to keep fault runs short.
         self.retry_after = retry_after
@@ -207,8 +216,24 @@ class SandboxApp:
         if path != "/data/1" and not path.startswith("/data/1/"):
             raise ODataError(404, "NotFound", f"No resource at {path}.")
         self.count("api_requests")
-        if self.settings.latency_ms > 0:
-            time.sleep(self.settings.latency_ms / 1000.0)
+        if (wait := self.settings.rate_limit.take()) is not None:
+            self.count("rate_limited")
+            seconds = RateLimit.retry_after(wait)
+            return Reply(
+                429,
+                error_body("TooManyRequests", f"Rate limit exceeded. Retry after {seconds} s."),
+                headers={"Retry-After": seconds},
+            )
+        with self.settings.capacity.serving():
+            # The latency is service time: with a capacity, requests beyond it queue for it.
+            if self.settings.latency_ms > 0:
+                time.sleep(self.settings.latency_ms / 1000.0)
+            return self._serve_api(handler, body, split, path)
+
+    def _serve_api(
+        self, handler: SandboxHandler, body: bytes, split: SplitResult, path: str
+    ) -> Reply | str:
+        """An API request past the rate limit: faults, the token check, the Data API."""
         fault = self.faults.next_fault()
         if fault == "429":
             self.count("faults_429")
