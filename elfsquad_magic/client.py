@@ -44,6 +44,7 @@ from .odata import (
     LIST_OPTIONS,
     METADATA_PATH,
 )
+from .pace import CEILING, PaceController, PaceReport
 from .pages import NOT_JSON, json_body, not_json_answer, page_from_payload, text_or_bytes
 from .paging import FetchResult, fetch_collection
 from .progress import ProgressSpec, RowProgress
@@ -92,7 +93,8 @@ class ElfsquadClient:
         keep_secret: bool = True,
         dtype_backend: str | None = None,
         progress: bool = True,
-        concurrency: int = 4,
+        concurrency: int | None = None,
+        max_concurrency: int = CEILING,
         calls_per_minute: int | None = None,
         scim_token: str | None = None,
     ) -> None:
@@ -112,11 +114,19 @@ class ElfsquadClient:
         self.keep_secret = keep_secret
         self.dtype_backend = dtype_backend
         self.progress = progress
-        self.concurrency = concurrency
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"concurrency must be 1 or more, not {concurrency}.")
+        if max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be 1 or more, not {max_concurrency}.")
+        self.concurrency = concurrency  # None: found by itself (see pace.py)
+        self.max_concurrency = max_concurrency
         self.calls_per_minute = calls_per_minute
         self._session = new_session(login_url)  # for the token requests to the login host
         # One limiter per client, kept across logins: the budget is the service's, not a token's.
         self._limiter = RateLimiter(calls_per_minute)
+        # The API host's pace, kept across fetches and cells: what one fetch learned, the next
+        # starts with.
+        self._limiter.pace = self._new_pace()
         self._tokens: TokenProvider | None = None
         if self._client_id and client_secret:
             self._tokens = self._new_tokens(client_secret)
@@ -172,6 +182,18 @@ class ElfsquadClient:
             keep_secret=self.keep_secret,
         )
 
+    def _new_pace(self) -> PaceController:
+        if self.concurrency is not None:
+            return PaceController(fixed=self.concurrency)
+        return PaceController(ceiling=self.max_concurrency)
+
+    @property
+    def pace(self) -> PaceReport:
+        """The pace found for the API host: concurrency reached, learned rate, 429s seen."""
+        pace = self._limiter.pace
+        assert pace is not None
+        return pace.report()
+
     def _new_transport(self) -> Transport:
         return Transport(
             self._api_url,
@@ -213,6 +235,7 @@ class ElfsquadClient:
         value = _checked_url(value, "API URL")
         if value != self._api_url:
             self._api_url = value
+            self._limiter.pace = self._new_pace()  # another host, another pace
             # A token is for one tenant's API: never send it to the new host.
             self._scim_token = None
             self._drop_login()
@@ -370,9 +393,10 @@ class ElfsquadClient:
         if not request.is_scim:
             self._require_login()  # the SCIM API needs only its own token (Transport checks)
         started = time.monotonic()
-        concurrency = concurrency or self.concurrency
+        pace = self._pace_for(concurrency)
+        throttled_before = pace.throttled
         sent = request
-        if paginate and not raw and concurrency > 1:
+        if paginate and not raw and pace.ceiling > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
             sent = with_count(request, limit)
         failure: NotFoundError | FetchInterrupted | None = None
@@ -408,7 +432,7 @@ class ElfsquadClient:
             return frame
         edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
         if isinstance(payload, dict) and isinstance(payload.get("value"), list):
-            return self._collect(
+            frame = self._collect(
                 request,
                 sent,
                 response.url,
@@ -417,9 +441,15 @@ class ElfsquadClient:
                 limit=limit,
                 paginate=paginate and request.method == "GET",
                 progress=self.progress if progress is None else progress,
-                concurrency=concurrency,
+                pace=pace,
                 started=started,
             )
+            report = pace.report()
+            frame.attrs["elfsquad"]["pace"] = {
+                **report.as_dict(),
+                "throttled": report.throttled - throttled_before,  # during this fetch
+            }
+            return frame
         frame = self._normalise(payload, edm_types, limit)
         frame.attrs["elfsquad"] = _fetch_attrs(request, self._api_url, 1, None, started)
         return frame
@@ -448,6 +478,16 @@ class ElfsquadClient:
             server_message=error.server_message,
             code=error.code,
         )
+
+    def _pace_for(self, concurrency: int | None) -> PaceController:
+        """The host's pace, or a fixed one for a ``concurrency`` asked for this request."""
+        host = self._limiter.pace
+        assert host is not None
+        if concurrency is None or (not host.adaptive and host.limit == concurrency):
+            return host
+        if concurrency < 1:
+            raise UsageError(f"concurrency must be 1 or more, not {concurrency}.")
+        return PaceController(fixed=concurrency)
 
     def _first_response(
         self, request: ODataRequest, sent: ODataRequest
@@ -502,7 +542,7 @@ class ElfsquadClient:
         limit: int | None,
         paginate: bool,
         progress: ProgressSpec,
-        concurrency: int,
+        pace: PaceController,
         started: float,
     ) -> pd.DataFrame:
         """Every page of a collection whose first page is ``payload``, as one typed frame."""
@@ -525,7 +565,7 @@ class ElfsquadClient:
                 limit=limit,
                 paginate=paginate,
                 progress=RowProgress(progress),
-                concurrency=concurrency,
+                pace=pace,
                 started=started,
                 key=self._key_for(request),
                 on_restart=builder.reset,

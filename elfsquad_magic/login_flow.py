@@ -35,7 +35,8 @@ class LoginSettings(Protocol):
     keep_secret: bool
     dtype_backend: str | None
     progress: bool
-    concurrency: int
+    concurrency: int | None
+    max_concurrency: int
     calls_per_minute: int | None
 
 
@@ -162,6 +163,7 @@ class LoginFlow:
             "dtype_backend": settings.dtype_backend,
             "progress": settings.progress,
             "concurrency": settings.concurrency,
+            "max_concurrency": settings.max_concurrency,
             "calls_per_minute": settings.calls_per_minute,
         }
 

@@ -79,7 +79,18 @@ class ElfsquadMagic(Magics):
         help="Total seconds a GET may spend retrying connection errors, 429 and 502/503/504.",
     ).tag(config=True)
     concurrency = Int(
-        4, min=1, help="Pages fetched at the same time when a collection has several pages."
+        None,
+        allow_none=True,
+        min=1,
+        help="Pages fetched at the same time when a collection has several pages. None (the "
+        "default): found by itself for each API host, starting at 4, growing while the service "
+        "keeps up and backing off when it queues or answers 429 (see max_concurrency). A "
+        "number fixes it.",
+    ).tag(config=True)
+    max_concurrency = Int(
+        16,
+        min=1,
+        help="The most pages fetched at the same time when the concurrency is found by itself.",
     ).tag(config=True)
     calls_per_minute = Int(
         None,
@@ -279,7 +290,8 @@ class ElfsquadMagic(Magics):
         "--concurrency",
         type=_positive_int,
         metavar="N",
-        help="Pages fetched at the same time (default: %%config ElfsquadMagic.concurrency).",
+        help="Pages fetched at the same time, fixed for this request (default: found by "
+        "itself, or %%config ElfsquadMagic.concurrency).",
     )
     @argument(
         "--no-progress",

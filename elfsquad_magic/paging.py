@@ -23,6 +23,7 @@ from .errors import (
     IncompleteResultError,
     InsecureURLError,
 )
+from .pace import PaceController
 from .pages import Page, Records, read_page
 from .request import ODataRequest
 from .transport import Transport
@@ -91,7 +92,7 @@ def fetch_collection(
     limit: int | None = None,
     paginate: bool = True,
     progress: ProgressReporter | None = None,
-    concurrency: int = 1,
+    pace: PaceController | None = None,
     started: float | None = None,
     key: Sequence[str] | None = None,
     on_restart: Callable[[], None] | None = None,
@@ -99,8 +100,9 @@ def fetch_collection(
     """All pages of a collection, starting from its first (already fetched) page.
 
     ``limit`` stops after that many rows; ``paginate=False`` keeps the first page only.
-    With ``concurrency`` above 1, the ``request`` the first page answered (as sent) and an
-    ``@odata.count`` on that page, the remaining pages are fetched as concurrent ``$skip``
+    With a ``pace`` that allows more than one request in flight, the ``request`` the first page
+    answered (as sent) and an ``@odata.count`` on that page, the remaining pages are fetched as
+    concurrent ``$skip``
     windows (ordered by ``key`` as a tie-breaker); otherwise ``@odata.nextLink`` is followed one
     page at a time. ``reader`` (when given) reads the pages after the first into Arrow, so
     ``convert`` must take :class:`ArrowPage` as well as lists. ``convert`` is called once per
@@ -112,13 +114,13 @@ def fetch_collection(
     reporter.start(_total(first.count, limit))
     try:
         plan = None
-        if paginate and concurrency > 1 and request is not None:
+        if paginate and pace is not None and pace.ceiling > 1 and request is not None:
             plan = plan_windows(request, first, api_url=transport.api_url, limit=limit, key=key)
         if plan is not None:
             result = FetchResult(url=first.url, odata_count=first.count)
             try:
                 return _fetch_in_windows(
-                    transport, first, plan, result, convert, reader, reporter, concurrency, started
+                    transport, first, plan, result, convert, reader, reporter, pace, started
                 )
             except WindowsRefused as exc:
                 logger.debug("Windows refused (%s); following next links instead", exc)
@@ -156,7 +158,7 @@ def _fetch_in_windows(
     convert: PageConverter,
     reader: PageReader | None,
     reporter: ProgressReporter,
-    concurrency: int,
+    pace: PaceController,
     started: float,
 ) -> FetchResult:
     """The first page, then every window of ``plan``, converted into ``result`` in order."""
@@ -172,7 +174,7 @@ def _fetch_in_windows(
         first.records,
         deliver=deliver,
         arrived=reporter.update,
-        concurrency=concurrency,
+        pace=pace,
         reader=reader,
     )
     counted = _count_again(transport, plan)

@@ -116,6 +116,7 @@ class ElfsquadSession:
             lines = [f"No OAuth login at {where}"]
         if client.has_scim_token:
             lines.append("SCIM token: set (used for /scim/2/ only)")
+        lines.append(f"Pace: {client.pace}")
         expires_at = client.token_expires_at
         if expires_at is not None:
             left = expires_at - datetime.now(timezone.utc)

@@ -36,6 +36,7 @@ from .errors import (
     UsageError,
 )
 from .odata import ENV_SCIM_TOKEN, is_scim_path
+from .pace import PaceController, rate_hint
 from .pages import decode_json
 from .request import Params, encode_query, shown_url, strip_credentials
 
@@ -173,15 +174,18 @@ class RateLimiter:
                 "Leave it unset (None) for no limit.",
             )
         self.interval = 60.0 / calls_per_minute if calls_per_minute else 0.0
+        # The host's pace controller, whose learned rate spaces calls too (set by the client).
+        self.pace: PaceController | None = None
         self._lock = threading.Lock()
         self._next = 0.0
 
     def acquire(self) -> None:
-        """Wait for this caller's turn."""
+        """Wait for this caller's turn (the hard cap, or the learned pace when slower)."""
+        learned = self.pace.interval if self.pace is not None and self.pace.adaptive else 0.0
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
-            self._next = slot + self.interval
+            self._next = slot + max(self.interval, learned)
         if slot > now:
             time.sleep(slot - now)
 
@@ -298,7 +302,9 @@ class Transport:
                 send_headers["Authorization"] = f"Bearer {token.reveal()}"
             self.limiter.acquire()
             _check(cancel)  # the limiter may have kept this caller waiting
+            attempt_started = time.monotonic()
             response, broken = self._attempt(method, url, body, send_headers)
+            self._observe(response, broken, time.monotonic() - attempt_started)
             if broken is not None:
                 wait = retry_wait(method, broken, attempt, deadline - time.monotonic())
                 if wait is None:
@@ -338,6 +344,21 @@ class Transport:
             if 300 <= status < 400:
                 raise self._redirect_error(method, shown, response)
             return response
+
+    def _observe(
+        self, response: requests.Response | None, broken: Exception | None, latency: float
+    ) -> None:
+        """Tell the host's pace what this try showed; honour RateLimit-* headers."""
+        pace = self.limiter.pace
+        if pace is not None:
+            outcome: int | BaseException = broken if broken is not None else response.status_code
+            pace.observe(outcome, latency)
+        if response is not None:
+            pause, rate = rate_hint(response.headers)
+            if pause:
+                self.limiter.pause(pause)
+            if pace is not None:
+                pace.cap_rate(rate)
 
     def _attempt(
         self, method: str, url: str, body: bytes | None, headers: _Headers

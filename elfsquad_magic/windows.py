@@ -3,9 +3,9 @@
 When the first page carries ``@odata.count``, the rest of a collection is a known list of
 ``$skip``/``$top`` windows of the observed page size, in a stable order (the user's ``$orderby``
 plus the key as a tie-breaker). They are fetched by a small thread pool sharing the transport's
-rate limiter (never more than ``concurrency`` requests in flight; pages received are parsed
-while the next requests go out), checked (same count, expected sizes, no key twice) and handed
-on in order.
+rate limiter (never more requests in flight than the pace controller allows, see
+:mod:`.pace`; pages received are parsed while the next requests go out), checked (expected
+sizes, no key twice) and handed on in order.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from .arrow_pages import ArrowPage, PageReader
 from .errors import ElfsquadError, ElfsquadHTTPError, IncompleteResultError
 from .odata import USER_PAGING_OPTIONS
+from .pace import PaceController
 from .pages import Page, page_from_response
 from .request import ODataRequest
 from .transport import RequestCancelled, Transport
@@ -147,10 +148,11 @@ def fetch_windows(
     *,
     deliver: Callable[[list[Any]], None],
     arrived: Callable[[int], None],
-    concurrency: int,
+    pace: PaceController,
     reader: PageReader | None = None,
 ) -> None:
-    """Fetch every window of ``plan`` with ``concurrency`` workers; ``deliver`` their records in
+    """Fetch every window of ``plan`` with as many requests in flight as ``pace`` allows (it
+    may change as the answers come); ``deliver`` their records in
     order (after ``first_records``), report each arrival's row count to ``arrived``. With a
     ``reader``, pages that fit its schema are delivered as :class:`ArrowPage`.
 
@@ -161,32 +163,30 @@ def fetch_windows(
     # Set when the fetch ends for any reason: the workers start no request (retries included)
     # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
     stop = threading.Event()
-    # At most `concurrency` requests are in flight; the pool's extra threads parse pages
+    # At most `pace.limit` requests are in flight; the pool's extra threads parse pages
     # meanwhile (the Arrow reader releases the GIL), so parsing does not delay the next request.
-    slots = threading.BoundedSemaphore(concurrency)
 
     def get(skip: int, top: int) -> Page:
         url = plan.window_url(skip, top)
-        while not slots.acquire(timeout=0.1):
-            if stop.is_set():
-                raise RequestCancelled
+        if not pace.acquire(stop.is_set):
+            raise RequestCancelled
         try:
             response = transport.request("GET", url, cancel=stop)
         finally:
-            slots.release()
+            pace.release()
         return page_from_response(response, url, reader)
 
     keys = _KeyCheck(plan.key, first_records)
     # Windows submitted but not yet delivered: enough that one slow page in front of the
     # others does not stall the downloads behind it.
-    ahead = max(2, concurrency * 4)
+    ahead = max(2, pace.ceiling * 4)
     windows = plan.windows
     pending: dict[Future[Page], int] = {}
     done: dict[int, Any] = {}
     submitted = handed = 0
     delivered = len(first_records)
     pool = ThreadPoolExecutor(
-        max_workers=concurrency + PARSING_THREADS, thread_name_prefix="elfsquad-page"
+        max_workers=pace.ceiling + PARSING_THREADS, thread_name_prefix="elfsquad-page"
     )
     interrupted = False
     try:

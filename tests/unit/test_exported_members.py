@@ -21,6 +21,7 @@ MODULES = [
     "windows",
     "frames",
     "progress",
+    "pace",
     "client",
     "completion",
 ]

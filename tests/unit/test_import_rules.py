@@ -33,6 +33,7 @@ BELOW_CLIENT = {
     "frames",
     "schema",
     "scim",
+    "pace",
 }
 NOTEBOOK_PACKAGES = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 

@@ -1,0 +1,302 @@
+"""The pace of one API host, found the way TCP finds the pace of a network.
+
+:class:`PaceController` decides how many requests may be in flight, and how many calls per
+second to send, from what the service's answers show:
+
+- **Concurrency** (a window, as in TCP Vegas and Netflix's ``concurrency-limits`` Gradient):
+  it starts at 4 and, while the latency stays near its observed floor, grows by one per answer
+  (slow start) and then by one per window of answers (additive increase). When the latency
+  climbs well above the floor the service is queueing: the window shrinks by a factor
+  (multiplicative decrease), at most once per window of answers. A 429, a 503 or a time-out
+  halves it at once.
+- **Rate** (as the AWS SDKs' adaptive retry mode): a 429 shows the rate the service allows. The
+  rate of answers in the second before it, less 15 %, becomes the pace, which then grows again
+  by 2 % a second until the next 429, so a later fetch meets few 429s. ``RateLimit-*`` and
+  ``X-RateLimit-*`` headers, when a service sends them, are read directly (:func:`rate_hint`).
+
+One controller per host is shared by every fetch of a session, so what one cell learned the
+next one starts with. A fixed concurrency (``--concurrency N``) disables all of this.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PaceController", "PaceReport", "rate_hint", "START", "CEILING"]
+
+START = 4
+"""Where the window starts: today's fixed default, right for a nearby, idle service."""
+CEILING = 16
+"""The default ``max_concurrency``."""
+
+# Recent latency against its floor: under GROW x floor (+ a few ms of jitter) the service is
+# not queueing; over SHRINK x floor (+ jitter) it is. The allowance keeps millisecond noise on
+# a fast service from reading as queueing.
+_GROW = 1.2
+_SHRINK = 1.5
+_JITTER = 0.003  # seconds
+_DECREASE = 0.8  # the window after a latency climb
+_THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
+_RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
+_RATE_GROWTH = 0.02  # per second without a 429
+_FLOOR_DRIFT = 0.01  # per second: the latency floor rises slowly, so a slower path is learned
+
+
+@dataclass(frozen=True)
+class PaceReport:
+    """What a controller found: the window now and at most, the learned rate, 429s seen."""
+
+    adaptive: bool
+    concurrency: int
+    max_concurrency_reached: int
+    ceiling: int
+    rate_per_second: float | None
+    throttled: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """For ``df.attrs["elfsquad"]["pace"]``."""
+        return {
+            "adaptive": self.adaptive,
+            "concurrency": self.concurrency,
+            "max_concurrency_reached": self.max_concurrency_reached,
+            "rate_per_second": None
+            if self.rate_per_second is None
+            else round(self.rate_per_second, 2),
+            "throttled": self.throttled,
+        }
+
+    def __str__(self) -> str:
+        if not self.adaptive:
+            line = f"concurrency {self.concurrency} (fixed)"
+        else:
+            line = (
+                f"concurrency {self.concurrency} (found by itself, at most "
+                f"{self.max_concurrency_reached} so far, ceiling {self.ceiling})"
+            )
+        if self.rate_per_second is not None:
+            line += f", learned rate {self.rate_per_second:.1f} calls/s"
+        if self.throttled:
+            line += f", {self.throttled} x 429 seen"
+        return line
+
+
+class PaceController:
+    """The window of requests in flight and the learned rate for one API host (thread-safe).
+
+    ``acquire``/``release`` gate the requests of a fetch; ``observe`` is told every answer's
+    outcome (HTTP status or connection error) and latency; ``interval`` is the spacing the
+    learned rate asks for. ``clock`` is injectable so the decisions can be tested alone.
+    """
+
+    def __init__(
+        self,
+        *,
+        start: int = START,
+        floor: int = 1,
+        ceiling: int = CEILING,
+        fixed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if fixed is not None:
+            start = floor = ceiling = fixed
+        self.adaptive = fixed is None
+        self.floor = max(1, floor)
+        self.ceiling = max(self.floor, ceiling)
+        self.window = float(min(max(start, self.floor), self.ceiling))
+        self.max_reached = int(self.window)
+        self.throttled = 0
+        self.rate: float | None = None  # calls per second, once learned
+        self._clock = clock
+        self._slow_start = True
+        self._latency_floor: float | None = None
+        self._floor_at = clock()
+        self._recent: float | None = None  # short-term average latency
+        self._since_decrease = 0
+        self._decreased_at = float("-inf")
+        self._answers: deque[float] = deque()  # times of the answers of the last second
+        self._rate_at = clock()
+        self._rate_cap: float | None = None  # from RateLimit headers
+        self._in_flight = 0
+        self._lock = threading.Condition()
+
+    # -- the gate --------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        """Requests that may be in flight now."""
+        return max(self.floor, min(self.ceiling, int(self.window)))
+
+    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for a place in the window; ``False`` when ``cancelled()`` became true."""
+        with self._lock:
+            while self._in_flight >= self.limit:
+                if cancelled():
+                    return False
+                self._lock.wait(0.05)
+            self._in_flight += 1
+            return True
+
+    def release(self) -> None:
+        """A request of the window ended."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._lock.notify_all()
+
+    # -- what the answers show ------------------------------------------------------------
+
+    def observe(self, outcome: int | BaseException, latency: float) -> None:
+        """One answer (an HTTP status) or connection error, and how long it took."""
+        if not self.adaptive:
+            return
+        with self._lock:
+            now = self._clock()
+            self._grow_rate(now)
+            if isinstance(outcome, BaseException) or outcome in (429, 503, 502, 504):
+                self._congested(now, throttled=outcome == 429)
+            elif outcome < 500:
+                self._answered(now, latency)
+            self._lock.notify_all()
+
+    def cap_rate(self, rate: float | None) -> None:
+        """A rate the service announced (``RateLimit-*`` headers): never go faster."""
+        if rate is None or rate <= 0 or not self.adaptive:
+            return
+        with self._lock:
+            self._rate_cap = rate
+            self.rate = rate if self.rate is None else min(self.rate, rate)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between calls the learned rate asks for (0: no pacing)."""
+        rate = self.rate
+        return 1.0 / rate if rate else 0.0
+
+    def report(self) -> PaceReport:
+        """What has been found so far."""
+        return PaceReport(
+            adaptive=self.adaptive,
+            concurrency=self.limit,
+            max_concurrency_reached=self.max_reached,
+            ceiling=self.ceiling,
+            rate_per_second=self.rate,
+            throttled=self.throttled,
+        )
+
+    # -- the decisions (under the lock) ------------------------------------------------------
+
+    def _answered(self, now: float, latency: float) -> None:
+        self._answers.append(now)
+        while self._answers and now - self._answers[0] > 1.0:
+            self._answers.popleft()
+        if latency <= 0:
+            return
+        floor = self._latency_floor
+        drift = 1 + _FLOOR_DRIFT * max(0.0, now - self._floor_at)
+        floor = latency if floor is None else min(floor * drift, latency)
+        self._latency_floor, self._floor_at = floor, now
+        recent = self._recent
+        self._recent = latency if recent is None else 0.7 * recent + 0.3 * latency
+        recent_latency = self._recent
+        self._since_decrease += 1
+        if recent_latency > floor * _SHRINK + _JITTER:
+            # Queueing at the service: shrink, at most once per window of answers.
+            if self._since_decrease >= self.window:
+                self.window = max(self.floor, self.window * _DECREASE)
+                self._since_decrease = 0
+                self._decreased_at = now
+                self._slow_start = False
+            return
+        if recent_latency > floor * _GROW + _JITTER:
+            self._slow_start = False  # near the knee: stop doubling, hold
+            return
+        if self._in_flight + 1 < self.limit:
+            return  # the window is not what limits the fetch: no evidence to grow on
+        self.window += 1.0 if self._slow_start else 1.0 / self.window
+        self.window = min(self.window, float(self.ceiling))
+        self.max_reached = max(self.max_reached, self.limit)
+
+    def _congested(self, now: float, *, throttled: bool) -> None:
+        # The answers in flight when the service pushed back all say so: one decrease per
+        # round trip (as TCP does per window), not one per answer.
+        round_trip = max(self._recent or 0.0, 0.05)
+        if now - self._decreased_at >= round_trip:
+            self.window = max(self.floor, self.window * _THROTTLE_DECREASE)
+            self._since_decrease = 0
+            self._decreased_at = now
+        self._slow_start = False
+        if throttled:
+            self.throttled += 1
+            while self._answers and now - self._answers[0] > 1.0:
+                self._answers.popleft()
+            observed = float(len(self._answers))  # answers in the last second
+            if observed >= 1:
+                learned = observed * _RATE_BACKOFF
+                self.rate = learned if self.rate is None else min(self.rate, learned)
+            elif self.rate is not None:
+                self.rate *= _RATE_BACKOFF
+            if self._rate_cap is not None and self.rate is not None:
+                self.rate = min(self.rate, self._rate_cap)
+            self._rate_at = now
+
+    def _grow_rate(self, now: float) -> None:
+        if self.rate is None:
+            return
+        elapsed = now - self._rate_at
+        if elapsed <= 0:
+            return
+        self._rate_at = now
+        self.rate *= (1 + _RATE_GROWTH) ** elapsed
+        if self._rate_cap is not None:
+            self.rate = min(self.rate, self._rate_cap)
+
+
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
+_POLICY = re.compile(r"^\s*(\d+)\s*;\s*w\s*=\s*(\d+)")
+
+
+def rate_hint(
+    headers: Mapping[str, str], now: float | None = None
+) -> tuple[float | None, float | None]:
+    """(seconds to pause, calls per second allowed) from ``RateLimit-*``/``X-RateLimit-*``.
+
+    ``Remaining: 0`` asks for a pause until ``Reset`` (delta-seconds, or an epoch time as some
+    services send); ``RateLimit-Policy: 100;w=60`` (or ``Limit`` with a ``Reset`` window) gives a
+    rate. Either is ``None`` when the headers do not say.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+
+    def header(name: str) -> str | None:
+        return lowered.get(f"ratelimit-{name}") or lowered.get(f"x-ratelimit-{name}")
+
+    reset = _seconds(header("reset"), now)
+    pause = None
+    remaining = header("remaining")
+    if remaining is not None and _NUMBER.match(remaining) and float(remaining) <= 0:
+        pause = reset if reset is not None else 1.0
+    rate = None
+    policy = lowered.get("ratelimit-policy") or lowered.get("x-ratelimit-policy")
+    if policy and (match := _POLICY.match(policy)) and int(match.group(2)) > 0:
+        rate = int(match.group(1)) / int(match.group(2))
+    return pause, rate
+
+
+def _seconds(value: str | None, now: float | None) -> float | None:
+    if value is None:
+        return None
+    if match := _NUMBER.match(value):
+        number = float(match.group(1))
+        if number > 1_000_000_000:  # an epoch time, not delta-seconds
+            return max(0.0, number - (time.time() if now is None else now))
+        return number
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

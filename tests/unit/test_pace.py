@@ -1,0 +1,128 @@
+"""The pace controller's decisions: outcomes and latencies in, windows and rates out."""
+
+from __future__ import annotations
+
+import requests
+
+from elfsquad_magic.pace import CEILING, START, PaceController, rate_hint
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def busy(pace: PaceController) -> None:
+    """Fill the window, so that it is what limits the fetch."""
+    while pace._in_flight < pace.limit:
+        pace._in_flight += 1
+
+
+def answer(pace: PaceController, clock: Clock, latency: float, status: int = 200) -> None:
+    busy(pace)
+    clock.now += latency / max(pace.limit, 1)
+    pace.observe(status, latency)
+
+
+def test_it_starts_at_four_and_grows_to_the_ceiling_while_latency_stays_flat() -> None:
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    assert pace.limit == START
+    for _ in range(12):
+        answer(pace, clock, 0.150)
+    assert pace.limit == CEILING  # slow start: one more per answer
+    for _ in range(200):
+        answer(pace, clock, 0.150)
+    assert pace.limit == CEILING and pace.max_reached == CEILING
+
+
+def test_it_does_not_grow_when_the_window_is_not_what_limits() -> None:
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    for _ in range(50):
+        clock.now += 0.01
+        pace.observe(200, 0.02)  # nothing in flight: the fetch is limited elsewhere
+    assert pace.limit == START
+
+
+def test_queueing_at_the_service_shrinks_the_window_and_it_settles_near_capacity() -> None:
+    """A service that serves 6 at a time: latency grows with every request beyond 6."""
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    limits = []
+    for _ in range(600):
+        latency = 0.100 * max(1.0, pace.limit / 6)
+        answer(pace, clock, latency)
+        limits.append(pace.limit)
+    settled = limits[-200:]
+    assert min(settled) >= 5 and max(settled) <= 9, sorted(set(settled))
+
+
+def test_a_429_halves_the_window_once_per_round_trip_and_learns_the_rate() -> None:
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    for _ in range(40):
+        answer(pace, clock, 0.030)  # 16 in flight, ~500 answers a second...
+    assert pace.limit == CEILING
+    for _ in range(10):  # ...then every answer in flight says 429 at once
+        pace.observe(429, 0.030)
+    assert pace.limit == CEILING // 2  # one decrease, not ten
+    assert pace.throttled == 10
+    assert pace.rate is not None and pace.interval > 0
+    learned = pace.rate
+    clock.now += 10.0
+    pace.observe(200, 0.030)
+    assert learned < pace.rate < learned * 1.3  # grows back slowly (2 % a second)
+
+
+def test_a_503_or_a_time_out_shrinks_but_teaches_no_rate() -> None:
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    pace.observe(503, 0.1)
+    assert pace.limit == START // 2 and pace.rate is None
+    clock.now += 1
+    pace.observe(requests.ReadTimeout("slow"), 30.0)
+    assert pace.limit == 1 and pace.rate is None and pace.throttled == 0
+
+
+def test_the_floor_and_the_ceiling_hold() -> None:
+    clock = Clock()
+    pace = PaceController(clock=clock, ceiling=6)
+    for _ in range(100):
+        answer(pace, clock, 0.05)
+    assert pace.limit == 6
+    for _ in range(20):
+        clock.now += 1
+        pace.observe(429, 0.05)
+    assert pace.limit == 1
+
+
+def test_a_fixed_concurrency_never_adapts() -> None:
+    clock = Clock()
+    pace = PaceController(fixed=8, clock=clock)
+    for status in (200, 429, 503, 200):
+        clock.now += 1
+        pace.observe(status, 0.5)
+    report = pace.report()
+    assert (report.adaptive, report.concurrency, report.rate_per_second) == (False, 8, None)
+    assert "fixed" in str(report)
+
+
+def test_an_announced_rate_caps_the_pace() -> None:
+    pace = PaceController()
+    pace.cap_rate(10.0)
+    assert pace.interval == 0.1
+
+
+def test_rate_limit_headers() -> None:
+    assert rate_hint({"RateLimit-Remaining": "0", "RateLimit-Reset": "3"}) == (3.0, None)
+    assert (
+        rate_hint({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1000000010"}, now=1e9)[0]
+        == 10.0
+    )
+    assert rate_hint({"RateLimit-Policy": "100;w=60"}) == (None, 100 / 60)
+    assert rate_hint({"RateLimit-Remaining": "5", "RateLimit-Reset": "3"}) == (None, None)
+    assert rate_hint({}) == (None, None)
