@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run every profile and print the table (Markdown)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--profiles", default=",".join(PROFILES))
+    parser.add_argument("--profiles", default=";".join(PROFILES), help="names, ;-separated")
     parser.add_argument("--contender")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         " vs rate floor | 429s per fetch | concurrency reached |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in args.profiles.split(","):
+    for name in args.profiles.split(";"):
         profile = PROFILES[name]
         secret = secrets.token_urlsafe(16)
         process, url = start_sandbox(profile, secret)

@@ -394,7 +394,8 @@ class ElfsquadClient:
             self._require_login()  # the SCIM API needs only its own token (Transport checks)
         started = time.monotonic()
         pace = self._pace_for(concurrency)
-        throttled_before = pace.throttled
+        host = self._limiter.pace  # sees every answer, whatever pace this fetch uses
+        throttled_before = host.throttled if host is not None else 0
         sent = request
         if paginate and not raw and pace.ceiling > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
@@ -444,10 +445,9 @@ class ElfsquadClient:
                 pace=pace,
                 started=started,
             )
-            report = pace.report()
             frame.attrs["elfsquad"]["pace"] = {
-                **report.as_dict(),
-                "throttled": report.throttled - throttled_before,  # during this fetch
+                **pace.report().as_dict(),
+                "throttled": (host.throttled if host is not None else 0) - throttled_before,
             }
             return frame
         frame = self._normalise(payload, edm_types, limit)

@@ -42,6 +42,8 @@ CEILING = 16
 _GROW = 1.2
 _SHRINK = 1.5
 _JITTER = 0.003  # seconds
+_GAIN = 1.08  # a larger window must bring 8 % more answers a second to count as a gain
+_THROUGHPUT_MEMORY = 10.0  # seconds a window's throughput is remembered
 _DECREASE = 0.8  # the window after a latency climb
 _THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
 _RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
@@ -124,6 +126,7 @@ class PaceController:
         self._rate_at = clock()
         self._rate_cap: float | None = None  # from RateLimit headers
         self._in_flight = 0
+        self._throughput: dict[int, tuple[float, float]] = {}  # window -> (answers/s, when)
         self._lock = threading.Condition()
 
     # -- the gate --------------------------------------------------------------------------
@@ -154,6 +157,9 @@ class PaceController:
     def observe(self, outcome: int | BaseException, latency: float) -> None:
         """One answer (an HTTP status) or connection error, and how long it took."""
         if not self.adaptive:
+            if outcome == 429:
+                with self._lock:
+                    self.throttled += 1  # counted, for the report; nothing adapts
             return
         with self._lock:
             now = self._clock()
@@ -205,8 +211,12 @@ class PaceController:
         self._recent = latency if recent is None else 0.7 * recent + 0.3 * latency
         recent_latency = self._recent
         self._since_decrease += 1
-        if recent_latency > floor * _SHRINK + _JITTER:
-            # Queueing at the service: shrink, at most once per window of answers.
+        gaining = self._note_throughput(now, recent_latency)
+        if self._in_flight + 1 < self.limit:
+            return  # the window is not what limits the fetch: no evidence either way
+        if recent_latency > floor * _SHRINK + _JITTER and not gaining:
+            # Queueing at the service, and more in flight brought no more answers: shrink, at
+            # most once per window of answers.
             if self._since_decrease >= self.window:
                 self.window = max(self.floor, self.window * _DECREASE)
                 self._since_decrease = 0
@@ -214,13 +224,31 @@ class PaceController:
                 self._slow_start = False
             return
         if recent_latency > floor * _GROW + _JITTER:
-            self._slow_start = False  # near the knee: stop doubling, hold
-            return
-        if self._in_flight + 1 < self.limit:
-            return  # the window is not what limits the fetch: no evidence to grow on
+            self._slow_start = False  # past the knee: no more doubling
+            if not gaining:
+                return  # latency up and throughput flat: hold
         self.window += 1.0 if self._slow_start else 1.0 / self.window
         self.window = min(self.window, float(self.ceiling))
         self.max_reached = max(self.max_reached, self.limit)
+
+    def _note_throughput(self, now: float, latency: float) -> bool:
+        """Record the answers per second at this window (Little's law: in flight / latency);
+        whether it beats what a smaller window gave, recently."""
+        level = self.limit
+        estimate = max(1, self._in_flight) / latency
+        known = self._throughput.get(level)
+        value = estimate if known is None else 0.8 * known[0] + 0.2 * estimate
+        self._throughput[level] = (value, now)
+        # Compared with a window about a fifth smaller: neighbouring windows differ too little
+        # to tell a gain from noise.
+        smaller = [
+            (lvl, v)
+            for lvl, (v, at) in self._throughput.items()
+            if lvl <= level * 0.8 and now - at <= _THROUGHPUT_MEMORY
+        ]
+        if not smaller:
+            return True
+        return value > max(smaller)[1] * _GAIN
 
     def _congested(self, now: float, *, throttled: bool) -> None:
         # The answers in flight when the service pushed back all say so: one decrease per

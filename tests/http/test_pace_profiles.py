@@ -65,8 +65,10 @@ def test_a_429_storm_loses_no_row_and_the_next_fetch_meets_few(service) -> None:
     assert service.stats["rate_limited"] - limited_before <= 6
     assert second.attrs["elfsquad"]["pace"]["throttled"] <= 6
     pages = -(-len(second) // PAGE)
-    print(f"second fetch: {elapsed:.2f} s for {pages} pages, floor {pages / 40:.2f} s, "
-          f"{service.stats['rate_limited'] - limited_before} x 429, pace {client.pace}")
+    print(
+        f"second fetch: {elapsed:.2f} s for {pages} pages, floor {pages / 40:.2f} s, "
+        f"{service.stats['rate_limited'] - limited_before} x 429, pace {client.pace}"
+    )
     assert elapsed < 1.6 * pages / 40  # near the rate floor (pages / rate)
 
 

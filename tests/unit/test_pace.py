@@ -126,3 +126,13 @@ def test_rate_limit_headers() -> None:
     assert rate_hint({"RateLimit-Policy": "100;w=60"}) == (None, 100 / 60)
     assert rate_hint({"RateLimit-Remaining": "5", "RateLimit-Reset": "3"}) == (None, None)
     assert rate_hint({}) == (None, None)
+
+
+def test_it_grows_while_throughput_rises_even_as_latency_climbs() -> None:
+    """A busy but not saturated service: each request is slower, yet more answers come."""
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    for _ in range(400):
+        latency = 0.020 * (1 + pace.limit / 16)  # 21 ms at 1 in flight, 40 ms at 16
+        answer(pace, clock, latency)
+    assert pace.limit >= 14, pace.limit
