@@ -89,7 +89,8 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
         )
         shell = InteractiveShell.instance()
         shell.run_line_magic("load_ext", "elfsquad_magic")
-        shell.run_line_magic("config", f"ElfsquadMagic.concurrency = {concurrency}")
+        if concurrency:  # 0: the default, found by itself
+            shell.run_line_magic("config", f"ElfsquadMagic.concurrency = {concurrency}")
         shell.run_line_magic("elfsquad_login", "")
         shell.run_line_magic("elfsquad", "GET /data/1/Vats")  # token and $metadata, untimed
 
@@ -111,7 +112,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
             secret,
             login_url=url,
             api_url=url,
-            concurrency=1 if name == "client-c1" else concurrency,
+            concurrency=1 if name == "client-c1" else (concurrency or None),
         )
         client.get("/data/1/Vats")  # token and $metadata, untimed
 
@@ -160,7 +161,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
             first = get(f"{url}{path}?$count=true")
             size, count = len(first["value"]), first["@odata.count"]
             window = f"{url}{path}?$count=true&$orderby=id&$top={size}&$skip="
-            with ThreadPoolExecutor(concurrency) as pool:
+            with ThreadPoolExecutor(concurrency or 4) as pool:
                 pages = list(
                     pool.map(lambda skip: get(f"{window}{skip}"), range(size, count, size))
                 )
@@ -312,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="0: the default pace, found by itself"
+    )
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),

@@ -126,7 +126,10 @@ class PaceController:
         self._rate_at = clock()
         self._rate_cap: float | None = None  # from RateLimit headers
         self._in_flight = 0
-        self._throughput: dict[int, tuple[float, float]] = {}  # window -> (answers/s, when)
+        self._throughput: dict[int, tuple[float, float]] = {}  # window -> (pages/s, when)
+        self._delivered = 0
+        self._delivered_since = clock()
+        self._delivered_level = self.limit
         self._lock = threading.Condition()
 
     # -- the gate --------------------------------------------------------------------------
@@ -153,6 +156,24 @@ class PaceController:
             self._lock.notify_all()
 
     # -- what the answers show ------------------------------------------------------------
+
+    def delivered(self) -> None:
+        """A page was handed on to the frame: the throughput that counts, per window."""
+        if not self.adaptive:
+            return
+        with self._lock:
+            now = self._clock()
+            self._delivered += 1
+            if self._delivered < max(4, self.limit):
+                return
+            elapsed = now - self._delivered_since
+            if elapsed > 0:
+                rate = self._delivered / elapsed
+                level = self._delivered_level
+                known = self._throughput.get(level)
+                value = rate if known is None else 0.5 * known[0] + 0.5 * rate
+                self._throughput[level] = (value, now)
+            self._delivered, self._delivered_since, self._delivered_level = 0, now, self.limit
 
     def observe(self, outcome: int | BaseException, latency: float) -> None:
         """One answer (an HTTP status) or connection error, and how long it took."""
@@ -211,10 +232,12 @@ class PaceController:
         self._recent = latency if recent is None else 0.7 * recent + 0.3 * latency
         recent_latency = self._recent
         self._since_decrease += 1
-        gaining = self._note_throughput(now, recent_latency)
+        gaining = self._gaining(now)
         if self._in_flight + 1 < self.limit:
             return  # the window is not what limits the fetch: no evidence either way
-        if recent_latency > floor * _SHRINK + _JITTER and not gaining:
+        # A measured gain in pages handed on outweighs a latency climb (the service is busy,
+        # not full); without a measurement the latency decides.
+        if recent_latency > floor * _SHRINK + _JITTER and gaining is not True:
             # Queueing at the service, and more in flight brought no more answers: shrink, at
             # most once per window of answers.
             if self._since_decrease >= self.window:
@@ -225,20 +248,20 @@ class PaceController:
             return
         if recent_latency > floor * _GROW + _JITTER:
             self._slow_start = False  # past the knee: no more doubling
-            if not gaining:
-                return  # latency up and throughput flat: hold
+            if gaining is not True:
+                return  # latency up and no measured gain: hold
         self.window += 1.0 if self._slow_start else 1.0 / self.window
         self.window = min(self.window, float(self.ceiling))
         self.max_reached = max(self.max_reached, self.limit)
 
-    def _note_throughput(self, now: float, latency: float) -> bool:
-        """Record the answers per second at this window (Little's law: in flight / latency);
-        whether it beats what a smaller window gave, recently."""
+    def _gaining(self, now: float) -> bool | None:
+        """Whether the pages handed on per second at this window beat, recently, what a window
+        about a fifth smaller gave; ``None`` while there is nothing to compare."""
         level = self.limit
-        estimate = max(1, self._in_flight) / latency
         known = self._throughput.get(level)
-        value = estimate if known is None else 0.8 * known[0] + 0.2 * estimate
-        self._throughput[level] = (value, now)
+        if known is None or now - known[1] > _THROUGHPUT_MEMORY:
+            return None
+        value = known[0]
         # Compared with a window about a fifth smaller: neighbouring windows differ too little
         # to tell a gain from noise.
         smaller = [
@@ -247,7 +270,7 @@ class PaceController:
             if lvl <= level * 0.8 and now - at <= _THROUGHPUT_MEMORY
         ]
         if not smaller:
-            return True
+            return None
         return value > max(smaller)[1] * _GAIN
 
     def _congested(self, now: float, *, throttled: bool) -> None:

@@ -177,9 +177,12 @@ def fetch_windows(
         return page_from_response(response, url, reader)
 
     keys = _KeyCheck(plan.key, first_records)
+
     # Windows submitted but not yet delivered: enough that one slow page in front of the
     # others does not stall the downloads behind it.
-    ahead = max(2, pace.ceiling * 4)
+    def ahead() -> int:
+        return max(8, pace.limit * 2)  # follows the window as it moves
+
     windows = plan.windows
     pending: dict[Future[Page], int] = {}
     done: dict[int, Any] = {}
@@ -191,7 +194,7 @@ def fetch_windows(
     interrupted = False
     try:
         while handed < len(windows):
-            while submitted < len(windows) and submitted - handed < ahead:
+            while submitted < len(windows) and submitted - handed < ahead():
                 pending[pool.submit(get, *windows[submitted])] = submitted
                 submitted += 1
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -204,6 +207,9 @@ def fetch_windows(
                 records = done.pop(handed)
                 keys.add(records)
                 deliver(records)
+                # What counts is pages handed on, not pages downloaded: when parsing here is
+                # the bottleneck, more requests in flight bring no more of these.
+                pace.delivered()
                 delivered += len(records)
                 handed += 1
     except BaseException as exc:

@@ -22,9 +22,12 @@ def busy(pace: PaceController) -> None:
 
 
 def answer(pace: PaceController, clock: Clock, latency: float, status: int = 200) -> None:
+    """One page: answered after ``latency`` with the window full, then handed on (answers
+    come ``limit`` per round trip)."""
     busy(pace)
     clock.now += latency / max(pace.limit, 1)
     pace.observe(status, latency)
+    pace.delivered()
 
 
 def test_it_starts_at_four_and_grows_to_the_ceiling_while_latency_stays_flat() -> None:
