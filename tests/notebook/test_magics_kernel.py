@@ -104,7 +104,7 @@ def test_an_interrupted_fetch_says_so_in_one_line_and_closes_its_bar(kernel: Ker
     kernel.run("%elfsquad_login --demo")
     setup = (
         "_sb = get_ipython().magics_manager.registry['ElfsquadMagic'].session.sandbox\n"
-        "_sb.configure(latency_ms=150, page_size=50)"
+        "_sb.configure(latency_ms=300, page_size=20)"
     )
     assert kernel.run(setup)[1] == "ok"
     timer = threading.Timer(2.0, kernel.manager.interrupt_kernel)
