@@ -355,12 +355,10 @@ class ElfsquadClient:
     ) -> pd.DataFrame | Any | None:
         """Send a request; a collection comes back as one DataFrame with all its pages.
 
-        ``file`` uploads a local file as ``multipart/form-data`` (the Quotation API's
-        ``addfile``)
-
         A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
-        (or text/bytes for other answers). ``df.attrs["elfsquad"]`` holds url, pages, count
-        and elapsed seconds.
+        (or text/bytes for other answers). ``file`` uploads a local file as
+        ``multipart/form-data`` (the Quotation API's ``addfile``). ``df.attrs["elfsquad"]``
+        holds url, pages, count, elapsed seconds and the pace.
         """
         method = method.upper()
         if json is not None and method in BODYLESS_METHODS:

@@ -14,9 +14,10 @@ from elfsquad_magic.session import format_expiry
 
 
 @pytest.fixture
-def amsterdam() -> Iterator[None]:
+def zone(request: pytest.FixtureRequest) -> Iterator[None]:
+    """This process in the time zone named by the test's parameter."""
     before = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Amsterdam"
+    os.environ["TZ"] = request.param
     time.tzset()
     try:
         yield
@@ -28,7 +29,8 @@ def amsterdam() -> Iterator[None]:
         time.tzset()
 
 
-def test_times_are_local_with_the_zone_named(amsterdam) -> None:
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam"], indirect=True)
+def test_times_are_local_with_the_zone_named(zone) -> None:
     winter = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone.utc)
     summer = dt.datetime(2026, 7, 1, 20, 0, tzinfo=dt.timezone.utc)
     assert clock_text(winter) == "21:00 CET"
@@ -36,19 +38,11 @@ def test_times_are_local_with_the_zone_named(amsterdam) -> None:
     assert format_expiry(winter) == "21:00 CET"  # what the magics print
 
 
-def test_a_naive_time_is_taken_as_utc(amsterdam) -> None:
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam"], indirect=True)
+def test_a_naive_time_is_taken_as_utc(zone) -> None:
     assert clock_text(dt.datetime(2026, 12, 1, 20, 0)) == "21:00 CET"
 
 
-def test_in_utc_the_zone_is_still_shown() -> None:
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        assert clock_text(dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone.utc)) == "20:00 UTC"
-    finally:
-        if before is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
+@pytest.mark.parametrize("zone", ["UTC"], indirect=True)
+def test_in_utc_the_zone_is_still_shown(zone) -> None:
+    assert clock_text(dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone.utc)) == "20:00 UTC"
