@@ -123,6 +123,7 @@ class PaceController:
         self._since_decrease = 0
         self._decreased_at = float("-inf")
         self._answers: deque[float] = deque()  # times of the answers of the last second
+        self._first_answer_at: float | None = None
         self._rate_at = clock()
         self._rate_cap: float | None = None  # from RateLimit headers
         self._in_flight = 0
@@ -219,6 +220,8 @@ class PaceController:
     # -- the decisions (under the lock) ------------------------------------------------------
 
     def _answered(self, now: float, latency: float) -> None:
+        if self._first_answer_at is None:
+            self._first_answer_at = now
         self._answers.append(now)
         while self._answers and now - self._answers[0] > 1.0:
             self._answers.popleft()
@@ -286,7 +289,10 @@ class PaceController:
             self.throttled += 1
             while self._answers and now - self._answers[0] > 1.0:
                 self._answers.popleft()
-            observed = float(len(self._answers))  # answers in the last second
+            # Answers per second over the last second, or over the time since the first answer
+            # when that is shorter: a 429 early in a session must not teach a rate of 2/s.
+            span = min(1.0, max(now - self._first_answer_at, 0.05)) if self._answers else 1.0
+            observed = len(self._answers) / span
             if observed >= 1:
                 learned = observed * _RATE_BACKOFF
                 self.rate = learned if self.rate is None else min(self.rate, learned)
