@@ -234,19 +234,11 @@ def start_sandbox(scale: int, latency_ms: float, secret: str) -> tuple[subproces
     return process, f"http://127.0.0.1:{port}"
 
 
-def measure(name: str, url: str, secret: str, concurrency: int) -> dict:
-    """One run of one contender in a fresh process."""
+def run_child(script: str, arguments: list[str], secret: str) -> dict:
+    """Run ``script`` with ``arguments`` in a fresh Python process (the secret on stdin, never
+    on the command line) and return the JSON it prints last."""
     out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--contender",
-            name,
-            "--url",
-            url,
-            "--concurrency",
-            str(concurrency),
-        ],
+        [sys.executable, script, *arguments],
         input=secret,
         capture_output=True,
         text=True,
@@ -254,8 +246,14 @@ def measure(name: str, url: str, secret: str, concurrency: int) -> dict:
         check=False,
     )
     if out.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(arguments)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(name: str, url: str, secret: str, concurrency: int) -> dict:
+    """One run of one contender in a fresh process."""
+    arguments = ["--contender", name, "--url", url, "--concurrency", str(concurrency)]
+    return run_child(__file__, arguments, secret)
 
 
 def table(results: dict[str, list[dict]], runs: int, args: argparse.Namespace) -> str:

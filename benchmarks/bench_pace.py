@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_fetch import _free_port, run_child  # the same directory: run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTITY_SET = "QuotationLines"
@@ -110,12 +111,6 @@ def run_contender(name: str, url: str, secret: str) -> dict:
 # -- the driver -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_sandbox(profile: dict, secret: str) -> tuple[subprocess.Popen, str]:
     """The sandbox with ``profile`` in its own process; returns it and its URL."""
     port = _free_port()
@@ -137,17 +132,7 @@ def start_sandbox(profile: dict, secret: str) -> tuple[subprocess.Popen, str]:
 
 def measure(name: str, url: str, secret: str) -> dict:
     """One run of one contender in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--contender", name, "--url", url],
-        input=secret,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, ["--contender", name, "--url", url], secret)
 
 
 def profile_table(name: str, profile: dict, results: dict[str, list[dict]]) -> list[str]:
