@@ -34,6 +34,7 @@ from .errors import (
 )
 from .frames import DTYPE_BACKENDS, FrameBuilder, combine, page_frame
 from .literals import to_json_compatible
+from .mirror import Mirror, default_mirror_dir
 from .odata import (
     BODYLESS_METHODS,
     DEFAULT_API_URL,
@@ -51,6 +52,7 @@ from .progress import ProgressSpec, RowProgress
 from .request import ODataRequest, Params, strip_credentials
 from .schema import ServiceSchema, parse_metadata
 from .scim import fetch_resources, is_list_response
+from .sync import DEFAULT_LOOKBACK, SyncReport
 from .transport import RateLimiter, Transport, new_session
 from .windows import with_count
 
@@ -97,6 +99,8 @@ class ElfsquadClient:
         max_concurrency: int = CEILING,
         calls_per_minute: int | None = None,
         scim_token: str | None = None,
+        mirror_dir: str | os.PathLike[str] | None = None,
+        sync_lookback: float = DEFAULT_LOOKBACK,
     ) -> None:
         login_url = _checked_url(login_url or DEFAULT_LOGIN_URL, "login URL")
         api_url = _checked_url(api_url or DEFAULT_API_URL, "API URL")
@@ -136,6 +140,10 @@ class ElfsquadClient:
         self._schema: ServiceSchema | _NoSchema | None = None
         self._schema_lock = threading.Lock()
         self.last_status: tuple[int, str] | None = None
+        # None: $ELFSQUAD_MIRROR_DIR, else the user cache folder (read when first needed).
+        self.mirror_dir = mirror_dir
+        self.sync_lookback = sync_lookback
+        self.last_sync: SyncReport | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
@@ -203,6 +211,11 @@ class ElfsquadClient:
             limiter=self._limiter,
             scim_token=self._scim_token,
         )
+
+    @property
+    def api_calls(self) -> int:
+        """API calls sent so far by this client (retries included; token requests not)."""
+        return self._limiter.calls
 
     # -- identity and state ----------------------------------------------------------------------
 
@@ -617,6 +630,61 @@ class ElfsquadClient:
         if json is not None:
             raise UsageError("DELETE sends no body.")
         return self.request("DELETE", path, **kwargs)
+
+    # -- the local mirror ------------------------------------------------------------------------
+
+    @property
+    def mirror(self) -> Mirror:
+        """This tenant's mirror folder (API host and client id) under ``mirror_dir``."""
+        if not self._client_id:
+            raise NotLoggedInError()
+        root = self.mirror_dir if self.mirror_dir is not None else default_mirror_dir()
+        return Mirror(root, self._api_url, self._client_id)
+
+    def sync(
+        self,
+        entity_set: str,
+        *,
+        select: str | list[str] | None = None,
+        full: bool = False,
+        offline: bool = False,
+    ) -> pd.DataFrame:
+        """The whole entity set as a full GET returns it, from the local mirror brought up to
+        date first (only what changed is read); ``full`` rebuilds it, ``offline`` reads it
+        without any network. ``df.attrs["elfsquad"]["sync"]`` and :attr:`last_sync` hold the
+        report (rows, changed, new, deleted, requests, seconds)."""
+        from .sync import read_mirrored, sync_set
+
+        columns = select.split(",") if isinstance(select, str) else select
+        name = entity_set.strip().strip("/").removeprefix("data/1/")
+        if offline:
+            frame, report = read_mirrored(self.mirror, name, columns, self.dtype_backend)
+        else:
+            self._require_login()
+            found = self.schema().find(name)
+            if found is None:
+                matches = self.schema().close_matches(name)
+                raise UsageError(
+                    f"The Data API has no entity set {name!r} to sync.",
+                    f"Did you mean {', '.join(matches)}?"
+                    if matches
+                    else "%elfsquad_entities lists the entity sets.",
+                )
+            frame, report = sync_set(
+                self, self.mirror, found, columns=columns, full=full, lookback=self.sync_lookback
+            )
+        frame.attrs["elfsquad"] = {"sync": report.as_dict(), "mirror": str(self.mirror.folder)}
+        self.last_sync = report
+        return frame
+
+    def sql(
+        self, query: str, params: Mapping[str, Any] | None = None, *, offline: bool = False
+    ) -> pd.DataFrame:
+        """DuckDB SQL over the mirrored sets, named as in the Data API in any casing; each set
+        the query names is synced first unless ``offline``. ``params`` fill ``$name``."""
+        from .sql import run_sql
+
+        return run_sql(self, query, params or {}, offline=offline)
 
     # -- schema ----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ The tree::
     ├── ConnectionFailedError
     ├── ResponseFormatError
     ├── IncompleteResultError      a multi-page fetch failed part-way
+    ├── MirrorError                the local mirror cannot be read or written as asked
     └── ElfsquadHTTPError          an HTTP error status
         ├── BadRequestError        400
         ├── AuthenticationError    401
@@ -37,6 +38,7 @@ __all__ = [
     "ConnectionFailedError",
     "ResponseFormatError",
     "IncompleteResultError",
+    "MirrorError",
     "ElfsquadHTTPError",
     "BadRequestError",
     "AuthenticationError",
@@ -114,6 +116,11 @@ class IncompleteResultError(ElfsquadError):
             hint = f"{lead} {hint}" if hint else f"{lead} Run the query again."
         super().__init__(message, hint)
         self.rows_fetched = rows_fetched
+
+
+class MirrorError(ElfsquadError):
+    """The local mirror cannot be used as asked (none yet offline, a file that cannot be read,
+    another process holding its lock too long)."""
 
 
 class ElfsquadHTTPError(ElfsquadError):

@@ -30,6 +30,7 @@ __all__ = [
     "page_frame",
     "combine",
     "empty_frame",
+    "arrow_table_frame",
     "DTYPE_BACKENDS",
 ]
 
@@ -286,6 +287,31 @@ def empty_frame(
         empty = pd.Series([], dtype=object)
         data[name] = _convert(empty, edm_type, dtype_backend) if edm_type else empty
     return pd.DataFrame(data, index=pd.RangeIndex(0))
+
+
+def arrow_table_frame(
+    table: Any,
+    edm_types: Mapping[str, str],
+    dtype_backend: str | None = None,
+    decoded: Mapping[str, list[Any]] | None = None,
+) -> pd.DataFrame:
+    """An Arrow table of typed columns (a mirror file) as the frame a fetch of the same rows
+    gives: each column converted as an Arrow page's column is. ``decoded`` holds columns
+    already as Python values (collections read back from JSON)."""
+    _check_backend(dtype_backend)
+    decoded = decoded or {}
+    data = {}
+    for name in table.column_names:
+        if name in decoded:
+            data[name] = pd.Series(decoded[name], dtype=object)
+            continue
+        array = table.column(name).combine_chunks()
+        edm_type = edm_types.get(name)
+        if edm_type is None:
+            data[name] = _convert(pd.Series(array.to_pandas()), None, dtype_backend)
+        else:
+            data[name] = _arrow_column(array, edm_type, dtype_backend)
+    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
 
 
 def _check_backend(dtype_backend: str | None) -> None:

@@ -178,11 +178,13 @@ class RateLimiter:
         self.pace: PaceController | None = None
         self._lock = threading.Lock()
         self._next = 0.0
+        self.calls = 0  # API calls let through (tries included): what a sync reports it cost
 
     def acquire(self) -> None:
         """Wait for this caller's turn (the hard cap, or the learned pace when slower)."""
         learned = self.pace.interval if self.pace is not None and self.pace.adaptive else 0.0
         with self._lock:
+            self.calls += 1
             now = time.monotonic()
             slot = max(now, self._next)
             self._next = slot + max(self.interval, learned)

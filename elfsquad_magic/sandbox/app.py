@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
+
+import orjson
 
 from .dataapi import DataApi
 from .faults import FaultInjector
-from .metadata import load_service
+from .metadata import EntitySetSpec, load_service
 from .profile import Capacity, RateLimit
 from .scim import ScimApi
 from .seed import generate_tenant
@@ -101,7 +105,8 @@ class Sandbox:
         """Seed the store (unless ``db`` already holds data) and start serving."""
         if self._server is not None:
             return self
-        service = load_service()
+        # A copy of its own: add_property changes this sandbox's schema, not every sandbox's.
+        service = copy.deepcopy(load_service())
         store = Store(service, self.db)
         if store.fresh:
             seed_store(store, self.scale, self.seed)
@@ -257,6 +262,37 @@ class Sandbox:
     def expire_tokens(self) -> None:
         """Make every token issued so far expired, as if its lifetime had passed."""
         self._tokens.expire_all()
+
+    def add_property(
+        self, entity_set: str, name: str, edm_type: str = "Edm.String", value: object = None
+    ) -> None:
+        """Add a property to a set (a new release of the service): ``$metadata`` shows it and
+        every row carries ``value``, without touching any row's ``updatedDate``."""
+        spec = self._spec(entity_set)
+        assert self._store is not None and self._api is not None
+        self._store.add_property(spec, name, edm_type, value)
+        self._api.schema_changed()
+
+    def commit_late(self, entity_set: str, key: object, changes: dict, seconds_ago: float) -> None:
+        """Write ``changes`` to one row stamped ``seconds_ago`` in the past: a transaction that
+        took its ``updatedDate`` before it committed, so readers in between missed it."""
+        spec = self._spec(entity_set)
+        assert self._store is not None
+        raw = self._store.get(spec, key)
+        if raw is None:
+            raise KeyError(key)
+        row = {**orjson.loads(raw), **changes}
+        stamp = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+        row["updatedDate"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond * 10:07d}Z"
+        self._store.replace_rows(spec, [row])
+
+    def _spec(self, entity_set: str) -> EntitySetSpec:
+        if self._store is None:
+            raise RuntimeError("the sandbox is not running")
+        spec = self._store.service.find(entity_set)
+        if spec is None:
+            raise KeyError(entity_set)
+        return spec
 
     def rows(self, entity_set: str) -> list[dict]:
         """Current rows of a set (any casing), straight from the store, ordered by key."""

@@ -25,7 +25,7 @@ from .query import (
     translate_search,
 )
 from .store import Store, column, column_value
-from .values import utc_now_text
+from .values import EMPTY_DATE, utc_now_text
 
 JSON = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 KNOWN_OPTIONS = {
@@ -81,6 +81,10 @@ class DataApi:
         self.store = store
         self.page_size = page_size
         self._metadata = csdl(service).encode()
+
+    def schema_changed(self) -> None:
+        """Serve the ``$metadata`` of the properties as they are now (one was added)."""
+        self._metadata = csdl(self.service).encode()
 
     # Routing ------------------------------------------------------------------------------
     def handle(self, req: Request) -> Reply:
@@ -337,10 +341,12 @@ class DataApi:
             if spec.edm(spec.key) != "Edm.Guid":
                 raise bad_request(f"The key property '{spec.key}' is required.")
             row[spec.key] = str(uuid.uuid4())
-        now = utc_now_text()
-        for stamp in ("createdDate", "updatedDate"):
-            if stamp in spec.properties and row.get(stamp) is None:
-                row[stamp] = now
+        # As the real service: a new row is stamped created now and carries .NET's MinValue in
+        # updatedDate until its first update.
+        if "createdDate" in spec.properties and row.get("createdDate") is None:
+            row["createdDate"] = utc_now_text()
+        if "updatedDate" in spec.properties and row.get("updatedDate") is None:
+            row["updatedDate"] = EMPTY_DATE
         return row
 
     def _key_of(self, spec: EntitySetSpec, row: dict) -> object:

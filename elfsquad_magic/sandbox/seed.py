@@ -13,8 +13,8 @@ import random
 from datetime import datetime, timedelta
 
 from .metadata import load_service
+from .values import EMPTY_DATE
 
-EMPTY_DATE = "0001-01-01T00:00:00Z"  # how the real service writes an unset non-nullable date
 
 _LANGUAGES = [
     ("nl", "Nederlands", "Dutch"),

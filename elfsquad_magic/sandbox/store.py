@@ -339,6 +339,24 @@ class Store:
                 raise
         return removed
 
+    def add_property(self, spec: EntitySetSpec, name: str, edm_type: str, value: object) -> None:
+        """Add a property to a set's type, with ``value`` in every row (a schema change)."""
+        with self._lock:
+            rows = self.rows(spec)
+            spec.properties[name] = edm_type
+            spec.__post_init__()
+            if is_stored(spec, name):
+                self._conn.execute(f"ALTER TABLE {table_name(spec)} ADD COLUMN {column(name)}")
+            else:
+                path = "$." + '"' + name + '"'
+                self._conn.execute(
+                    f"ALTER TABLE {table_name(spec)} ADD COLUMN {column(name)} "
+                    f"GENERATED ALWAYS AS (json_extract(_json, '{path}')) VIRTUAL"
+                )
+            for row in rows:
+                row[name] = value
+            self.insert(spec, rows, replace=True)
+
     def copy_from(self, other: Store) -> None:
         """Replace this database's content with ``other``'s (SQLite online backup: fast)."""
         with other._lock, self._lock:

@@ -67,6 +67,9 @@ def _seconds_text(moment: datetime) -> str:
     )
 
 
+EMPTY_DATE = "0001-01-01T00:00:00Z"  # how the real service writes an unset non-nullable date
+
+
 def utc_now_text() -> str:
     """The current time as the real service writes it (7 fractional digits, ``Z``)."""
     now = datetime.now(timezone.utc)

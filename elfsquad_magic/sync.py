@@ -1,0 +1,486 @@
+"""Bring one entity set's mirror up to date with what changed on the service.
+
+The rules, in the order a sync applies them:
+
+1. **Changed and new rows** by watermark: ``updatedDate gt W or createdDate gt W``. Elfsquad
+   writes ``0001-01-01T00:00:00Z`` into ``updatedDate`` for a row never updated, so new rows
+   are found by ``createdDate``. ``W`` is the newest stamp the service wrote into the mirrored
+   rows (never this machine's clock), taken back by a look-back window: stamps are set on the
+   service's servers, and a transaction can commit after a later stamp was already read. Rows
+   read again are merged by key; only those whose values differ count as changed.
+2. **Deleted rows**: there is no delta link, so the set's ``$count`` tells whether rows
+   vanished. Which ones is found by bisecting ``createdDate`` ranges, one ``/$count`` per
+   range, and listing keys (``$select=<key>``) only in ranges of about a page whose counts
+   differ: about ``d * log2(pages)`` requests for ``d`` deletions.
+3. A set without ``updatedDate``/``createdDate`` (or without a single key), a mirror of an
+   older format, ``full=True`` and a change in the set's properties rebuild it from a full
+   fetch, and the report says why.
+
+The new table is written to a new file and renamed over the old one (:class:`.Mirror`): a
+sync that fails or is killed leaves the previous mirror as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import ElfsquadError, MirrorError, UsageError
+from .literals import to_odata_literal
+from .mirror import Mirror, MirrorInfo, frame_to_arrow, json_columns_of, stamp_text, table_frame
+from .odata import DATA_ROOT
+
+if TYPE_CHECKING:
+    from .client import ElfsquadClient
+    from .schema import EntitySet
+
+__all__ = ["SyncReport", "sync_set", "read_mirrored", "DEFAULT_LOOKBACK", "STAMP_PROPERTIES"]
+
+# How far before the watermark changed rows are read again (seconds): a transaction stamped
+# before W may commit after W was read. Rows read twice cost nothing but bytes.
+DEFAULT_LOOKBACK = 300.0
+STAMP_PROPERTIES = ("updatedDate", "createdDate")
+# Keys asked for at once when rows found missing are read by key.
+_KEYS_PER_REQUEST = 40
+# Rows per page when the service's page size is not known yet.
+_DEFAULT_PAGE_ROWS = 500
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did: rows now, what changed, what it cost."""
+
+    entity_set: str
+    rows: int
+    changed: int = 0
+    new: int = 0
+    deleted: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    full: bool = False
+    reason: str | None = None  # why the set was read in full
+    full_requests: int | None = None  # what a full fetch costs (the last one's figure)
+    added_columns: tuple[str, ...] = ()
+    removed_columns: tuple[str, ...] = ()
+    offline: bool = False
+    synced_at: str | None = None
+    watermark: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain values (for ``df.attrs``)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        head = f"{self.entity_set}: {self.rows:,} rows"
+        if self.offline:
+            return f"{head} from the mirror, synced {self.synced_at or 'at an unknown time'}"
+        cost = f"{self.requests} request{'s' * (self.requests != 1)} in {self.seconds:.1f} s"
+        if self.full:
+            return f"{head} - read in full ({self.reason}) - {cost}"
+        changes = f"{self.changed:,} changed, {self.new:,} new, {self.deleted:,} deleted"
+        tail = f" (a full fetch takes {self.full_requests})" if self.full_requests else ""
+        return f"{head} - {changes} - {cost}{tail}"
+
+
+def read_mirrored(
+    mirror: Mirror, name: str, columns: list[str] | None, dtype_backend: str | None
+) -> tuple[pd.DataFrame, SyncReport]:
+    """The mirrored set ``name`` (any casing) without any network, or a :class:`MirrorError`."""
+    found_name = mirror.find(name)
+    found = mirror.read_frame(found_name, dtype_backend) if found_name else None
+    if found is None:
+        raise MirrorError(
+            f"There is no mirror of {name} in {mirror.folder}.",
+            f"Sync it once while online: %elfsquad --sync GET /data/1/{name}",
+        )
+    frame, info = found
+    frame = _selected(frame, columns, info.entity_set)
+    report = SyncReport(
+        info.entity_set, info.rows, offline=True, synced_at=info.synced_at, watermark=info.watermark
+    )
+    return frame, report
+
+
+def sync_set(
+    client: ElfsquadClient,
+    mirror: Mirror,
+    entity_set: EntitySet,
+    *,
+    columns: list[str] | None = None,
+    full: bool = False,
+    lookback: float = DEFAULT_LOOKBACK,
+) -> tuple[pd.DataFrame, SyncReport]:
+    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``)."""
+    started = time.monotonic()
+    calls_before = client.api_calls
+    with mirror.lock(entity_set.name):
+        previous = None if full else mirror.read_table(entity_set.name)
+        run = _SetSync(client, mirror, entity_set, lookback)
+        try:
+            table, info, report = run.sync(previous, full)
+        except ElfsquadError as exc:
+            raise _unchanged(exc, mirror, entity_set.name) from None
+        except KeyboardInterrupt:
+            raise MirrorError(
+                f"The sync of {entity_set.name} was interrupted.",
+                "The mirror is as it was before this sync; run it again.",
+            ) from None
+        written = mirror.write(table, info)
+    frame = table_frame(table, written, client.dtype_backend)
+    frame = _selected(frame, columns, entity_set.name)
+    report = SyncReport(
+        **{
+            **report.as_dict(),
+            "requests": client.api_calls - calls_before,
+            "seconds": round(time.monotonic() - started, 3),
+            "synced_at": written.synced_at,
+            "watermark": written.watermark,
+        }
+    )
+    return frame, report
+
+
+def _unchanged(exc: ElfsquadError, mirror: Mirror, name: str) -> ElfsquadError:
+    """``exc`` saying the mirror was left as it was (a failed sync changes nothing)."""
+    info = mirror.info(name)
+    state = (
+        f"The mirror of {name} is as it was (synced {info.synced_at})."
+        if info is not None
+        else f"No mirror of {name} was written."
+    )
+    exc.hint = f"{exc.hint} {state}" if exc.hint else state
+    return exc
+
+
+def _selected(frame: pd.DataFrame, columns: list[str] | None, name: str) -> pd.DataFrame:
+    if columns is None:
+        return frame
+    lookup = {column.lower(): column for column in frame.columns}
+    chosen = []
+    for column in columns:
+        real = lookup.get(column.strip().lower())
+        if real is None:
+            raise UsageError(
+                f"{name} has no property {column.strip()!r}.",
+                f"See its properties: %elfsquad_describe {name}",
+            )
+        chosen.append(real)
+    result = frame[chosen]
+    result.attrs = frame.attrs
+    return result
+
+
+class _SetSync:
+    """One sync of one set: the requests it sends and the table it builds."""
+
+    def __init__(
+        self, client: ElfsquadClient, mirror: Mirror, entity_set: EntitySet, lookback: float
+    ) -> None:
+        self.client = client
+        self.mirror = mirror
+        self.entity_set = entity_set
+        self.name = entity_set.name
+        self.path = f"{DATA_ROOT}{entity_set.name}"
+        self.edm_types = entity_set.edm_types()
+        self.columns = tuple(name for name in self.edm_types if "." not in name)
+        self.lookback = lookback
+
+    # -- the two ways ---------------------------------------------------------------------
+
+    def sync(
+        self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        """The new table, its info and the report (requests and seconds filled in later)."""
+        reason = self._why_full(previous, full)
+        if reason is not None:
+            return self._full(reason, previous)
+        assert previous is not None
+        return self._incremental(*previous)
+
+    def _why_full(self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool) -> str | None:
+        if full:
+            return "--full"
+        if not all(self.edm_types.get(p) == "Edm.DateTimeOffset" for p in STAMP_PROPERTIES):
+            return "the set has no updatedDate and createdDate"
+        if len(self.entity_set.key) != 1:
+            return "the set has no single key"
+        if previous is None:
+            return "first sync"
+        table, info = previous
+        if info.watermark is None or not info.incremental:
+            return "the mirror has no watermark yet"
+        added = [c for c in self.columns if c not in table.column_names]
+        removed = [c for c in table.column_names if c not in self.columns]
+        if added or removed:
+            said = []
+            if added:
+                said.append(f"new propert{'ies' if len(added) > 1 else 'y'} {', '.join(added)}")
+            if removed:
+                said.append(f"gone: {', '.join(removed)}")
+            return "; ".join(said)
+        return None
+
+    def _full(
+        self, reason: str, previous: tuple[pa.Table, MirrorInfo] | None
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        calls = self.client.api_calls
+        frame = self.client.get(self.path)
+        pages = int(frame.attrs.get("elfsquad", {}).get("pages") or 1)
+        json_columns = json_columns_of(frame)
+        table = frame_to_arrow(frame, json_columns)
+        incremental = reason not in (
+            "the set has no updatedDate and createdDate",
+            "the set has no single key",
+        )
+        info = self._info(
+            table,
+            json_columns,
+            incremental=incremental,
+            page_rows=math.ceil(len(frame) / pages) if len(frame) else None,
+            full_requests=self.client.api_calls - calls,
+        )
+        added: tuple[str, ...] = ()
+        removed: tuple[str, ...] = ()
+        if previous is not None:
+            old_columns = previous[0].column_names
+            added = tuple(c for c in self.columns if c not in old_columns)
+            removed = tuple(c for c in old_columns if c not in self.columns)
+        report = SyncReport(
+            self.name,
+            table.num_rows,
+            full=True,
+            reason=reason,
+            full_requests=info.full_requests,
+            added_columns=added,
+            removed_columns=removed,
+        )
+        return table, info, report
+
+    def _incremental(
+        self, old: pa.Table, info: MirrorInfo
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        key = self.entity_set.key[0]
+        since = stamp_text(pd.Timestamp(info.watermark) - dt.timedelta(seconds=self.lookback))
+        changed_frame = self.client.get(
+            self.path,
+            filter=f"updatedDate gt {since} or createdDate gt {since}",
+            progress=False,
+        )
+        json_columns = tuple(sorted(set(info.json_columns) | set(json_columns_of(changed_frame))))
+        changed = frame_to_arrow(changed_frame[list(self.columns)], json_columns)
+        del changed_frame
+        changed_count, new_count = _changes(old, changed, key)
+        merged = _merge(old, changed, key)
+        total = self._count(None)
+        deleted = 0
+        if total != merged.num_rows:
+            merged, deleted, found = self._reconcile(merged, total, key, info, json_columns)
+            new_count += found
+        merged = _in_key_order(merged, key)
+        new_info = self._info(
+            merged,
+            json_columns,
+            incremental=True,
+            page_rows=info.page_rows,
+            full_requests=info.full_requests,
+            watermark=_watermark(merged) or info.watermark,
+        )
+        report = SyncReport(
+            self.name,
+            merged.num_rows,
+            changed=changed_count,
+            new=new_count,
+            deleted=deleted,
+            full_requests=_full_estimate(merged.num_rows, info),
+        )
+        return merged, new_info, report
+
+    # -- deletions ------------------------------------------------------------------------
+
+    def _reconcile(
+        self,
+        merged: pa.Table,
+        total: int,
+        key: str,
+        info: MirrorInfo,
+        json_columns: tuple[str, ...],
+    ) -> tuple[pa.Table, int, int]:
+        """Find rows deleted on the service (and rows it has that were missed) by bisecting
+        ``createdDate``; returns the corrected table, deletions and rows found missing."""
+        created = merged.column("createdDate").to_numpy(zero_copy_only=False)
+        stamps = created.astype("datetime64[ns]").astype(np.int64)  # NaT sorts first
+        order = np.argsort(stamps, kind="stable")
+        stamps = stamps[order]
+        keys = np.asarray(merged.column(key).to_pylist(), dtype=object)[order]
+        leaf = max(info.page_rows or _DEFAULT_PAGE_ROWS, 10)
+        gone: set[Any] = set()
+        missing: set[Any] = set()
+        # (first, end, lower stamp or None, upper stamp or None, the service's count)
+        ranges = [(0, len(stamps), None, None, total)]
+        nat = np.iinfo(np.int64).min
+        while ranges:
+            first, end, low, high, count = ranges.pop()
+            if count == end - first:
+                continue  # the same number on both sides: nothing vanished here
+            split = _split_point(stamps, first, end, nat)
+            if end - first <= leaf or split is None:
+                listed = set(self._keys_in(low, high, key))
+                local = set(keys[first:end])
+                gone |= local - listed
+                missing |= listed - local
+                continue
+            boundary = int(stamps[split])
+            left = self._count(_range_filter(low, boundary))
+            ranges.append((first, split, low, boundary, left))
+            ranges.append((split, end, boundary, high, count - left))
+        if gone:
+            merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
+        if missing:
+            rows = self._rows_by_key(sorted(missing), key, json_columns)
+            merged = _merge(merged, rows, key)
+        return merged, len(gone), len(missing)
+
+    def _keys_in(self, low: int | None, high: int | None, key: str) -> Iterable[Any]:
+        frame = self.client.get(
+            self.path, filter=_range_filter(low, high), select=key, progress=False
+        )
+        return frame[key].tolist() if len(frame) else []
+
+    def _rows_by_key(self, keys: list[Any], key: str, json_columns: tuple[str, ...]) -> pa.Table:
+        pieces = []
+        edm = self.edm_types.get(key, "Edm.String")
+        for start in range(0, len(keys), _KEYS_PER_REQUEST):
+            chunk = keys[start : start + _KEYS_PER_REQUEST]
+            literals = ",".join(_key_literal(k, edm) for k in chunk)
+            frame = self.client.get(self.path, filter=f"{key} in ({literals})", progress=False)
+            pieces.append(frame_to_arrow(frame[list(self.columns)], json_columns))
+        return pa.concat_tables(pieces, promote_options="permissive")
+
+    def _count(self, filter_text: str | None) -> int:
+        options = {"filter": filter_text} if filter_text else {}
+        answer = self.client.get(f"{self.path}/$count", raw=True, **options)
+        try:
+            return int(answer)
+        except (TypeError, ValueError):
+            raise MirrorError(
+                f"The service answered {self.path}/$count with {str(answer)[:40]!r}, not a number.",
+                "Sync in full: %elfsquad --sync --full GET " + self.path,
+            ) from None
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _info(
+        self,
+        table: pa.Table,
+        json_columns: tuple[str, ...],
+        *,
+        incremental: bool,
+        page_rows: int | None,
+        full_requests: int | None,
+        watermark: str | None = None,
+    ) -> MirrorInfo:
+        return MirrorInfo(
+            entity_set=self.name,
+            key=tuple(self.entity_set.key),
+            edm_types=self.edm_types,
+            columns=tuple(table.column_names),
+            json_columns=tuple(c for c in json_columns if c in table.column_names),
+            watermark=watermark if watermark is not None else _watermark(table),
+            synced_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            incremental=incremental,
+            page_rows=page_rows,
+            full_requests=full_requests,
+            rows=table.num_rows,
+        )
+
+
+def _changes(old: pa.Table, changed: pa.Table, key: str) -> tuple[int, int]:
+    """How many read rows differ from the mirror's copy, and how many are new."""
+    if changed.num_rows == 0:
+        return 0, 0
+    known = pc.is_in(changed.column(key), old.column(key))
+    new = changed.num_rows - pc.sum(known).as_py() if changed.num_rows else 0
+    again = _in_key_order(changed.filter(known), key)
+    before = _in_key_order(old.filter(pc.is_in(old.column(key), again.column(key))), key)
+    differ = sum(
+        1
+        for a, b in zip(again.to_pylist(), before.to_pylist(), strict=True)
+        if a != b  # None for nulls on both sides: NaN became null on the way in
+    )
+    return differ, int(new)
+
+
+def _merge(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
+    """``old`` with the rows of ``changed`` put in (by key), columns as ``old`` has them."""
+    if changed.num_rows == 0:
+        return old
+    kept = old.filter(pc.invert(pc.is_in(old.column(key), changed.column(key))))
+    changed = changed.select(kept.column_names)
+    merged = pa.concat_tables([kept, changed], promote_options="permissive")
+    return merged.combine_chunks()
+
+
+def _key_literal(value: Any, edm_type: str) -> str:
+    # A guid is written bare in OData v4; quoted, the service compares it to a string.
+    return str(value) if edm_type == "Edm.Guid" else to_odata_literal(value)
+
+
+def _in_key_order(table: pa.Table, key: str) -> pa.Table:
+    return table.sort_by([(key, "ascending")]) if table.num_rows > 1 else table
+
+
+def _watermark(table: pa.Table) -> str | None:
+    """The newest stamp the service wrote into these rows (0001-01-01 is no stamp)."""
+    newest = None
+    for name in STAMP_PROPERTIES:
+        if name not in table.column_names or table.num_rows == 0:
+            continue
+        value = pc.max(table.column(name)).as_py()
+        if value is not None:
+            value = pd.Timestamp(value)
+            newest = value if newest is None or value > newest else newest
+    if newest is None:
+        return None
+    return stamp_text(newest)
+
+
+def _full_estimate(rows: int, info: MirrorInfo) -> int | None:
+    """Requests a full fetch of ``rows`` rows takes (pages, plus its closing count)."""
+    if not info.page_rows:
+        return info.full_requests
+    return math.ceil(rows / info.page_rows) + 1 if rows else 1
+
+
+def _split_point(stamps: np.ndarray, first: int, end: int, nat: int) -> int | None:
+    """An index in ``(first, end)`` where a new stamp starts, near the middle; ``None``
+    when the range holds one stamp (or no time at all)."""
+    middle = (first + end) // 2
+    value = stamps[middle]
+    split = int(np.searchsorted(stamps[first:end], value, side="left")) + first
+    if split <= first or value == nat:
+        split = int(np.searchsorted(stamps[first:end], value, side="right")) + first
+    if split <= first or split >= end or stamps[split] == nat:
+        return None
+    return split
+
+
+def _range_filter(low: int | None, high: int | None) -> str | None:
+    """``$filter`` for createdDate in ``[low, high)``; an open lower end takes in rows with
+    no date (null, or 0001-01-01, which the mirror holds as NaT)."""
+    parts = []
+    if low is not None:
+        parts.append(f"createdDate ge {stamp_text(pd.Timestamp(low, tz='UTC'))}")
+    if high is not None:
+        below = f"createdDate lt {stamp_text(pd.Timestamp(high, tz='UTC'))}"
+        parts.append(f"({below} or createdDate eq null)" if low is None else below)
+    return " and ".join(parts) or None
+
