@@ -13,8 +13,16 @@ import re
 from argparse import Namespace
 from typing import Any
 
+import pandas as pd
 from IPython.core.error import UsageError as IPythonUsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe
@@ -25,6 +33,7 @@ from .login_flow import ENV_CLIENT_ID, LoginFlow
 from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
 from .request import ODataRequest
 from .session import ElfsquadSession
+from .sync import DEFAULT_LOOKBACK
 
 
 def value_options(parser: argparse.ArgumentParser) -> frozenset[str]:
@@ -111,6 +120,20 @@ class ElfsquadMagic(Magics):
         True,
         help="Keep the client secret in the kernel's memory to renew the token when it expires; "
         "when False, log in again after expiry.",
+    ).tag(config=True)
+    mirror_dir = Unicode(
+        None,
+        allow_none=True,
+        help="Folder of the local mirror (%elfsquad --sync, %%elfsquad_sql). Default: "
+        "$ELFSQUAD_MIRROR_DIR, else the user cache folder. One folder per API host and client "
+        "id inside, one Parquet file per entity set.",
+    ).tag(config=True)
+    sync_lookback = Float(
+        DEFAULT_LOOKBACK,
+        min=0.0,
+        help="Seconds before the newest time stamp of a mirrored set from which a sync reads "
+        "changed rows again: a change committed late (stamped before it became visible) is "
+        "still found.",
     ).tag(config=True)
     use_keyring = Bool(
         False,
@@ -299,6 +322,18 @@ class ElfsquadMagic(Magics):
         action="store_true",
         help="No progress bar for this request.",
     )
+    @argument(
+        "--sync",
+        action="store_true",
+        help="GET /data/1/<Set> from the local mirror: the whole set, as a full GET returns "
+        "it, after reading only what changed since the last sync ($select only).",
+    )
+    @argument("--full", action="store_true", help="With --sync: rebuild the mirror in full.")
+    @argument(
+        "--offline",
+        action="store_true",
+        help="With --sync: read the mirror as it is, without any network.",
+    )
     @line_cell_magic
     def elfsquad(self, line: str, cell: str | None = None) -> Any:
         """Call an Elfsquad API and return a pandas DataFrame.
@@ -318,13 +353,19 @@ class ElfsquadMagic(Magics):
         DataFrame; a 204 answer None.
         """
         args, request_text = self._split_request_line(line)
-        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
-            raise UsageError(
-                f"-o/--out needs a Python variable name, not {args.out!r}.",
-                "For example: %%elfsquad -o features GET /data/1/features",
-            )
+        self._check_out(args.out, "%%elfsquad -o features GET /data/1/features")
         if not request_text.strip():
             raise UsageError("The magic line has no PATH.", self._usage_hint(self.elfsquad))
+        if (args.full or args.offline) and not args.sync:
+            raise UsageError(
+                "--full and --offline go with --sync.",
+                "For example: %elfsquad --sync --offline GET /data/1/QuotationLines",
+            )
+        if args.sync:
+            result = self._sync(args, parse_request(request_text, cell or "", self.shell.user_ns))
+            if args.out is not None:
+                self.shell.user_ns[args.out] = result
+            return result
         client = self.session.require_client()
         extra: dict[str, Any] = {}
         if args.json is not None:
@@ -349,6 +390,135 @@ class ElfsquadMagic(Magics):
         if args.out is not None:
             self.shell.user_ns[args.out] = result
         return result
+
+    # -- the mirror -------------------------------------------------------------------------
+
+    def _sync(self, args: Namespace, request: ODataRequest) -> Any:
+        """``%elfsquad --sync``: the whole set from the mirror, brought up to date first."""
+        if request.method != "GET" or not request.is_data_collection:
+            raise UsageError(
+                "--sync reads a whole Data API entity set: GET /data/1/<Set>.",
+                "For example: %elfsquad --sync GET /data/1/QuotationLines",
+            )
+        others = [name for name, _ in request.options if name.lower() != "$select"]
+        if others:
+            raise UsageError(
+                f"--sync returns the whole set, so it takes no {', '.join(others)}.",
+                "Filter, sort and join the synced sets with %%elfsquad_sql (DuckDB SQL over "
+                "the mirror), or with pandas on the result.",
+            )
+        if args.full and args.offline:
+            raise UsageError("--full reads the service; --offline does not.", "Use one of them.")
+        if request.option("$select") is not None and request.selected is None:
+            raise UsageError(
+                "--sync takes a $select of property names only.",
+                "For example: $select=name,salesPrice",
+            )
+        if args.offline:
+            from .sync import read_mirrored
+
+            frame, report = read_mirrored(
+                self._mirror(), request.entity_set or "", request.selected, self.dtype_backend
+            )
+            frame.attrs["elfsquad"] = {"sync": report.as_dict()}
+        else:
+            client = self._mirror_client()
+            frame = client.sync(request.entity_set or "", select=request.selected, full=args.full)
+            report = client.last_sync
+        print(report)
+        return frame
+
+    def _mirror_client(self) -> Any:
+        """The logged-in client, with the mirror settings as they are now."""
+        client = self.session.require_client()
+        client.mirror_dir = self.mirror_dir
+        client.sync_lookback = self.sync_lookback
+        return client
+
+    def _mirror(self) -> Any:
+        """This tenant's mirror: the logged-in client's, else the one the settings point to
+        (offline, no login needed)."""
+        from .mirror import Mirror, default_mirror_dir
+
+        root = self.mirror_dir or default_mirror_dir()
+        client = self.session.client
+        if client is not None and client.client_id:
+            return Mirror(root, client.api_url, client.client_id)
+        hosts = self._login_flow().hosts()
+        return Mirror.locate(root, hosts["api_url"], os.environ.get(ENV_CLIENT_ID, "").strip())
+
+    @no_var_expand
+    @magic_arguments()
+    @argument(
+        "--offline",
+        action="store_true",
+        help="Query the mirror as it is, without syncing (no network).",
+    )
+    @argument("-o", "--out", metavar="NAME", help="Also store the result in the variable NAME.")
+    @cell_magic
+    def elfsquad_sql(self, line: str, cell: str) -> Any:
+        """DuckDB SQL across the mirrored entity sets; returns a DataFrame.
+
+        Name the Data API's sets as tables, in any casing:
+        SELECT f.name, sum(l.quantity) FROM QuotationLines l JOIN features f ON f.id = l.featureId
+        GROUP BY 1. Each set the query names is synced first (only what changed is read),
+        unless --offline. {{name}} passes the Python value of name as a DuckDB parameter
+        (never pasted into the SQL). A notebook DataFrame can be named as a table too.
+        Needs DuckDB: pip install 'elfsquad-magic[sql]'.
+        """
+        from .sql import missing_variable, placeholders_as_parameters, run_sql
+
+        args = self._parse(self.elfsquad_sql, line)
+        self._check_out(args.out, "%%elfsquad_sql -o result")
+        namespace = self.shell.user_ns
+
+        def lookup(name: str) -> Any:
+            if name not in namespace:
+                raise missing_variable(name)
+            return namespace[name]
+
+        query, params = placeholders_as_parameters(cell, lookup)
+        frames = {k: v for k, v in namespace.items() if isinstance(v, pd.DataFrame)}
+        if args.offline:
+            result = run_sql(
+                None, query, params, offline=True, mirror=self._mirror(), frames=frames
+            )
+        else:
+            client = self._mirror_client()
+            result = run_sql(
+                client, query, params, mirror=client.mirror, frames=frames, report=print
+            )
+        if args.out is not None:
+            namespace[args.out] = result
+        return result
+
+    @magic_arguments()
+    @argument("--drop", metavar="SET", help="Remove the mirror of SET.")
+    @line_magic
+    def elfsquad_mirror(self, line: str = "") -> Any:
+        """List the mirrored sets (rows, last sync, watermark, size on disk) as a DataFrame;
+        --drop SET removes one."""
+        args = self._parse(self.elfsquad_mirror, line)
+        mirror = self._mirror()
+        if args.drop:
+            name = mirror.find(args.drop)
+            if name is None or not mirror.drop(name):
+                raise UsageError(
+                    f"There is no mirror of {args.drop} to drop.",
+                    "%elfsquad_mirror lists the mirrored sets.",
+                )
+            print(f"Dropped the mirror of {name}.")
+            return None
+        from .mirror import mirror_listing
+
+        return mirror_listing(mirror)
+
+    def _check_out(self, name: str | None, example: str) -> None:
+        if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+            raise UsageError(
+                f"-o/--out needs a Python variable name, not {name!r}.",
+                f"For example: {example}",
+            )
 
     def _json_variable(self, name: str) -> Any:
         if name not in self.shell.user_ns:

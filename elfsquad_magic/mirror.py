@@ -40,6 +40,10 @@ __all__ = [
     "Mirror",
     "default_mirror_dir",
     "frame_to_arrow",
+    "table_frame",
+    "json_columns_of",
+    "mirror_listing",
+    "stamp_text",
 ]
 
 ENV_MIRROR_DIR = "ELFSQUAD_MIRROR_DIR"
@@ -67,8 +71,8 @@ class MirrorInfo:
 
     entity_set: str
     key: tuple[str, ...]
-    edm_types: dict[str, str]
-    columns: tuple[str, ...]
+    edm_types: dict[str, str] = field(repr=False)
+    columns: tuple[str, ...] = field(repr=False)
     json_columns: tuple[str, ...] = ()
     watermark: str | None = None  # the newest service stamp seen, as the service wrote it
     synced_at: str | None = None  # when this file was written (local clock, for people only)
@@ -126,9 +130,14 @@ def _safe_part(text: str) -> str:
     return cleaned[:100]
 
 
-def _private_folder(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, stat.S_IRWXU)
+def _private_folders(root: Path, folder: Path) -> None:
+    """Make ``folder`` (and the root, when it is new) with access for the user only."""
+    if not root.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, stat.S_IRWXU)
+    for path in (folder.parent, folder):  # the host's folder, then the client's
+        path.mkdir(exist_ok=True)
+        os.chmod(path, stat.S_IRWXU)
 
 
 class Mirror:
@@ -142,6 +151,29 @@ class Mirror:
 
     def __repr__(self) -> str:
         return f"<Mirror {self.folder}>"
+
+    @classmethod
+    def locate(
+        cls, root: str | os.PathLike[str], api_url: str, client_id: str | None = None
+    ) -> Mirror:
+        """The mirror of ``client_id`` on this host; without one (offline, not logged in),
+        the host's only mirrored client, or a :class:`MirrorError` saying which to name."""
+        if client_id:
+            return cls(root, api_url, client_id)
+        host_folder = cls(root, api_url, "_").folder.parent
+        clients = sorted(p.name for p in host_folder.iterdir()) if host_folder.is_dir() else []
+        if len(clients) == 1:
+            return cls(root, api_url, clients[0])
+        where = urlsplit(api_url).netloc or api_url
+        if not clients:
+            raise MirrorError(
+                f"There is no mirror for {where} in {Path(root).expanduser()}.",
+                "Sync a set once while online: %elfsquad --sync GET /data/1/<Set>",
+            )
+        raise MirrorError(
+            f"The mirror for {where} holds several clients ({', '.join(clients)}).",
+            "Say which: set ELFSQUAD_CLIENT_ID, or log in.",
+        )
 
     # -- names -----------------------------------------------------------------------------
 
@@ -216,7 +248,7 @@ class Mirror:
         """Hold the set's lock: one sync at a time per set, across kernels and processes."""
         from filelock import FileLock, Timeout
 
-        _private_folder(self.folder)
+        _private_folders(self.root, self.folder)
         lock = FileLock(str(self.path(entity_set)) + ".lock", timeout=timeout, mode=0o600)
         try:
             lock.acquire()
@@ -237,7 +269,7 @@ class Mirror:
         The new file is written and flushed beside the old one, then renamed over it: a
         reader sees the old file or the new one, never a part.
         """
-        _private_folder(self.folder)
+        _private_folders(self.root, self.folder)
         final = self.path(info.entity_set)
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         table = table.replace_schema_metadata({_FOOTER_KEY: info.footer()})
@@ -276,6 +308,26 @@ class Mirror:
             f"Rebuild it: %elfsquad --sync --full GET /data/1/{entity_set} (or drop it with "
             f"%elfsquad_mirror --drop {entity_set}).",
         )
+
+
+def mirror_listing(mirror: Mirror) -> pd.DataFrame:
+    """The mirrored sets as a frame: rows, last sync, watermark, size on disk, file."""
+    rows = [
+        {
+            "entity_set": info.entity_set,
+            "rows": info.rows,
+            "last_sync": pd.Timestamp(info.synced_at) if info.synced_at else pd.NaT,
+            "watermark": pd.Timestamp(info.watermark) if info.watermark else pd.NaT,
+            "incremental": info.incremental,
+            "size_mb": round(info.size / 1e6, 3),
+            "file": str(info.path),
+        }
+        for info in mirror.sets()
+    ]
+    columns = ["entity_set", "rows", "last_sync", "watermark", "incremental", "size_mb", "file"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs["elfsquad"] = {"mirror": str(mirror.folder)}
+    return frame
 
 
 def _sync_folder(folder: Path) -> None:

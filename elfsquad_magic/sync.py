@@ -483,4 +483,3 @@ def _range_filter(low: int | None, high: int | None) -> str | None:
         below = f"createdDate lt {stamp_text(pd.Timestamp(high, tz='UTC'))}"
         parts.append(f"({below} or createdDate eq null)" if low is None else below)
     return " and ".join(parts) or None
-

@@ -19,13 +19,16 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_API_URL",
     "ELFSQUAD_SCOPE",
     "ELFSQUAD_SCIM_TOKEN",
+    "ELFSQUAD_MIRROR_DIR",
 )
 
 
 @pytest.fixture(autouse=True)
-def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
     for name in _ELFSQUAD_ENV:
         monkeypatch.delenv(name, raising=False)
+    # Mirrors of a test stay in a folder of its own, never in the user's cache.
+    monkeypatch.setenv("ELFSQUAD_MIRROR_DIR", str(tmp_path_factory.mktemp("mirror")))
 
 
 @pytest.fixture(scope="session")

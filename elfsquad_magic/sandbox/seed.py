@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from .metadata import load_service
 from .values import EMPTY_DATE
 
-
 _LANGUAGES = [
     ("nl", "Nederlands", "Dutch"),
     ("en", "English", "English"),
