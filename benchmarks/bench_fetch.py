@@ -201,8 +201,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_sandbox(scale: int, latency_ms: float, secret: str) -> tuple[subprocess.Popen, str]:
-    """The sandbox in its own process; returns it and its URL once it serves."""
+def start_sandbox(
+    scale: int, latency_ms: float, secret: str, extra: list[str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """The sandbox in its own process (``extra``: more of its options); returns it and its
+    URL once it serves."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -217,6 +220,7 @@ def start_sandbox(scale: int, latency_ms: float, secret: str) -> tuple[subproces
             str(port),
             "--client-secret",
             secret,
+            *(extra or []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -661,6 +661,7 @@ class ElfsquadClient:
             frame, report = read_mirrored(self.mirror, name, columns, self.dtype_backend)
         else:
             self._require_login()
+            calls, started = self.api_calls, time.monotonic()  # $metadata counts, when read
             found = self.schema().find(name)
             if found is None:
                 matches = self.schema().close_matches(name)
@@ -671,7 +672,14 @@ class ElfsquadClient:
                     else "%elfsquad_entities lists the entity sets.",
                 )
             frame, report = sync_set(
-                self, self.mirror, found, columns=columns, full=full, lookback=self.sync_lookback
+                self,
+                self.mirror,
+                found,
+                columns=columns,
+                full=full,
+                lookback=self.sync_lookback,
+                calls_before=calls,
+                started=started,
             )
         frame.attrs["elfsquad"] = {"sync": report.as_dict(), "mirror": str(self.mirror.folder)}
         self.last_sync = report

@@ -286,6 +286,31 @@ class Mirror:
         _sync_folder(self.folder)
         return MirrorInfo(**{**info.__dict__, "path": final, "size": final.stat().st_size})
 
+    def mark_checked(self, entity_set: str) -> str:
+        """Note that the set was found up to date now, without rewriting its file (a sync
+        that found no change); returns the time written. Only what the listing shows."""
+        now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        final = self._checked_path(entity_set)
+        temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump({"checked_at": now}, handle)
+        os.replace(temporary, final)
+        return now
+
+    def last_checked(self, info: MirrorInfo) -> str | None:
+        """When the set was last found up to date: its file's time, or a later check's."""
+        try:
+            checked = json.loads(self._checked_path(info.entity_set).read_text())["checked_at"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return info.synced_at
+        if info.synced_at is None or pd.Timestamp(checked) > pd.Timestamp(info.synced_at):
+            return str(checked)
+        return info.synced_at
+
+    def _checked_path(self, entity_set: str) -> Path:
+        return self.path(entity_set).with_suffix(".checked.json")
+
     def drop(self, entity_set: str) -> bool:
         """Remove the set's file; ``False`` when there was none."""
         name = self.find(entity_set) or entity_set
@@ -295,12 +320,14 @@ class Mirror:
             except FileNotFoundError:
                 return False
         Path(str(self.path(name)) + ".lock").unlink(missing_ok=True)
+        self._checked_path(name).unlink(missing_ok=True)
         return True
 
     def _remove_leftovers(self, entity_set: str) -> None:
         # Written by a sync that was killed before its rename; the lock says none is running.
-        for leftover in self.folder.glob(f".{self.path(entity_set).name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+        for name in (self.path(entity_set).name, self._checked_path(entity_set).name):
+            for leftover in self.folder.glob(f".{name}.*.tmp"):
+                leftover.unlink(missing_ok=True)
 
     def _unreadable(self, entity_set: str, exc: BaseException) -> MirrorError:
         return MirrorError(
@@ -316,7 +343,7 @@ def mirror_listing(mirror: Mirror) -> pd.DataFrame:
         {
             "entity_set": info.entity_set,
             "rows": info.rows,
-            "last_sync": pd.Timestamp(info.synced_at) if info.synced_at else pd.NaT,
+            "last_sync": pd.Timestamp(mirror.last_checked(info) or pd.NaT),
             "watermark": pd.Timestamp(info.watermark) if info.watermark else pd.NaT,
             "incremental": info.incremental,
             "size_mb": round(info.size / 1e6, 3),

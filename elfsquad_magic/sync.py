@@ -26,7 +26,8 @@ import datetime as dt
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,10 +119,14 @@ def sync_set(
     columns: list[str] | None = None,
     full: bool = False,
     lookback: float = DEFAULT_LOOKBACK,
+    calls_before: int | None = None,
+    started: float | None = None,
 ) -> tuple[pd.DataFrame, SyncReport]:
-    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``)."""
-    started = time.monotonic()
-    calls_before = client.api_calls
+    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``).
+
+    ``calls_before`` and ``started`` count in what the caller already spent (the schema)."""
+    started = time.monotonic() if started is None else started
+    calls_before = client.api_calls if calls_before is None else calls_before
     with mirror.lock(entity_set.name):
         previous = None if full else mirror.read_table(entity_set.name)
         run = _SetSync(client, mirror, entity_set, lookback)
@@ -134,7 +139,12 @@ def sync_set(
                 f"The sync of {entity_set.name} was interrupted.",
                 "The mirror is as it was before this sync; run it again.",
             ) from None
-        written = mirror.write(table, info)
+        if previous is not None and not report.full and _found_nothing(report):
+            # The same rows: the file stays as it is; only the time of the check is noted.
+            table, written = previous[0], previous[1]
+            written = replace(written, synced_at=mirror.mark_checked(entity_set.name))
+        else:
+            written = mirror.write(table, info)
     frame = table_frame(table, written, client.dtype_backend)
     frame = _selected(frame, columns, entity_set.name)
     report = SyncReport(
@@ -147,6 +157,10 @@ def sync_set(
         }
     )
     return frame, report
+
+
+def _found_nothing(report: SyncReport) -> bool:
+    return report.changed == 0 and report.new == 0 and report.deleted == 0
 
 
 def _unchanged(exc: ElfsquadError, mirror: Mirror, name: str) -> ElfsquadError:
@@ -270,17 +284,20 @@ class _SetSync:
     ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
         key = self.entity_set.key[0]
         since = stamp_text(pd.Timestamp(info.watermark) - dt.timedelta(seconds=self.lookback))
-        changed_frame = self.client.get(
-            self.path,
-            filter=f"updatedDate gt {since} or createdDate gt {since}",
-            progress=False,
-        )
+        with ThreadPoolExecutor(1) as pool:
+            # The set's count, asked for while the changed rows come in.
+            counting = pool.submit(self._count, None)
+            changed_frame = self.client.get(
+                self.path,
+                filter=f"updatedDate gt {since} or createdDate gt {since}",
+                progress=False,
+            )
+            total = counting.result()
         json_columns = tuple(sorted(set(info.json_columns) | set(json_columns_of(changed_frame))))
         changed = frame_to_arrow(changed_frame[list(self.columns)], json_columns)
         del changed_frame
         changed_count, new_count = _changes(old, changed, key)
         merged = _merge(old, changed, key)
-        total = self._count(None)
         deleted = 0
         if total != merged.num_rows:
             merged, deleted, found = self._reconcile(merged, total, key, info, json_columns)
@@ -324,24 +341,45 @@ class _SetSync:
         leaf = max(info.page_rows or _DEFAULT_PAGE_ROWS, 10)
         gone: set[Any] = set()
         missing: set[Any] = set()
-        # (first, end, lower stamp or None, upper stamp or None, the service's count)
-        ranges = [(0, len(stamps), None, None, total)]
-        nat = np.iinfo(np.int64).min
-        while ranges:
-            first, end, low, high, count = ranges.pop()
-            if count == end - first:
-                continue  # the same number on both sides: nothing vanished here
-            split = _split_point(stamps, first, end, nat)
-            if end - first <= leaf or split is None:
-                listed = set(self._keys_in(low, high, key))
-                local = set(keys[first:end])
-                gone |= local - listed
-                missing |= listed - local
-                continue
-            boundary = int(stamps[split])
-            left = self._count(_range_filter(low, boundary))
-            ranges.append((first, split, low, boundary, left))
-            ranges.append((split, end, boundary, high, count - left))
+        # The top level is cut into as many ranges as there are rows missing at least, since
+        # nearly all of them hold one; below that, each range whose counts differ is halved.
+        # The ranges of one level are asked for at once.
+        vanished = merged.num_rows - total
+        pages = max(1, len(stamps) // leaf)
+        parts = min(max(2, 1 << (vanished - 1).bit_length()), pages) if vanished > 1 else 2
+        level = [_Range(0, len(stamps), None, None, total)]
+        with ThreadPoolExecutor(max(2, self.client.max_concurrency)) as pool:
+            while level:
+                listed, counted = [], []
+                for span in level:
+                    if span.count == span.end - span.first:
+                        continue  # the same number on both sides: nothing vanished here
+                    points = _split_points(stamps, span.first, span.end, parts)
+                    if span.end - span.first <= leaf or not points:
+                        listed.append((span, pool.submit(self._keys_in, span.low, span.high, key)))
+                        continue
+                    bounds = [span.first, *points, span.end]
+                    stamps_at = [span.low, *(int(stamps[p]) for p in points), span.high]
+                    pieces = [
+                        _Range(bounds[i], bounds[i + 1], stamps_at[i], stamps_at[i + 1], 0)
+                        for i in range(len(points) + 1)
+                    ]
+                    futures = [
+                        pool.submit(self._count, _range_filter(piece.low, piece.high))
+                        for piece in pieces[:-1]
+                    ]
+                    counted.append((span, pieces, futures))
+                parts = 2
+                level = []
+                for span, pieces, futures in counted:
+                    counts = [future.result() for future in futures]
+                    counts.append(span.count - sum(counts))
+                    level.extend(replace(p, count=c) for p, c in zip(pieces, counts, strict=True))
+                for span, future in listed:
+                    service_keys = set(future.result())
+                    local = set(keys[span.first : span.end])
+                    gone |= local - service_keys
+                    missing |= service_keys - local
         if gone:
             merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
         if missing:
@@ -460,17 +498,33 @@ def _full_estimate(rows: int, info: MirrorInfo) -> int | None:
     return math.ceil(rows / info.page_rows) + 1 if rows else 1
 
 
-def _split_point(stamps: np.ndarray, first: int, end: int, nat: int) -> int | None:
-    """An index in ``(first, end)`` where a new stamp starts, near the middle; ``None``
-    when the range holds one stamp (or no time at all)."""
-    middle = (first + end) // 2
-    value = stamps[middle]
-    split = int(np.searchsorted(stamps[first:end], value, side="left")) + first
-    if split <= first or value == nat:
-        split = int(np.searchsorted(stamps[first:end], value, side="right")) + first
-    if split <= first or split >= end or stamps[split] == nat:
-        return None
-    return split
+def _split_points(stamps: np.ndarray, first: int, end: int, parts: int) -> list[int]:
+    """Up to ``parts - 1`` indexes in ``(first, end)`` where a new stamp starts, cutting the
+    range into about equal pieces; none when it holds one stamp (or no time at all)."""
+    nat = np.iinfo(np.int64).min
+    window = stamps[first:end]
+    points = set()
+    for piece in range(1, parts):
+        middle = first + (end - first) * piece // parts
+        value = stamps[middle]
+        split = int(np.searchsorted(window, value, side="left")) + first
+        if split <= first or value == nat:
+            split = int(np.searchsorted(window, value, side="right")) + first
+        if first < split < end and stamps[split] != nat:
+            points.add(split)
+    return sorted(points)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Rows ``first:end`` of the mirror in createdDate order, the stamps bounding them
+    (``None``: open), and how many rows the service has there."""
+
+    first: int
+    end: int
+    low: int | None
+    high: int | None
+    count: int
 
 
 def _range_filter(low: int | None, high: int | None) -> str | None:

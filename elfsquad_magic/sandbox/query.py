@@ -160,16 +160,20 @@ class SafeSqliteVisitor(AstToSqliteSqlVisitor):
             if left_type and isinstance(node.right, ast._Literal)
             else self.visit(node.right)
         )
+        # A condition used as a value ("(price gt 5) eq false") is false, not null, when a
+        # property in it is null.
         if isinstance(node.left, (ast.BoolOp, ast.Compare)):
-            left = f"({left})"
+            left = f"IFNULL({left}, 0)"
         if isinstance(node.right, (ast.BoolOp, ast.Compare)):
-            right = f"({right})"
+            right = f"IFNULL({right}, 0)"
         if isinstance(node.comparator, ast.Eq):
             return f"({left} IS {right})"
         if isinstance(node.comparator, ast.NotEq):
             return f"({left} IS NOT {right})"
         comparator = self.visit(node.comparator)
-        return f"IFNULL({left} {comparator} {right}, 0)"
+        # Bare, so an index on the column serves it. A null property makes it null, which a
+        # WHERE treats as false, as OData does; NOT (below) turns null into false first.
+        return f"({left} {comparator} {right})"
 
     def visit_BoolOp(self, node: ast.BoolOp) -> str:
         return f"({self.visit(node.left)} {self.visit(node.op)} {self.visit(node.right)})"

@@ -22,6 +22,9 @@ MODULES = [
     "frames",
     "progress",
     "pace",
+    "mirror",
+    "sync",
+    "sql",
     "client",
     "completion",
 ]

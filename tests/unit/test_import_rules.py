@@ -34,6 +34,9 @@ BELOW_CLIENT = {
     "schema",
     "scim",
     "pace",
+    "mirror",  # files only; the sync and SQL call the client they are handed
+    "sync",
+    "sql",
 }
 NOTEBOOK_PACKAGES = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 
