@@ -15,11 +15,14 @@ The tree::
     ├── ResponseFormatError
     ├── IncompleteResultError      a multi-page fetch failed part-way
     ├── MirrorError                the local mirror cannot be read or written as asked
+    ├── JournalError               the write journal cannot be read, or has no such write
+    ├── PartialWriteError          a bulk write stopped part-way: which records were applied
     └── ElfsquadHTTPError          an HTTP error status
         ├── BadRequestError        400
         ├── AuthenticationError    401
         ├── PermissionDeniedError  403
         ├── NotFoundError          404
+        ├── ConflictError          412, or an undo of records changed since the write
         ├── RateLimitedError       429
         └── ServerError            5xx
     DataChangedWarning (a UserWarning): the data moved during a fetch, which was repeated
@@ -39,6 +42,9 @@ __all__ = [
     "ResponseFormatError",
     "IncompleteResultError",
     "MirrorError",
+    "JournalError",
+    "PartialWriteError",
+    "ConflictError",
     "ElfsquadHTTPError",
     "BadRequestError",
     "AuthenticationError",
@@ -123,6 +129,31 @@ class MirrorError(ElfsquadError):
     another process holding its lock too long)."""
 
 
+class JournalError(ElfsquadError):
+    """The write journal cannot be read (a damaged line), or holds no such write to undo."""
+
+
+class PartialWriteError(ElfsquadError):
+    """A bulk write stopped part-way: ``applied`` records were written, ``not_applied`` were
+    not, and the outcome of ``unknown`` ones (a cut connection) cannot be told."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        write_id: str | None = None,
+        applied: list | None = None,
+        not_applied: list | None = None,
+        unknown: list | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.write_id = write_id
+        self.applied = list(applied or [])
+        self.not_applied = list(not_applied or [])
+        self.unknown = list(unknown or [])
+
+
 class ElfsquadHTTPError(ElfsquadError):
     """The service answered with an HTTP error status.
 
@@ -163,6 +194,34 @@ class PermissionDeniedError(ElfsquadHTTPError):
 
 class NotFoundError(ElfsquadHTTPError):
     """404: unknown entity set, key or path."""
+
+
+class ConflictError(ElfsquadHTTPError):
+    """The records changed since they were read: the service answered 412 to ``If-Match``,
+    or an undo found them changed since the write it would revert (``records``)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        records: list | None = None,
+        status: int = 412,
+        method: str = "",
+        url: str = "",
+        server_message: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            hint,
+            status=status,
+            method=method,
+            url=url,
+            server_message=server_message,
+            code=code,
+        )
+        self.records = list(records or [])
 
 
 class RateLimitedError(ElfsquadHTTPError):

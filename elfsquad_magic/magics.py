@@ -362,6 +362,23 @@ class ElfsquadMagic(Magics):
                 "For example: %elfsquad --sync --offline GET /data/1/QuotationLines",
             )
         if args.sync:
+            given = [
+                option
+                for option, value in (
+                    ("--limit", args.limit),
+                    ("--no-paginate", args.no_paginate),
+                    ("--raw", args.raw),
+                    ("--json", args.json),
+                    ("--file", args.file),
+                )
+                if value
+            ]
+            if given:
+                raise UsageError(
+                    f"--sync returns the whole set as a DataFrame, so it takes no "
+                    f"{', '.join(given)}.",
+                    "Use them without --sync.",
+                )
             result = self._sync(args, parse_request(request_text, cell or "", self.shell.user_ns))
             if args.out is not None:
                 self.shell.user_ns[args.out] = result

@@ -25,6 +25,7 @@ from .auth import Masked, TokenProvider, check_secure_url, is_loopback_host
 from .errors import (
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     ConnectionFailedError,
     ElfsquadHTTPError,
     InsecureURLError,
@@ -62,6 +63,8 @@ _HINTS = {
     404: "Check the entity-set name and the path (e.g. /data/1/features).",
     405: "This path does not accept that method.",
     409: "The request conflicts with the current data.",
+    412: "The record changed since you read it: read it again and repeat the write "
+    "(or look at what changed first).",
     414: "The URL is too long for the service: shorten the $filter (e.g. split a long "
     "'in (...)' list into batches) or select fewer properties.",
     429: "The service is rate limiting this client: wait a minute and try again.",
@@ -468,6 +471,8 @@ class Transport:
             cls = PermissionDeniedError
         elif status == 404:
             cls = NotFoundError
+        elif status == 412:
+            cls = ConflictError
         elif status == 429:
             cls = RateLimitedError
         elif status >= 500:

@@ -61,6 +61,8 @@ def test_sync_as_a_cell_takes_select(shell) -> None:
         ("--sync GET /quotation/1/quotations", "whole Data API entity set"),
         ("--full GET /data/1/features", "go with --sync"),
         ("--sync --full --offline GET /data/1/features", "Use one of them"),
+        ("--sync --limit 5 GET /data/1/features", "takes no --limit"),
+        ("--sync --raw GET /data/1/features", "takes no --raw"),
     ],
 )
 def test_sync_refuses_what_it_cannot_do(shell, text, message) -> None:

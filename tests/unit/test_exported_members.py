@@ -25,6 +25,8 @@ MODULES = [
     "mirror",
     "sync",
     "sql",
+    "writes",
+    "journal",
     "client",
     "completion",
 ]

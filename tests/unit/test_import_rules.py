@@ -37,6 +37,8 @@ BELOW_CLIENT = {
     "mirror",  # files only; the sync and SQL call the client they are handed
     "sync",
     "sql",
+    "writes",  # what a write will do; the journal on disk
+    "journal",
 }
 NOTEBOOK_PACKAGES = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 
