@@ -18,7 +18,7 @@ from typing import Any
 
 __all__ = ["ArrowPage", "PageReader"]
 
-from .odata import EDM_DATE, EDM_DATETIMES, EDM_FLOATS, EDM_INTEGERS, EDM_TEXTS
+from .odata import EDM_DATE, EDM_DATETIMES, EDM_FLOATS, EDM_INTEGERS, EDM_TEXTS, ETAG
 
 try:  # pyarrow is a dependency; without it (a broken install) pages are decoded the usual way
     import pyarrow as pa
@@ -108,7 +108,9 @@ class PageReader:
             return None
         fields = []
         for name, value in records[0].items():
-            arrow_type = _arrow_type(edm_types.get(name))
+            arrow_type = _arrow_type(
+                edm_types.get(name) or ("Edm.String" if name == ETAG else None)
+            )
             if arrow_type is None or isinstance(value, (dict, list)):
                 return None
             fields.append((name, arrow_type))

@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .frames import DTYPE_BACKENDS, FrameBuilder, combine, page_frame
+from .journal import Journal, default_journal_dir
 from .literals import to_json_compatible
 from .mirror import Mirror, default_mirror_dir
 from .odata import (
@@ -41,6 +42,7 @@ from .odata import (
     DEFAULT_LOGIN_URL,
     DEFAULT_SCOPE,
     ENV_SCIM_TOKEN,
+    ETAG,
     KEYWORD_OPTIONS,
     LIST_OPTIONS,
     METADATA_PATH,
@@ -55,6 +57,7 @@ from .scim import fetch_resources, is_list_response
 from .sync import DEFAULT_LOOKBACK, SyncReport
 from .transport import RateLimiter, Transport, new_session
 from .windows import with_count
+from .writes import ETagMemory
 
 __all__ = [
     "ElfsquadClient",
@@ -101,6 +104,9 @@ class ElfsquadClient:
         scim_token: str | None = None,
         mirror_dir: str | os.PathLike[str] | None = None,
         sync_lookback: float = DEFAULT_LOOKBACK,
+        journal_dir: str | os.PathLike[str] | None = None,
+        journal_writes: bool = True,
+        bulk_size: int = 500,
     ) -> None:
         login_url = _checked_url(login_url or DEFAULT_LOGIN_URL, "login URL")
         api_url = _checked_url(api_url or DEFAULT_API_URL, "API URL")
@@ -144,6 +150,11 @@ class ElfsquadClient:
         self.mirror_dir = mirror_dir
         self.sync_lookback = sync_lookback
         self.last_sync: SyncReport | None = None
+        # None: $ELFSQUAD_JOURNAL_DIR, else the user data folder.
+        self.journal_dir = journal_dir
+        self.journal_writes = journal_writes
+        self.bulk_size = bulk_size
+        self.etags = ETagMemory()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
@@ -398,7 +409,36 @@ class ElfsquadClient:
         progress: ProgressSpec | None = None,
         concurrency: int | None = None,
     ) -> pd.DataFrame | Any | None:
-        """Send a parsed :class:`ODataRequest` (as :meth:`request` does) and collect the answer."""
+        """Send a parsed :class:`ODataRequest` (as :meth:`request` does) and collect the answer.
+
+        A write (POST, PATCH, PUT, DELETE) goes through the journal: the records it touches are
+        read and recorded before it is sent, its outcome after (see :meth:`undo`)."""
+        if request.method != "GET" and not request.is_scim and self.journal_writes:
+            from .journaled import JournaledWriter
+
+            return JournaledWriter(self).send(request, raw=raw, progress=progress)
+        return self._send(
+            request,
+            limit=limit,
+            paginate=paginate,
+            raw=raw,
+            progress=progress,
+            concurrency=concurrency,
+        )
+
+    def _send(
+        self,
+        request: ODataRequest,
+        *,
+        limit: int | None = None,
+        paginate: bool = True,
+        raw: bool = False,
+        progress: ProgressSpec | None = None,
+        concurrency: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> pd.DataFrame | Any | None:
+        """:meth:`send` without the journal; ``headers`` (``If-Match``) go with the request."""
         if limit is not None and limit < 0:
             raise UsageError(f"The row limit must be 0 or more, not {limit}.")
         if not request.is_scim:
@@ -413,7 +453,7 @@ class ElfsquadClient:
             sent = with_count(request, limit)
         failure: NotFoundError | FetchInterrupted | None = None
         try:
-            response, sent = self._first_response(request, sent)
+            response, sent = self._first_response(request, sent, headers, idempotent)
         except NotFoundError as exc:
             failure = self._with_set_suggestion(exc, request)
         except KeyboardInterrupt:
@@ -460,9 +500,25 @@ class ElfsquadClient:
                 **pace.report().as_dict(),
                 "throttled": (host.throttled if host is not None else 0) - throttled_before,
             }
-            return frame
+            return self._without_etags(request, frame)
         frame = self._normalise(payload, edm_types, limit)
         frame.attrs["elfsquad"] = _fetch_attrs(request, self._api_url, 1, None, started)
+        return self._without_etags(request, frame)
+
+    def _without_etags(self, request: ODataRequest, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` without ``@odata.etag``; the ETags of a Data API read are remembered."""
+        name = request.entity_set
+        if name is None or not request.is_data_api:
+            return frame
+        key = self._key_for(request)
+        schema = self._schema
+        found = schema.find(name) if isinstance(schema, ServiceSchema) else None
+        if request.method == "GET" and found is not None and key and len(key) == 1:
+            return self.etags.take(frame, found.name, key[0])
+        if ETAG in frame.columns:
+            attrs = frame.attrs
+            frame = frame.drop(columns=ETAG)
+            frame.attrs = attrs
         return frame
 
     def _with_set_suggestion(self, error: NotFoundError, request: ODataRequest) -> NotFoundError:
@@ -501,7 +557,11 @@ class ElfsquadClient:
         return PaceController(fixed=concurrency)
 
     def _first_response(
-        self, request: ODataRequest, sent: ODataRequest
+        self,
+        request: ODataRequest,
+        sent: ODataRequest,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
     ) -> tuple[requests.Response, ODataRequest]:
         """The answer to ``sent`` and the request it answers; errors name ``request``, the
         request as written."""
@@ -509,7 +569,13 @@ class ElfsquadClient:
         files = _upload(request.upload) if request.upload is not None else None
         try:
             response = self._transport.request(
-                sent.method, sent.url(self._api_url), json=sent.body, files=files, shown=shown
+                sent.method,
+                sent.url(self._api_url),
+                json=sent.body,
+                files=files,
+                shown=shown,
+                headers=headers,
+                idempotent=idempotent,
             )
             return response, sent
         except BadRequestError:
@@ -564,6 +630,8 @@ class ElfsquadClient:
             columns = schema.column_names(request.entity_set, columns)  # $select=Name -> name
         if columns is None and edm_types:
             columns = [name for name in edm_types if "." not in name]
+        if edm_types:
+            edm_types = {**edm_types, ETAG: "Edm.String"}  # read, remembered, then dropped
         builder = FrameBuilder(edm_types, self.dtype_backend, columns=columns)
         interrupted = False
         try:
@@ -694,6 +762,48 @@ class ElfsquadClient:
 
         return run_sql(self, query, params or {}, offline=offline)
 
+    # -- writes you can trust --------------------------------------------------------------------
+
+    @property
+    def journal(self) -> Journal:
+        """This tenant's write journal (API host and client id) under ``journal_dir``."""
+        if not self._client_id:
+            raise NotLoggedInError()
+        root = self.journal_dir if self.journal_dir is not None else default_journal_dir()
+        return Journal(root, self._api_url, self._client_id)
+
+    def dry_run(self, method: str, path: str, *, json: Any = None, params: Params = None) -> str:
+        """What a request would send (method, decoded URL, body, records), sending nothing."""
+        from .journaled import JournaledWriter
+
+        request = ODataRequest.build(method.upper(), path, params, _json_body(method, json))
+        return JournaledWriter(self).dry_run(request)
+
+    def preview(self, method: str, path: str, *, json: Any = None) -> pd.DataFrame:
+        """The change a PATCH, PUT, DELETE or bulk action would make, as a frame of change,
+        key, property, before and after (whole records for creations and deletions); the
+        records are read, nothing is written."""
+        from .journaled import JournaledWriter
+
+        request = ODataRequest.build(method.upper(), path, None, _json_body(method, json))
+        return JournaledWriter(self).preview(request)
+
+    def undo(
+        self,
+        write_id: str | None = None,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        preview: bool = False,
+    ) -> Any:
+        """Revert the latest write not yet undone (or ``write_id``): changed properties are
+        patched back, deleted records re-created with their keys, created ones deleted. A
+        :class:`ConflictError` lists records changed since the write, unless ``force``.
+        ``dry_run`` returns the text of the requests, ``preview`` the change as a frame."""
+        from .undo import undo_write
+
+        return undo_write(self, write_id, force=force, dry_run=dry_run, preview=preview)
+
     # -- schema ----------------------------------------------------------------------------------
 
     def schema(self) -> ServiceSchema:
@@ -760,6 +870,12 @@ class ElfsquadClient:
         if limit is not None:
             records = records[:limit]
         return combine([page_frame(records)], edm_types, self.dtype_backend)
+
+
+def _json_body(method: str, json: Any) -> Any:
+    if json is not None and method.upper() in BODYLESS_METHODS:
+        raise UsageError(f"{method.upper()} sends no body.", "Use POST, PATCH or PUT.")
+    return to_json_compatible(json) if json is not None else None
 
 
 def _upload(path: str) -> dict[str, tuple[str, bytes, str]]:

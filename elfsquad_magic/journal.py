@@ -71,6 +71,7 @@ class JournalEntry:
     client_id: str
     entity_set: str | None = None
     key: str | None = None  # the key property's name
+    key_edm: str = "Edm.Guid"
     kind: str | None = None  # create, update, replace, delete, or the bulk action's name
     body: Any = None
     before: list[dict[str, Any]] = field(default_factory=list)  # records as they were
@@ -126,6 +127,7 @@ class Journal:
             "client_id": entry.client_id,
             "entity_set": entry.entity_set,
             "key": entry.key,
+            "key_edm": entry.key_edm,
             "kind": entry.kind,
             "body": entry.body,
             "before": entry.before,
@@ -143,9 +145,8 @@ class Journal:
         created: list[Any] | None = None,
         after: list[dict[str, Any]] | None = None,
         message: str | None = None,
-        undo_of: str | None = None,
     ) -> None:
-        """Record what became of a write (and, for an undo, mark the write it reverted)."""
+        """Record what became of a write."""
         lines: list[dict[str, Any]] = [
             {
                 "type": "outcome",
@@ -159,9 +160,11 @@ class Journal:
                 "message": message,
             }
         ]
-        if undo_of is not None and outcome in ("applied", "partial"):
-            lines.append({"type": "undone", "id": undo_of, "by": write_id, "when": _now()})
         self._append(lines)
+
+    def mark_undone(self, write_id: str, by: list[str]) -> None:
+        """Record that the writes ``by`` reverted ``write_id``."""
+        self._append([{"type": "undone", "id": write_id, "by": ",".join(by), "when": _now()}])
 
     def _append(self, lines: list[dict[str, Any]]) -> None:
         from filelock import FileLock
@@ -204,6 +207,7 @@ class Journal:
                     client_id=line.get("client_id", ""),
                     entity_set=line.get("entity_set"),
                     key=line.get("key"),
+                    key_edm=line.get("key_edm") or "Edm.Guid",
                     kind=line.get("kind"),
                     body=line.get("body"),
                     before=list(line.get("before") or []),

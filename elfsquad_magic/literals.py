@@ -196,9 +196,12 @@ def to_json_compatible(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if hasattr(value, "to_pydatetime"):
-            value = value.to_pydatetime()  # pandas Timestamp -> datetime for isoformat
-        return value.isoformat() + "Z"
+        # A pandas Timestamp keeps nanoseconds; the service's stamps have 100 ns steps.
+        ticks = getattr(value, "nanosecond", 0) // 100
+        text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value:%H:%M:%S}"
+        if value.microsecond or ticks:
+            text += f".{value.microsecond:06d}" + (str(ticks) if ticks else "")
+        return text + "Z"
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -135,6 +135,19 @@ class ElfsquadMagic(Magics):
         "changed rows again: a change committed late (stamped before it became visible) is "
         "still found.",
     ).tag(config=True)
+    journal_dir = Unicode(
+        None,
+        allow_none=True,
+        help="Folder of the write journal (%elfsquad_journal, %elfsquad_undo). Default: "
+        "$ELFSQUAD_JOURNAL_DIR, else the user data folder; one journal per API host and "
+        "client id inside.",
+    ).tag(config=True)
+    bulk_size = Int(
+        500,
+        min=1,
+        help="Records per request of a bulk action (--json df on .../BulkUpdate): the write "
+        "goes in chunks of this size, with a progress bar.",
+    ).tag(config=True)
     use_keyring = Bool(
         False,
         help="Read and store the client secret in the OS keyring (service 'elfsquad-magic'), "
@@ -323,6 +336,18 @@ class ElfsquadMagic(Magics):
         help="No progress bar for this request.",
     )
     @argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="Show the request (method, decoded URL, JSON body, records) and send nothing.",
+    )
+    @argument(
+        "--preview",
+        action="store_true",
+        help="PATCH/PUT of one record, DELETE, a bulk action: read the records and return "
+        "the change (key, property, before, after) as a DataFrame; nothing is written.",
+    )
+    @argument(
         "--sync",
         action="store_true",
         help="GET /data/1/<Set> from the local mirror: the whole set, as a full GET returns "
@@ -383,7 +408,9 @@ class ElfsquadMagic(Magics):
             if args.out is not None:
                 self.shell.user_ns[args.out] = result
             return result
-        client = self.session.require_client()
+        if args.dry_run and args.preview:
+            raise UsageError("--dry-run and --preview cannot be combined.", "Use one of them.")
+        client = self._write_client()
         extra: dict[str, Any] = {}
         if args.json is not None:
             extra["json_value"] = self._json_variable(args.json)
@@ -392,6 +419,17 @@ class ElfsquadMagic(Magics):
             request = ODataRequest.build(
                 request.method, request.path, request.options, request.body, args.file
             )
+        if args.dry_run or args.preview:
+            from .journaled import JournaledWriter
+
+            writer = JournaledWriter(client)
+            if args.dry_run:
+                print(writer.dry_run(request))
+                return None
+            result = writer.preview(request)
+            if args.out is not None:
+                self.shell.user_ns[args.out] = result
+            return result
         result = client.send(
             request,
             limit=args.limit,
@@ -444,6 +482,52 @@ class ElfsquadMagic(Magics):
             report = client.last_sync
         print(report)
         return frame
+
+    def _write_client(self) -> Any:
+        """The logged-in client, with the journal settings as they are now."""
+        client = self.session.require_client()
+        client.journal_dir = self.journal_dir
+        client.bulk_size = self.bulk_size
+        return client
+
+    @magic_arguments()
+    @argument("write_id", nargs="?", metavar="ID", help="The write to undo (default: the latest).")
+    @argument(
+        "--force",
+        action="store_true",
+        help="Undo even records someone changed since the write (their later changes to the "
+        "same records are overwritten).",
+    )
+    @argument("--dry-run", dest="dry_run", action="store_true", help="Show the undo's requests.")
+    @argument("--preview", action="store_true", help="Return the undo's change as a DataFrame.")
+    @line_magic
+    def elfsquad_undo(self, line: str = "") -> Any:
+        """Revert the latest write not yet undone (or the write ID of %elfsquad_journal).
+
+        Changed properties are patched back, deleted records re-created with their keys and
+        values, created ones deleted; a bulk write is undone whole (a partial one: the part
+        that was applied). Records someone changed since stop it with a ConflictError, unless
+        --force. The undo is journaled too: undoing it makes the write again.
+        """
+        args = self._parse(self.elfsquad_undo, line)
+        if args.dry_run and args.preview:
+            raise UsageError("--dry-run and --preview cannot be combined.", "Use one of them.")
+        client = self._write_client()
+        result = client.undo(
+            args.write_id, force=args.force, dry_run=args.dry_run, preview=args.preview
+        )
+        if isinstance(result, str):
+            print(result)
+            return None
+        return result
+
+    @magic_arguments()
+    @line_magic
+    def elfsquad_journal(self, line: str = "") -> Any:
+        """The writes made through this client (also in earlier kernels), as a DataFrame: id,
+        when, method, path, records, outcome, undone."""
+        self._parse(self.elfsquad_journal, line)
+        return self._write_client().journal.frame()
 
     def _mirror_client(self) -> Any:
         """The logged-in client, with the mirror settings as they are now."""

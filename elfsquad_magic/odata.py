@@ -22,6 +22,7 @@ __all__ = [
     "EDM_INTEGERS",
     "EDM_TEXTS",
     "DATA_ROOT",
+    "ETAG",
     "QUOTATION_ROOT",
     "CONFIGURATOR_ROOT",
     "CONFIGURATOR_V3_ROOT",
@@ -111,6 +112,8 @@ EDM_TEXTS = frozenset({"Edm.String", "Edm.Guid", "Edm.TimeOfDay", "Edm.Duration"
 # -- APIs and hosts -----------------------------------------------------------------------------
 
 DATA_ROOT = "/data/1/"
+ETAG = "@odata.etag"
+"""The annotation of a record's ETag (sent back as ``If-Match`` when it is written)."""
 QUOTATION_ROOT = "/quotation/1/"
 CONFIGURATOR_ROOT = "/configurator/1/"
 CONFIGURATOR_V3_ROOT = "/configurator/3/"  # where Elfsquad's configurator library moved in 2026

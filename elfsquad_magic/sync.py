@@ -36,9 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import ElfsquadError, MirrorError, UsageError
-from .literals import to_odata_literal
 from .mirror import Mirror, MirrorInfo, frame_to_arrow, json_columns_of, stamp_text, table_frame
 from .odata import DATA_ROOT
+from .writes import keys_filter
 
 if TYPE_CHECKING:
     from .client import ElfsquadClient
@@ -398,8 +398,7 @@ class _SetSync:
         edm = self.edm_types.get(key, "Edm.String")
         for start in range(0, len(keys), _KEYS_PER_REQUEST):
             chunk = keys[start : start + _KEYS_PER_REQUEST]
-            literals = ",".join(_key_literal(k, edm) for k in chunk)
-            frame = self.client.get(self.path, filter=f"{key} in ({literals})", progress=False)
+            frame = self.client.get(self.path, filter=keys_filter(key, chunk, edm), progress=False)
             pieces.append(frame_to_arrow(frame[list(self.columns)], json_columns))
         return pa.concat_tables(pieces, promote_options="permissive")
 
@@ -465,11 +464,6 @@ def _merge(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
     changed = changed.select(kept.column_names)
     merged = pa.concat_tables([kept, changed], promote_options="permissive")
     return merged.combine_chunks()
-
-
-def _key_literal(value: Any, edm_type: str) -> str:
-    # A guid is written bare in OData v4; quoted, the service compares it to a string.
-    return str(value) if edm_type == "Edm.Guid" else to_odata_literal(value)
 
 
 def _in_key_order(table: pa.Table, key: str) -> pa.Table:

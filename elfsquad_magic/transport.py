@@ -272,6 +272,7 @@ class Transport:
         authenticate: bool = True,
         cancel: threading.Event | None = None,
         shown: str | None = None,
+        idempotent: bool = False,
     ) -> requests.Response:
         """Send one request (with retries) and return the successful response, body read.
 
@@ -280,7 +281,8 @@ class Transport:
         :class:`RequestCancelled` when ``cancel`` is set before an attempt starts (a retry's
         wait ends as soon as it is set). Messages name ``shown`` (the request as the user wrote
         it) when given, else the URL sent. ``files`` (field -> (file name, bytes, content
-        type)) are sent as ``multipart/form-data``.
+        type)) are sent as ``multipart/form-data``. ``idempotent`` marks a write that may be
+        repeated as a GET is (a bulk update: sent twice, it leaves the data as sent once).
         """
         method = method.upper()
         url = self.resolve(url)
@@ -311,7 +313,9 @@ class Transport:
             response, broken = self._attempt(method, url, body, send_headers)
             self._observe(response, broken, time.monotonic() - attempt_started)
             if broken is not None:
-                wait = retry_wait(method, broken, attempt, deadline - time.monotonic())
+                wait = retry_wait(
+                    method, broken, attempt, deadline - time.monotonic(), idempotent=idempotent
+                )
                 if wait is None:
                     # Raised outside any except block: the requests exception (whose request
                     # holds the Authorization header) must not ride along as __context__.
@@ -331,7 +335,12 @@ class Transport:
                 response.close()
                 continue
             wait = retry_wait(
-                method, status, attempt, deadline - time.monotonic(), _retry_after(response)
+                method,
+                status,
+                attempt,
+                deadline - time.monotonic(),
+                _retry_after(response),
+                idempotent=idempotent,
             )
             if wait is not None:
                 logger.info(
@@ -593,22 +602,26 @@ def retry_wait(
     attempt: int,
     time_left: float,
     retry_after: float | None = None,
+    *,
+    idempotent: bool = False,
 ) -> float | None:
     """Seconds to wait before trying ``method`` again after ``outcome`` (an HTTP status, or the
     connection error of the ``attempt``-th try), or ``None``: report it now.
 
-    A GET is retried on connection errors and 429/502/503/504. A write is retried only when it
-    cannot have reached the service: a connect time-out, or a 429 (refused connections are
-    retried at once by the session's urllib3 ``Retry``). ``Retry-After`` decides the wait of a
+    A GET, and a write marked ``idempotent`` (a chunk of a bulk update), is retried on
+    connection errors and 429/502/503/504. Another write is retried only when it cannot have
+    reached the service: a connect time-out, or a 429 (refused connections are retried at once
+    by the session's urllib3 ``Retry``). ``Retry-After`` decides the wait of a
     429 or 503; otherwise 0.5, 1, 2, 4, 8, 8... s with jitter. No retry whose wait would end
     after ``time_left`` (what remains of ``retry_seconds``).
     """
+    repeatable = method == "GET" or idempotent
     if isinstance(outcome, BaseException):
-        if method != "GET" and not isinstance(outcome, requests.ConnectTimeout):
+        if not repeatable and not isinstance(outcome, requests.ConnectTimeout):
             return None
         wait = _backoff(attempt)
     else:
-        if outcome not in RETRY_STATUSES or (method != "GET" and outcome != 429):
+        if outcome not in RETRY_STATUSES or (not repeatable and outcome != 429):
             return None
         wait = retry_after if outcome in (429, 503) and retry_after is not None else None
         if wait is None:

@@ -9,6 +9,7 @@ undo turns a journaled plan around. Nothing here talks to the network.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pandas as pd
 
 from .errors import UsageError
 from .literals import to_json_compatible
+from .odata import EDM_INTEGERS, ETAG
 from .request import ODataRequest
 
 __all__ = [
@@ -32,7 +34,11 @@ __all__ = [
     "strip_annotations",
     "with_new_keys",
     "bulk_action",
+    "written_set",
     "READ_ONLY",
+    "ETagMemory",
+    "key_literal",
+    "keys_filter",
 ]
 
 BULK_ACTIONS = ("BulkInsert", "BulkUpdate", "BulkUpsert", "BulkDelete")
@@ -71,13 +77,26 @@ class WritePlan:
         return max(len(self.targets), len(self.bodies), 1 if self.kind == "create" else 0)
 
 
+_BULK_PATH = re.compile(
+    r"^/data/1/(?P<set>[A-Za-z_]\w*)/(?:default\.)?(?P<action>bulk\w+)/?$", re.I
+)
+
+
 def bulk_action(request: ODataRequest) -> str | None:
     """The bulk action a request posts to (``.../Default.BulkUpdate``, ``.../bulkupdate``)."""
-    if request.method != "POST":
+    match = _BULK_PATH.match(request.api_path) if request.method == "POST" else None
+    if match is None:
         return None
-    last = request.api_path.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-    name = last[len("Default.") :] if last.lower().startswith("default.") else last
-    return next((a for a in BULK_ACTIONS if a.lower() == name.lower()), None)
+    name = match.group("action").lower()
+    return next((a for a in BULK_ACTIONS if a.lower() == name), None)
+
+
+def written_set(request: ODataRequest) -> str | None:
+    """The entity set a Data API write names: ``Set``, ``Set(key)`` or ``Set/BulkUpdate``."""
+    if request.entity_set is not None:
+        return request.entity_set
+    match = _BULK_PATH.match(request.api_path)
+    return match.group("set") if match and bulk_action(request) else None
 
 
 def key_value(text: str, edm_type: str) -> Any:
@@ -95,7 +114,7 @@ def key_value(text: str, edm_type: str) -> Any:
     return text
 
 
-def bulk_body(action: str, value: Any, key: str) -> Any:
+def bulk_body(action: str, value: Any, key: str, edm_types: Mapping[str, str] | None = None) -> Any:
     """A bulk action's body from what the user gave: a DataFrame, a list of records or keys,
     or the body itself; records are wrapped as ``{"entities": [...]}``, BulkDelete's keys as
     ``{"identifiers": [...]}``."""
@@ -118,6 +137,18 @@ def bulk_body(action: str, value: Any, key: str) -> Any:
     records = to_json_compatible(value)  # a DataFrame becomes records, NaN null, times ISO Z
     if isinstance(records, dict):
         records = [records]
+    integers = {n for n, t in (edm_types or {}).items() if t in EDM_INTEGERS}
+    if integers:
+        # pandas turns an integer column with a gap into floats: 3.0 goes back as 3.
+        records = [
+            {
+                n: int(v) if n in integers and isinstance(v, float) and v.is_integer() else v
+                for n, v in r.items()
+            }
+            if isinstance(r, dict)
+            else r
+            for r in records
+        ]
     return {field: records}
 
 
@@ -173,6 +204,23 @@ def with_new_keys(body: Any, action: str, key: str, key_edm: str) -> Any:
         for e in entities
     ]
     return {**body, "entities": filled}
+
+
+def key_literal(value: Any, edm_type: str) -> str:
+    """A key as an OData literal; a guid is written bare (quoted, the service would compare
+    it to a string)."""
+    from .literals import to_odata_literal
+
+    return str(value) if edm_type == "Edm.Guid" else to_odata_literal(value)
+
+
+def keys_filter(key: str, keys: Sequence[Any], edm_type: str) -> str:
+    """``$filter`` for the records with these keys: ``key eq x``, or ``key in (x,y,...)``
+    (a one-item list is not read as a list by every OData parser)."""
+    literals = [key_literal(k, edm_type) for k in keys]
+    if len(literals) == 1:
+        return f"{key} eq {literals[0]}"
+    return f"{key} in ({','.join(literals)})"
 
 
 def strip_annotations(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,3 +303,52 @@ def change_frame(plan: WritePlan, before: Mapping[Any, Mapping[str, Any]]) -> pd
                 whole("create", target, body, "after")
     frame = pd.DataFrame(rows, columns=["change", "key", "property", "before", "after"])
     return frame.astype(object)
+
+
+class ETagMemory:
+    """The ETags of the records read in this session, by entity set and key: a write to one
+    of them sends ``If-Match`` with it. The newest read of a record wins; the oldest sets are
+    forgotten past ``limit`` records."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._sets: dict[str, dict[Any, str]] = {}
+        self._size = 0
+
+    def remember(self, entity_set: str, keys: Sequence[Any], etags: Sequence[Any]) -> None:
+        """Note the ETags of these records (``None`` ETags are skipped)."""
+        known = self._sets.pop(entity_set.lower(), {})
+        self._size -= len(known)
+        for key, etag in zip(keys, etags, strict=True):
+            if isinstance(etag, str) and key is not None:
+                known[_normal_key(key)] = etag
+        self._sets[entity_set.lower()] = known  # now the newest set
+        self._size += len(known)
+        while self._size > self.limit and len(self._sets) > 1:
+            oldest = next(iter(self._sets))
+            self._size -= len(self._sets.pop(oldest))
+
+    def get(self, entity_set: str, key: Any) -> str | None:
+        """The ETag this session last read for the record, or ``None``."""
+        return self._sets.get(entity_set.lower(), {}).get(_normal_key(key))
+
+    def forget(self, entity_set: str, key: Any) -> None:
+        """Drop a record's ETag (it was written; its old ETag no longer holds)."""
+        known = self._sets.get(entity_set.lower())
+        if known is not None and known.pop(_normal_key(key), None) is not None:
+            self._size -= 1
+
+    def take(self, frame: pd.DataFrame, entity_set: str, key: str | None) -> pd.DataFrame:
+        """``frame`` without its ``@odata.etag`` column, whose ETags are remembered."""
+        if ETAG not in frame.columns:
+            return frame
+        if key is not None and key in frame.columns:
+            self.remember(entity_set, frame[key].tolist(), frame[ETAG].tolist())
+        attrs = frame.attrs
+        frame = frame.drop(columns=ETAG)
+        frame.attrs = attrs
+        return frame
+
+
+def _normal_key(key: Any) -> Any:
+    return key.lower() if isinstance(key, str) else key

@@ -20,6 +20,7 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_SCOPE",
     "ELFSQUAD_SCIM_TOKEN",
     "ELFSQUAD_MIRROR_DIR",
+    "ELFSQUAD_JOURNAL_DIR",
 )
 
 
@@ -29,6 +30,7 @@ def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> No
         monkeypatch.delenv(name, raising=False)
     # Mirrors of a test stay in a folder of its own, never in the user's cache.
     monkeypatch.setenv("ELFSQUAD_MIRROR_DIR", str(tmp_path_factory.mktemp("mirror")))
+    monkeypatch.setenv("ELFSQUAD_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from types import TracebackType
 import orjson
 
 from .dataapi import DataApi
-from .faults import FaultInjector
+from .faults import FAULT_KINDS, FaultInjector
 from .metadata import EntitySetSpec, load_service
 from .profile import Capacity, RateLimit
 from .scim import ScimApi
@@ -195,6 +195,7 @@ class Sandbox:
                 "faults_503",
                 "faults_cut",
                 "errors_500",
+                "api_writes",
             ],
             0,
         )
@@ -208,6 +209,9 @@ class Sandbox:
         fault_rate: float | None = None,
         fault_seed: int | None = None,
         fault_after: int | None = None,
+        fault_kinds: tuple[str, ...] | None = None,
+        fault_limit: int | None = None,
+        fault_writes_only: bool = False,
         retry_after: float | None = None,
         latency_ms: float | None = None,
         token_ttl: int | None = None,
@@ -222,16 +226,22 @@ class Sandbox:
         second, excess answered 429) make a service profile; 0 removes either.
 
         Setting any of ``fault_rate``, ``fault_seed`` or ``fault_after`` restarts the fault
-        sequence; ``fault_after=N`` serves the next N API requests normally before faults begin.
+        sequence; ``fault_after=N`` serves the next N API requests normally before faults begin;
+        ``fault_kinds`` picks among "429", "503" and "cut" (a write is applied, then its
+        connection cut); ``fault_limit`` ends the faults after that many;
+        ``fault_writes_only`` leaves reads alone.
         ``retry_after`` is what a 429 asks the client to wait, in seconds.
         ``token_early_expiry`` makes tokens stop working that many seconds before their
         announced lifetime (clock skew, revocation).
         """
-        if fault_rate is not None or fault_seed is not None or fault_after is not None:
+        if any(v is not None for v in (fault_rate, fault_seed, fault_after, fault_kinds)):
             self._faults.reset(
                 self._faults.rate if fault_rate is None else fault_rate,
                 self._faults.seed if fault_seed is None else fault_seed,
                 fault_after or 0,
+                fault_kinds or FAULT_KINDS,
+                fault_limit,
+                fault_writes_only,
             )
         if retry_after is not None:
             if retry_after < 0:

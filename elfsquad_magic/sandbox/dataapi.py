@@ -5,6 +5,7 @@ Every handler returns a :class:`Reply`; refusals raise :class:`~.query.ODataErro
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -66,6 +67,17 @@ class Request:
     base_url: str  # scheme://host[:port] as the client addressed us
     path: str  # the raw request path (for nextLink)
     prefer: str = ""
+    if_match: str = ""  # the ETag a write expects the entity to have ("*": any)
+
+
+def etag_of(raw: bytes) -> str:
+    """The entity's ETag, as ASP.NET Core OData gives one: weak, changing with every write."""
+    return 'W/"' + hashlib.blake2b(raw, digest_size=8).hexdigest() + '"'
+
+
+def _with_etag(raw: bytes) -> bytes:
+    # Spliced into the stored JSON: no decoding of the row on the way out.
+    return b'{"@odata.etag":' + orjson.dumps(etag_of(raw)) + b"," + raw[1:]
 
 
 def not_found(message: str) -> ODataError:
@@ -133,7 +145,7 @@ class DataApi:
             return self.read_entity(req, spec, key)
         if req.method in ("PATCH", "PUT"):
             return self.update(req, spec, key, replace=req.method == "PUT")
-        return self.delete(spec, key)
+        return self.delete(spec, key, req.if_match)
 
     def _only(self, req: Request, allowed: tuple[str, ...]) -> Reply | None:
         if req.method in allowed or (req.method == "HEAD" and "GET" in allowed):
@@ -212,9 +224,12 @@ class DataApi:
         if want_count:
             head["@odata.count"] = self.store.count(spec, where, params)
         if select is None and not expand:
-            value = b"[" + b",".join(rows) + b"]"
+            value = b"[" + b",".join(map(_with_etag, rows)) + b"]"
         else:
-            value = orjson.dumps(self._shape([orjson.loads(r) for r in rows], select, expand))
+            shaped = self._shape([orjson.loads(r) for r in rows], select, expand)
+            value = orjson.dumps(
+                [{"@odata.etag": etag_of(r), **row} for r, row in zip(rows, shaped, strict=True)]
+            )
         body = orjson.dumps(head)[:-1] + b',"value":' + value
         if more:
             link = self._next_link(req, skip + limit, None if top is None else top - limit)
@@ -279,8 +294,13 @@ class DataApi:
         select = parse_select(spec, opts.get("$select"))
         expand = parse_expand(self.service, spec, opts.get("$expand"))
         row = self._shape([orjson.loads(raw)], select, expand)[0]
-        doc = {"@odata.context": f"{req.base_url}/data/1/$metadata#{spec.name}/$entity", **row}
-        return Reply(200, orjson.dumps(doc), headers={"OData-Version": "4.0"})
+        etag = etag_of(raw)
+        doc = {
+            "@odata.context": f"{req.base_url}/data/1/$metadata#{spec.name}/$entity",
+            "@odata.etag": etag,
+            **row,
+        }
+        return Reply(200, orjson.dumps(doc), headers={"OData-Version": "4.0", "ETag": etag})
 
     # Writes -------------------------------------------------------------------------------
     def _json_body(self, req: Request) -> object:
@@ -359,8 +379,13 @@ class DataApi:
         key = row[spec.key]
         shown = f"'{key}'" if spec.edm(spec.key) == "Edm.String" else key
         location = f"{req.base_url}/data/1/{spec.name}({shown})"
-        doc = {"@odata.context": f"{req.base_url}/data/1/$metadata#{spec.name}/$entity", **row}
-        return Reply(201, orjson.dumps(doc), headers={"Location": location})
+        etag = etag_of(self.store.get(spec, self._key_of(spec, row)) or b"")
+        doc = {
+            "@odata.context": f"{req.base_url}/data/1/$metadata#{spec.name}/$entity",
+            "@odata.etag": etag,
+            **row,
+        }
+        return Reply(201, orjson.dumps(doc), headers={"Location": location, "ETag": etag})
 
     def _insert(self, spec: EntitySetSpec, rows: list[dict], replace: bool = False) -> None:
         try:
@@ -370,10 +395,13 @@ class DataApi:
         except ValueError as exc:
             raise bad_request(str(exc)) from None
 
-    def _merged(self, spec: EntitySetSpec, key: object, body: object, replace: bool) -> dict:
+    def _merged(
+        self, spec: EntitySetSpec, key: object, body: object, replace: bool, if_match: str = ""
+    ) -> dict:
         raw = self.store.get(spec, key)
         if raw is None:
             raise not_found(f"No {spec.entity_type} with key '{key}' exists.")
+        _check_if_match(raw, if_match)
         current = orjson.loads(raw)
         if replace:
             keep = ("createdDate", "creatorId", "organizationId", spec.key)
@@ -389,12 +417,15 @@ class DataApi:
 
     def update(self, req: Request, spec: EntitySetSpec, key: object, replace: bool) -> Reply:
         """PATCH merges, PUT replaces; 204."""
-        row = self._merged(spec, key, self._json_body(req), replace)
+        row = self._merged(spec, key, self._json_body(req), replace, req.if_match)
         self._insert(spec, [row], replace=True)
         return Reply(204, content_type=None)
 
-    def delete(self, spec: EntitySetSpec, key: object) -> Reply:
-        """DELETE: 204, or 404 when the key does not exist."""
+    def delete(self, spec: EntitySetSpec, key: object, if_match: str = "") -> Reply:
+        """DELETE: 204, or 404 when the key does not exist (412 on a stale ``If-Match``)."""
+        raw = self.store.get(spec, key)
+        if raw is not None:
+            _check_if_match(raw, if_match)
         if not self.store.delete(spec, [key]):
             raise not_found(f"No {spec.entity_type} with key '{key}' exists.")
         return Reply(204, content_type=None)
@@ -430,6 +461,18 @@ class DataApi:
             raise bad_request(f"{action}: the same key appears more than once.")
         self._insert(spec, rows, replace=action != "BulkInsert")
         return Reply(204, content_type=None)
+
+
+def _check_if_match(raw: bytes, if_match: str) -> None:
+    """412, as ASP.NET Core OData answers, when ``If-Match`` names another ETag."""
+    wanted = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+    if not wanted or "*" in wanted or etag_of(raw) in wanted:
+        return
+    raise ODataError(
+        412,
+        "PreconditionFailed",
+        "The entity was changed since it was read: its ETag is not the one in If-Match.",
+    )
 
 
 def _bound_action(segment: str) -> str | None:

@@ -15,8 +15,20 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.reset(rate, seed, after)
 
-    def reset(self, rate: float, seed: int, after: int = 0) -> None:
-        """Start over with a new rate and seed; the next ``after`` requests are served normally."""
+    def reset(
+        self,
+        rate: float,
+        seed: int,
+        after: int = 0,
+        kinds: tuple[str, ...] = FAULT_KINDS,
+        limit: int | None = None,
+        writes_only: bool = False,
+    ) -> None:
+        """Start over with a new rate and seed; the next ``after`` requests are served normally.
+        ``kinds`` are the faults drawn from; after ``limit`` faults there are no more;
+        ``writes_only`` leaves reads alone (``after`` then counts writes)."""
+        if not kinds or any(kind not in FAULT_KINDS for kind in kinds):
+            raise ValueError(f"fault kinds are some of {', '.join(FAULT_KINDS)}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         if after < 0:
@@ -26,19 +38,26 @@ class FaultInjector:
             self.seed = seed
             self._clean_left = after
             self._rng = random.Random(seed)
+            self.kinds = tuple(kinds)
+            self._faults_left = limit
+            self.writes_only = writes_only
 
-    def next_fault(self) -> str | None:
-        """``None`` (serve normally) or one of ``FAULT_KINDS``, in equal shares."""
+    def next_fault(self, method: str = "GET") -> str | None:
+        """``None`` (serve normally) or one of the kinds, in equal shares."""
         with self._lock:
+            if self.writes_only and method in ("GET", "HEAD"):
+                return None
             if self._clean_left > 0:
                 # "Fail from the Nth request on": lets a test fetch some pages, then break.
                 self._clean_left -= 1
                 return None
-            if self.rate <= 0.0:
+            if self.rate <= 0.0 or self._faults_left == 0:
                 return None
             # Two draws per request keep the sequence a pure function of (seed, request index).
             hit = self._rng.random() < self.rate
-            kind = FAULT_KINDS[self._rng.randrange(len(FAULT_KINDS))]
+            kind = self.kinds[self._rng.randrange(len(self.kinds))]
+            if hit and self._faults_left is not None:
+                self._faults_left -= 1
         return kind if hit else None
 
 

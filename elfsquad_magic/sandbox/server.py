@@ -216,6 +216,8 @@ class SandboxApp:
         if path != "/data/1" and not path.startswith("/data/1/"):
             raise ODataError(404, "NotFound", f"No resource at {path}.")
         self.count("api_requests")
+        if handler.command not in ("GET", "HEAD"):
+            self.count("api_writes")  # what tests check a dry run or a preview never sends
         if (wait := self.settings.rate_limit.take()) is not None:
             self.count("rate_limited")
             seconds = RateLimit.retry_after(wait)
@@ -234,7 +236,7 @@ class SandboxApp:
         self, handler: SandboxHandler, body: bytes, split: SplitResult, path: str
     ) -> Reply | str:
         """An API request past the rate limit: faults, the token check, the Data API."""
-        fault = self.faults.next_fault()
+        fault = self.faults.next_fault(handler.command)
         if fault == "429":
             self.count("faults_429")
             wait = retry_after_text(self.settings.retry_after)
@@ -266,6 +268,7 @@ class SandboxApp:
             base_url=f"http://{host}",
             path=path,
             prefer=handler.headers.get("Prefer", ""),
+            if_match=handler.headers.get("If-Match", ""),
         )
         reply = self.api.handle(request)
         if fault == "cut":
@@ -363,9 +366,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._headers(reply, b"" if self.command == "HEAD" else reply.body)
 
     def _send_cut(self, reply: Reply) -> None:
-        """Announce the full body, send part of it, then drop the connection."""
-        self._headers(reply, reply.body[: max(1, len(reply.body) // 2)])
-        self.wfile.flush()
+        """Announce the full body, send part of it, then drop the connection; an answer
+        without a body (a write's 204) is lost whole: the request was served, its answer not."""
+        if reply.body:
+            self._headers(reply, reply.body[: max(1, len(reply.body) // 2)])
+            self.wfile.flush()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -55,6 +55,11 @@ def tenant() -> dict[str, list[dict]]:
     return generate_tenant(1, 42)
 
 
+def data(row: dict) -> dict:
+    """A record without its ``@odata.*`` annotations (every entity carries ``@odata.etag``)."""
+    return {k: v for k, v in row.items() if not k.startswith("@odata.")}
+
+
 def fetch_all(call: Callable[..., requests.Response], path: str, **params) -> list[dict]:
     """Every row of a collection, following ``@odata.nextLink`` as a user would."""
     reply = call(path, params=params)

@@ -190,3 +190,42 @@ def test_remembered_order_follows_writes_by_another_connection(tmp_path) -> None
         names = sorted((r["name"], r["id"]) for r in second.rows("Vats"))
         assert [r["id"] for r in after["value"]] == [i for _, i in names[1:4]]
         assert after["value"][1:] == before["value"][:2]
+
+
+def test_entities_carry_an_etag_that_changes_with_every_write(fresh_api) -> None:
+    """As ASP.NET Core OData: a weak ``@odata.etag`` per entity, ``ETag`` on one entity, and
+    412 for a write whose ``If-Match`` is not the current one."""
+    first = fresh_api("Categories", params={"$top": "1"}).json()["value"][0]
+    etag = first["@odata.etag"]
+    assert etag.startswith('W/"') and etag.endswith('"')
+    one = fresh_api(f"Categories({first['id']})")
+    assert one.headers["ETag"] == etag == one.json()["@odata.etag"]
+    stale = fresh_api(
+        f"Categories({first['id']})",
+        method="PATCH",
+        json={"name": "renamed"},
+        headers={"If-Match": 'W/"0000000000000000"'},
+    )
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["error"]["code"] == "PreconditionFailed"
+    fresh = fresh_api(
+        f"Categories({first['id']})",
+        method="PATCH",
+        json={"name": "renamed"},
+        headers={"If-Match": etag},
+    )
+    assert fresh.status_code == 204
+    changed = fresh_api(f"Categories({first['id']})").json()["@odata.etag"]
+    assert changed != etag
+    assert (
+        fresh_api(
+            f"Categories({first['id']})", method="DELETE", headers={"If-Match": etag}
+        ).status_code
+        == 412
+    )
+    assert (
+        fresh_api(
+            f"Categories({first['id']})", method="DELETE", headers={"If-Match": "*"}
+        ).status_code
+        == 204
+    )

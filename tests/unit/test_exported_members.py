@@ -27,6 +27,8 @@ MODULES = [
     "sql",
     "writes",
     "journal",
+    "journaled",
+    "undo",
     "client",
     "completion",
 ]
