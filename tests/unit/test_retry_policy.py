@@ -39,6 +39,14 @@ def test_what_is_retried(row: str, outcome: object, for_get: bool, for_writes: b
         assert (retry_wait(method, outcome, 1, BUDGET) is not None) is for_writes, (row, method)
 
 
+@pytest.mark.parametrize(("row", "outcome", "for_get", "for_writes"), TABLE)
+def test_a_chunk_of_an_idempotent_bulk_action_is_retried_as_a_get(
+    row: str, outcome: object, for_get: bool, for_writes: bool
+) -> None:
+    """The table's last sentence: BulkUpdate and BulkUpsert chunks follow the GET column."""
+    assert (retry_wait("POST", outcome, 1, BUDGET, idempotent=True) is not None) is for_get, row
+
+
 def test_refused_connections_are_retried_by_the_session_for_every_method() -> None:
     retry = new_session("https://api.elfsquad.io").get_adapter("https://x").max_retries
     assert retry.connect == 2 and retry.read is False and retry.status == 0
