@@ -516,9 +516,7 @@ class ElfsquadClient:
         if request.method == "GET" and found is not None and key and len(key) == 1:
             return self.etags.take(frame, found.name, key[0])
         if ETAG in frame.columns:
-            attrs = frame.attrs
-            frame = frame.drop(columns=ETAG)
-            frame.attrs = attrs
+            del frame[ETAG]
         return frame
 
     def _with_set_suggestion(self, error: NotFoundError, request: ODataRequest) -> NotFoundError:
