@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JournaledWriter", "KEYS_PER_READ"]
 
-# Records read per request when before- and after-images are taken (an `in (...)` filter).
+# Records read per request when before- and after-images are taken (an `in (...)` filter):
+# 40 guids keep the query string under 2,048 characters, IIS's default limit.
 KEYS_PER_READ = 40
 
 
