@@ -385,9 +385,7 @@ class ElfsquadClient:
         holds url, pages, count, elapsed seconds and the pace.
         """
         method = method.upper()
-        if json is not None and method in BODYLESS_METHODS:
-            raise UsageError(f"{method} sends no body.", "Use POST, PATCH or PUT to send JSON.")
-        body = to_json_compatible(json) if json is not None else None
+        body = _json_body(method, json)
         upload = os.fspath(file) if file is not None else None
         request = ODataRequest.build(method, path, params, body, upload)
         return self.send(
@@ -872,7 +870,7 @@ class ElfsquadClient:
 
 def _json_body(method: str, json: Any) -> Any:
     if json is not None and method.upper() in BODYLESS_METHODS:
-        raise UsageError(f"{method.upper()} sends no body.", "Use POST, PATCH or PUT.")
+        raise UsageError(f"{method.upper()} sends no body.", "Use POST, PATCH or PUT to send JSON.")
     return to_json_compatible(json) if json is not None else None
 
 

@@ -129,3 +129,38 @@ def test_an_interrupted_fetch_says_so_in_one_line_and_closes_its_bar(kernel: Ker
     outputs, status = kernel.run("vats = %elfsquad GET /data/1/vats\nprint(lines, len(vats) > 0)")
     assert status == "ok", outputs  # the session is fine...
     assert any(o.get("text", "").strip() == "1 True" for o in outputs)  # ...and -o untouched
+
+
+def test_a_write_is_undone_after_the_kernel_restarts(fresh_sandbox, tmp_path) -> None:
+    """The journal is on disk: a write made in one kernel is undone from the next one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELFSQUAD_")}
+    env.update(
+        ELFSQUAD_CLIENT_ID=fresh_sandbox.client_id,
+        ELFSQUAD_CLIENT_SECRET=fresh_sandbox.client_secret,
+        ELFSQUAD_LOGIN_URL=fresh_sandbox.login_url,
+        ELFSQUAD_API_URL=fresh_sandbox.api_url,
+        ELFSQUAD_JOURNAL_DIR=str(tmp_path / "journal"),
+    )
+    row = fresh_sandbox.rows("Features")[0]
+    first = Kernel(env)
+    try:
+        first.run("%load_ext elfsquad_magic")
+        _, status = first.run(
+            "%elfsquad_login\n"
+            "body = {'salesPrice': 1.0}\n"
+            f"%elfsquad --json body PATCH /data/1/features({row['id']})"
+        )
+        assert status == "ok"
+    finally:
+        first.stop()
+    assert fresh_sandbox.rows("Features")[0]["salesPrice"] == 1.0
+    second = Kernel(env)
+    try:
+        second.run("%load_ext elfsquad_magic")
+        outputs, status = second.run("%elfsquad_login\n%elfsquad_undo")
+        assert status == "ok", outputs
+        said = "".join(o.get("text", "") for o in outputs if o["msg_type"] == "stream")
+        assert "1 record(s) restored" in said
+    finally:
+        second.stop()
+    assert fresh_sandbox.rows("Features")[0]["salesPrice"] == row["salesPrice"]
