@@ -141,6 +141,7 @@ class JournaledWriter:
     ) -> Any:
         """Run the write with its journal entries; returns what :meth:`ElfsquadClient.send`
         returns for it."""
+        self.client._require_login()  # before any journal line: nothing was tried yet
         request, plan = self.plan(request)
         journal = self.client.journal
         before = self.read_records(plan, plan.targets) if plan.entity_set else {}
@@ -169,7 +170,8 @@ class JournaledWriter:
         except ElfsquadHTTPError as exc:
             journal.finish(entry.id, "failed", status=exc.status, message=exc.message[:300])
             raise
-        except (ConnectionFailedError, KeyboardInterrupt) as exc:
+        except (ElfsquadError, KeyboardInterrupt) as exc:
+            # A broken connection, an unreadable answer: whether the write was made is unknown.
             journal.finish(entry.id, "unknown", message=type(exc).__name__)
             raise
         answered = self.client.last_status  # what the magic reports: the write's, not a read's

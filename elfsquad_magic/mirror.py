@@ -319,7 +319,7 @@ class Mirror:
                 self.path(name).unlink()
             except FileNotFoundError:
                 return False
-        Path(str(self.path(name)) + ".lock").unlink(missing_ok=True)
+        # The lock file stays: a process waiting on it would otherwise lock a deleted file.
         self._checked_path(name).unlink(missing_ok=True)
         return True
 

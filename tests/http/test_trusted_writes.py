@@ -324,3 +324,12 @@ def test_a_write_fails_cleanly_when_the_connection_breaks(sb, client) -> None:
     assert client.journal.entries()[-1].outcome == "unknown"
     with pytest.raises(JournalError, match="no write to undo"):
         client.undo()
+
+
+def test_a_write_while_logged_out_leaves_no_journal_line(sb, client) -> None:
+    from elfsquad_magic.errors import NotLoggedInError
+
+    client.logout()
+    with pytest.raises(NotLoggedInError):
+        client.patch(f"/data/1/features({sb.rows('Features')[0]['id']})", json={"name": "x"})
+    assert not client.journal.path.exists()
