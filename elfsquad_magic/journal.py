@@ -17,16 +17,15 @@ import datetime as dt
 import json
 import os
 import secrets
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 
 from .errors import JournalError
+from .folders import make_private_folders, tenant_folder
 
 __all__ = [
     "ENV_JOURNAL_DIR",
@@ -47,13 +46,6 @@ def default_journal_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("elfsquad-magic") / "journal"
-
-
-def _safe_part(text: str) -> str:
-    import re
-
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
-    return cleaned[:100]
 
 
 def _now() -> str:
@@ -101,10 +93,9 @@ class Journal:
 
     def __init__(self, root: str | os.PathLike[str], api_url: str, client_id: str) -> None:
         self.root = Path(root).expanduser()
-        parts = urlsplit(api_url)
-        self.host_folder = self.root / _safe_part(parts.netloc or parts.path)
         self.client_id = client_id
-        self.folder = self.host_folder / _safe_part(client_id)
+        self.folder = tenant_folder(self.root, api_url, client_id)
+        self.host_folder = self.folder.parent
         self.path = self.folder / _FILE
 
     def __repr__(self) -> str:
@@ -169,7 +160,7 @@ class Journal:
     def _append(self, lines: list[dict[str, Any]]) -> None:
         from filelock import FileLock
 
-        self._private_folders()
+        make_private_folders(self.root, self.folder)
         text = "".join(
             json.dumps(line, default=_jsonable, ensure_ascii=False) + "\n" for line in lines
         )
@@ -180,14 +171,6 @@ class Journal:
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
-
-    def _private_folders(self) -> None:
-        if not self.root.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.root, stat.S_IRWXU)
-        for path in (self.host_folder, self.folder):
-            path.mkdir(exist_ok=True)
-            os.chmod(path, stat.S_IRWXU)
 
     # -- reading ---------------------------------------------------------------------------
 

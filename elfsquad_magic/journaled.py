@@ -48,6 +48,7 @@ __all__ = ["JournaledWriter", "KEYS_PER_READ"]
 # Records read per request when before- and after-images are taken (an `in (...)` filter):
 # 40 guids keep the query string under 2,048 characters, IIS's default limit.
 KEYS_PER_READ = 40
+_CREATING = ("BulkInsert", "BulkUpsert")
 
 
 class JournaledWriter:
@@ -254,10 +255,8 @@ class JournaledWriter:
             failure = exc
         finally:
             bar.close()
-        created = [k for k in applied if plan.kind in ("BulkInsert", "BulkUpsert")]
-        if plan.kind == "BulkUpsert":
-            existed = {plan.key_of(r) for r in entry.before}
-            created = [k for k in applied if k not in existed]
+        existed = {plan.key_of(r) for r in entry.before}  # BulkInsert: none
+        created = [k for k in applied if k not in existed] if plan.kind in _CREATING else []
         answered = self.client.last_status
         after = {} if plan.kind == "BulkDelete" else self.read_records(plan, applied)
         self.client.last_status = answered

@@ -15,14 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import secrets
-import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -31,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import MirrorError
+from .folders import make_private_folders, safe_part, tenant_folder
 from .frames import arrow_table_frame
 
 __all__ = [
@@ -124,30 +123,12 @@ class MirrorInfo:
         )
 
 
-def _safe_part(text: str) -> str:
-    """A folder name for a host or client id: readable, and never a path of its own."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
-    return cleaned[:100]
-
-
-def _private_folders(root: Path, folder: Path) -> None:
-    """Make ``folder`` (and the root, when it is new) with access for the user only."""
-    if not root.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        os.chmod(root, stat.S_IRWXU)
-    for path in (folder.parent, folder):  # the host's folder, then the client's
-        path.mkdir(exist_ok=True)
-        os.chmod(path, stat.S_IRWXU)
-
-
 class Mirror:
     """The mirror folder of one tenant: ``<root>/<api host>/<client id>/<Set>.parquet``."""
 
     def __init__(self, root: str | os.PathLike[str], api_url: str, client_id: str) -> None:
         self.root = Path(root).expanduser()
-        parts = urlsplit(api_url)
-        host = parts.netloc or parts.path
-        self.folder = self.root / _safe_part(host) / _safe_part(client_id)
+        self.folder = tenant_folder(self.root, api_url, client_id)
 
     def __repr__(self) -> str:
         return f"<Mirror {self.folder}>"
@@ -179,7 +160,7 @@ class Mirror:
 
     def path(self, entity_set: str) -> Path:
         """The file of ``entity_set`` (as the service names it)."""
-        return self.folder / f"{_safe_part(entity_set)}{_SUFFIX}"
+        return self.folder / f"{safe_part(entity_set)}{_SUFFIX}"
 
     def find(self, name: str) -> str | None:
         """The mirrored set called ``name`` in any casing, or ``None``."""
@@ -248,7 +229,7 @@ class Mirror:
         """Hold the set's lock: one sync at a time per set, across kernels and processes."""
         from filelock import FileLock, Timeout
 
-        _private_folders(self.root, self.folder)
+        make_private_folders(self.root, self.folder)
         lock = FileLock(str(self.path(entity_set)) + ".lock", timeout=timeout, mode=0o600)
         try:
             lock.acquire()
@@ -269,20 +250,10 @@ class Mirror:
         The new file is written and flushed beside the old one, then renamed over it: a
         reader sees the old file or the new one, never a part.
         """
-        _private_folders(self.root, self.folder)
+        make_private_folders(self.root, self.folder)
         final = self.path(info.entity_set)
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         table = table.replace_schema_metadata({_FOOTER_KEY: info.footer()})
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        _replace_file(final, lambda handle: pq.write_table(table, handle, compression="zstd"))
         _sync_folder(self.folder)
         return MirrorInfo(**{**info.__dict__, "path": final, "size": final.stat().st_size})
 
@@ -290,12 +261,8 @@ class Mirror:
         """Note that the set was found up to date now, without rewriting its file (a sync
         that found no change); returns the time written. Only what the listing shows."""
         now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-        final = self._checked_path(entity_set)
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"checked_at": now}, handle)
-        os.replace(temporary, final)
+        checked = json.dumps({"checked_at": now}).encode()
+        _replace_file(self._checked_path(entity_set), lambda handle: handle.write(checked))
         return now
 
     def last_checked(self, info: MirrorInfo) -> str | None:
@@ -355,6 +322,22 @@ def mirror_listing(mirror: Mirror) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns)
     frame.attrs["elfsquad"] = {"mirror": str(mirror.folder)}
     return frame
+
+
+def _replace_file(final: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a new file beside ``final`` (0600), flush it to disk and rename it over
+    ``final``: whoever reads sees the old file or the new one, never a part."""
+    temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _sync_folder(folder: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import InterpolationError, MirrorError, UsageError
-from .mirror import Mirror
+from .mirror import Mirror, MirrorInfo
 
 if TYPE_CHECKING:
     from .client import ElfsquadClient
@@ -114,9 +114,9 @@ def run_sql(
             parsed = re.sub(rf"\${re.escape(parameter)}\b", "NULL", parsed)
         for name in sorted(table_names(parsed)):
             plain = name.rsplit(".", 1)[-1]
-            path = _mirrored_path(client, mirror, plain, offline, report)
-            if path is not None:
-                _create_view(connection, plain, path, mirror)
+            info = _mirrored(client, mirror, plain, offline, report)
+            if info is not None:
+                _create_view(connection, plain, info)
             elif frames is not None and plain in frames:
                 connection.register(plain, frames[plain])
         try:
@@ -133,44 +133,36 @@ def run_sql(
         connection.close()
 
 
-def _mirrored_path(
+def _mirrored(
     client: ElfsquadClient | None,
     mirror: Mirror,
     name: str,
     offline: bool,
     report: Callable[[str], None] | None,
-) -> str | None:
-    """The Parquet file of the set ``name`` (synced first when online), or ``None`` when
+) -> MirrorInfo | None:
+    """The mirror file of the set ``name`` (synced first when online), or ``None`` when
     ``name`` is not an entity set."""
-    if offline:
-        found = mirror.find(name)
-        if found is None:
+    if not offline:
+        if client is None:
+            raise MirrorError(
+                "Not logged in, so the sets cannot be synced.", "Log in, or use --offline."
+            )
+        if client.schema().find(name) is None:
             return None
-        info = mirror.info(found)
-        return str(info.path) if info is not None and info.path else None
-    if client is None:
-        raise MirrorError(
-            "Not logged in, so the sets cannot be synced.", "Log in, or use --offline."
-        )
-    if client.schema().find(name) is None:
-        return None
-    client.sync(name, select=None)
-    if report is not None and client.last_sync is not None:
-        report(str(client.last_sync))
+        client.sync(name)
+        if report is not None and client.last_sync is not None:
+            report(str(client.last_sync))
     found = mirror.find(name)
     info = mirror.info(found) if found else None
-    return str(info.path) if info is not None and info.path else None
+    return info if info is not None and info.path else None
 
 
-def _create_view(connection: Any, name: str, path: str, mirror: Mirror) -> None:
-    found = mirror.find(name)
-    info = mirror.info(found) if found else None
-    json_columns = set(info.json_columns) if info is not None else set()
+def _create_view(connection: Any, name: str, info: MirrorInfo) -> None:
     columns = ", ".join(
-        f'CAST("{c}" AS JSON) AS "{c}"' if c in json_columns else f'"{c}"'
-        for c in (info.columns if info is not None else ())
+        f'CAST("{c}" AS JSON) AS "{c}"' if c in info.json_columns else f'"{c}"'
+        for c in info.columns
     )
-    literal = path.replace("'", "''")
+    literal = str(info.path).replace("'", "''")
     quoted = name.replace('"', '""')
     connection.execute(
         f"CREATE VIEW \"{quoted}\" AS SELECT {columns or '*'} FROM read_parquet('{literal}')"

@@ -22,6 +22,7 @@ MODULES = [
     "frames",
     "progress",
     "pace",
+    "folders",
     "mirror",
     "sync",
     "sql",

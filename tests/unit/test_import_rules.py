@@ -37,6 +37,7 @@ BELOW_CLIENT = {
     "mirror",  # files only; the sync and SQL call the client they are handed
     "sync",
     "sql",
+    "folders",
     "writes",  # what a write will do; the journal on disk
     "journal",
 }
