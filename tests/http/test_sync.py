@@ -307,3 +307,27 @@ def test_a_locked_set_waits_then_says_who_holds_it(sandbox: Sandbox, tmp_path) -
     holder = FileLock(str(mirror.path("Features")) + ".lock")
     with holder, pytest.raises(MirrorError, match="Another process"), mirror.lock("Features", 0.2):
         pass
+
+
+def test_ctrl_c_in_a_sync_leaves_the_mirror_as_it_was(fresh_sandbox: Sandbox, tmp_path) -> None:
+    client = make_client(fresh_sandbox, mirror_dir=tmp_path)
+    client.login()
+    client.sync(LINES)
+    path = client.mirror.info(LINES).path
+    before = path.read_bytes()
+    client.delete(f"/data/1/{LINES}({some_line(fresh_sandbox, 7)['id']})")
+    real_get, calls = client.get, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:  # after the changed rows, in the deletion search
+            raise KeyboardInterrupt
+        return real_get(*args, **kwargs)
+
+    client.get = interrupted
+    with pytest.raises(MirrorError, match="(?s)interrupted.*as it was"):
+        client.sync(LINES)
+    assert path.read_bytes() == before
+    assert not list(Path(tmp_path).rglob("*.tmp"))
+    client.get = real_get
+    assert_same(client.sync(LINES), full_fetch(client, LINES))
