@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-from datetime import datetime, timedelta, timezone
 from types import TracebackType
 
 import orjson
@@ -19,6 +18,7 @@ from .seed import generate_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
 from .store import Store
 from .tokens import TokenIssuer
+from .values import utc_now_text
 
 # Seeded databases of small tenants, copied into each new sandbox: tests start many sandboxes.
 _TEMPLATES: dict[tuple[int, int], Store] = {}
@@ -292,8 +292,7 @@ class Sandbox:
         if raw is None:
             raise KeyError(key)
         row = {**orjson.loads(raw), **changes}
-        stamp = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
-        row["updatedDate"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond * 10:07d}Z"
+        row["updatedDate"] = utc_now_text(seconds_ago)
         self._store.replace_rows(spec, [row])
 
     def _spec(self, entity_set: str) -> EntitySetSpec:

@@ -70,10 +70,11 @@ def _seconds_text(moment: datetime) -> str:
 EMPTY_DATE = "0001-01-01T00:00:00Z"  # how the real service writes an unset non-nullable date
 
 
-def utc_now_text() -> str:
-    """The current time as the real service writes it (7 fractional digits, ``Z``)."""
-    now = datetime.now(timezone.utc)
-    return f"{_seconds_text(now)}.{now.microsecond * 10:07d}Z"
+def utc_now_text(seconds_ago: float = 0.0) -> str:
+    """The current time (or ``seconds_ago`` before it) as the real service writes it (7
+    fractional digits, ``Z``)."""
+    moment = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    return f"{_seconds_text(moment)}.{moment.microsecond * 10:07d}Z"
 
 
 def normalize_guid(text: str) -> str:
