@@ -5,10 +5,16 @@ second to send, from what the service's answers show:
 
 - **Concurrency** (a window, as in TCP Vegas and Netflix's ``concurrency-limits`` Gradient):
   it starts at 4 and, while the latency stays near its observed floor, grows by one per answer
-  (slow start) and then by one per window of answers (additive increase). When the latency
-  climbs well above the floor the service is queueing: the window shrinks by a factor
-  (multiplicative decrease), at most once per window of answers. A 429, a 503 or a time-out
-  halves it at once.
+  (slow start). After that it is judged by samples of two windows' worth of answers at one
+  window size, the window kept full: by Little's law the answers a second are the window over
+  the mean latency, an estimate far steadier than counting answers in a short time. A sample
+  that beats a window about a fifth smaller (or has nothing to compare with yet) grows the
+  window by two (additive increase, about one per round trip). One that does no better than the
+  smaller window while the latency has climbed well above its floor means the service queues
+  what is sent beyond it: the window shrinks by a fifth (multiplicative decrease). A latency
+  climb alone does not shrink it when a larger window did better: on a busy service, or a
+  client that shares its cores, more requests in flight are slower each yet bring more pages.
+  A 429, a 503 or a time-out halves it at once.
 - **Rate** (as the AWS SDKs' adaptive retry mode): a 429 shows the rate the service allows. The
   rate of answers in the second before it, less 15 %, becomes the pace, which then grows again
   by 2 % a second until the next 429, so a later fetch meets few 429s. ``RateLimit-*`` and
@@ -36,15 +42,21 @@ START = 4
 CEILING = 16
 """The default ``max_concurrency``."""
 
-# Recent latency against its floor: under GROW x floor (+ a few ms of jitter) the service is
-# not queueing; over SHRINK x floor (+ jitter) it is. The allowance keeps millisecond noise on
-# a fast service from reading as queueing.
+# Slow start lasts while the recent latency stays under GROW x its floor (+ a few ms of
+# jitter, so that millisecond noise on a fast service does not end it).
 _GROW = 1.2
-_SHRINK = 1.5
 _JITTER = 0.003  # seconds
-_GAIN = 1.08  # a larger window must bring 8 % more answers a second to count as a gain
+# Past slow start, the service counts as queueing when more than this many requests wait there.
+_QUEUED = 3.0
+_GAIN = 1.05  # a larger window must bring 5 % more answers a second to count as a gain
 _THROUGHPUT_MEMORY = 10.0  # seconds a window's throughput is remembered
-_DECREASE = 0.8  # the window after a latency climb
+_SAMPLE_WINDOWS = 2  # a sample: answers at one window size, this many windows of them
+_SAMPLE_MIN = 12  # ...and at least this many answers
+_STEP = 2.0  # the additive increase per sample (a sample is about two round trips)
+_DECREASE = 0.8  # the window after a sample showed queueing
+# Samples to stay at a window after a larger one did no better; then the larger one is tried
+# again (one noisy sample must not hold the window down for good).
+_HOLDS = 3
 _THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
 _RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
 _RATE_GROWTH = 0.02  # per second without a 429
@@ -120,7 +132,6 @@ class PaceController:
         self._latency_floor: float | None = None
         self._floor_at = clock()
         self._recent: float | None = None  # short-term average latency
-        self._since_decrease = 0
         self._decreased_at = float("-inf")
         self._answers: deque[float] = deque()  # times of the answers of the last second
         self._first_answer_at: float | None = None
@@ -128,9 +139,10 @@ class PaceController:
         self._rate_cap: float | None = None  # from RateLimit headers
         self._in_flight = 0
         self._throughput: dict[int, tuple[float, float]] = {}  # window -> (pages/s, when)
-        self._delivered = 0
-        self._delivered_since = clock()
-        self._delivered_level = self.limit
+        self._holds = 0
+        self._sample_answers = 0
+        self._sample_latency = 0.0  # the sum of the sample's latencies
+        self._sample_level = self.limit
         self._lock = threading.Condition()
 
     # -- the gate --------------------------------------------------------------------------
@@ -157,24 +169,6 @@ class PaceController:
             self._lock.notify_all()
 
     # -- what the answers show ------------------------------------------------------------
-
-    def delivered(self) -> None:
-        """A page was handed on to the frame: the throughput that counts, per window."""
-        if not self.adaptive:
-            return
-        with self._lock:
-            now = self._clock()
-            self._delivered += 1
-            if self._delivered < max(4, self.limit):
-                return
-            elapsed = now - self._delivered_since
-            if elapsed > 0:
-                rate = self._delivered / elapsed
-                level = self._delivered_level
-                known = self._throughput.get(level)
-                value = rate if known is None else 0.5 * known[0] + 0.5 * rate
-                self._throughput[level] = (value, now)
-            self._delivered, self._delivered_since, self._delivered_level = 0, now, self.limit
 
     def observe(self, outcome: int | BaseException, latency: float) -> None:
         """One answer (an HTTP status) or connection error, and how long it took."""
@@ -233,48 +227,70 @@ class PaceController:
         self._latency_floor, self._floor_at = floor, now
         recent = self._recent
         self._recent = latency if recent is None else 0.7 * recent + 0.3 * latency
-        recent_latency = self._recent
-        self._since_decrease += 1
-        gaining = self._gaining(now)
         if self._in_flight + 1 < self.limit:
             return  # the window is not what limits the fetch: no evidence either way
-        # A measured gain in pages handed on outweighs a latency climb (the service is busy,
-        # not full); without a measurement the latency decides.
-        if recent_latency > floor * _SHRINK + _JITTER and gaining is not True:
-            # Queueing at the service, and more in flight brought no more answers: shrink, at
-            # most once per window of answers.
-            if self._since_decrease >= self.window:
-                self.window = max(self.floor, self.window * _DECREASE)
-                self._since_decrease = 0
-                self._decreased_at = now
-                self._slow_start = False
+        if self._slow_start:
+            if self._recent > floor * _GROW + _JITTER:
+                self._slow_start = False  # past the knee: from here on, samples decide
+                self._restart_sample()
+                return
+            self.window = min(self.window + 1.0, float(self.ceiling))
+            self.max_reached = max(self.max_reached, self.limit)
             return
-        if recent_latency > floor * _GROW + _JITTER:
-            self._slow_start = False  # past the knee: no more doubling
-            if gaining is not True:
-                return  # latency up and no measured gain: hold
-        self.window += 1.0 if self._slow_start else 1.0 / self.window
-        self.window = min(self.window, float(self.ceiling))
+        level = self.limit
+        if level != self._sample_level:
+            self._restart_sample()
+        self._sample_answers += 1
+        self._sample_latency += latency
+        if self._sample_answers >= max(_SAMPLE_MIN, _SAMPLE_WINDOWS * level):
+            mean = self._sample_latency / self._sample_answers
+            rate = level / mean  # Little's law: the window over the time each answer takes
+            known = self._throughput.get(level)
+            fresh = known is not None and now - known[1] <= _THROUGHPUT_MEMORY
+            self._throughput[level] = (0.5 * known[0] + 0.5 * rate if fresh else rate, now)
+            self._judge(now, level, mean)
+            self._restart_sample()
+
+    def _restart_sample(self) -> None:
+        self._sample_answers, self._sample_latency, self._sample_level = 0, 0.0, self.limit
+
+    def _judge(self, now: float, level: int, latency: float) -> None:
+        """After a sample at window ``level`` (mean ``latency``): grow, hold or shrink, by what
+        the windows about a fifth smaller and a quarter larger gave (answers a second, recently)."""
+        here = self._throughput[level][0]
+        smaller = self._best(now, lambda other: other <= level * 0.8)
+        larger = self._best(now, lambda other: other >= level * 1.25)
+        floor = self._latency_floor or latency
+        # Requests waiting at the service (TCP Vegas' estimate): the window times the share of
+        # each answer's time that is more than the floor.
+        queued = level * (1 - floor / latency) if latency > 0 else 0.0
+        queueing = queued > _QUEUED
+        if larger is not None and larger > here * _GAIN:
+            self._grow()  # a larger window did better, however slow each answer became
+        elif queueing and (smaller is None or here <= smaller * _GAIN):
+            # Requests wait at the service, and a smaller window did as well (or none was
+            # tried): the service queues what is sent beyond it. Back towards the smaller one.
+            self.window = max(float(self.floor), self.window * _DECREASE)
+            self._decreased_at = now
+            self._holds = 0
+        elif larger is not None and self._holds < _HOLDS:
+            self._holds += 1  # a larger window did no better: stay, and try it again later
+        else:
+            self._grow()  # a gain over the smaller window, or nothing known yet: try larger
+
+    def _grow(self) -> None:
+        self._holds = 0
+        self.window = min(self.window + _STEP, float(self.ceiling))
         self.max_reached = max(self.max_reached, self.limit)
 
-    def _gaining(self, now: float) -> bool | None:
-        """Whether the pages handed on per second at this window beat, recently, what a window
-        about a fifth smaller gave; ``None`` while there is nothing to compare."""
-        level = self.limit
-        known = self._throughput.get(level)
-        if known is None or now - known[1] > _THROUGHPUT_MEMORY:
-            return None
-        value = known[0]
-        # Compared with a window about a fifth smaller: neighbouring windows differ too little
-        # to tell a gain from noise.
-        smaller = [
-            (lvl, v)
-            for lvl, (v, at) in self._throughput.items()
-            if lvl <= level * 0.8 and now - at <= _THROUGHPUT_MEMORY
+    def _best(self, now: float, wanted: Callable[[int], bool]) -> float | None:
+        """The most pages a second that a ``wanted`` window gave recently; ``None``: none."""
+        values = [
+            value
+            for level, (value, at) in self._throughput.items()
+            if wanted(level) and now - at <= _THROUGHPUT_MEMORY
         ]
-        if not smaller:
-            return None
-        return value > max(smaller)[1] * _GAIN
+        return max(values) if values else None
 
     def _congested(self, now: float, *, throttled: bool) -> None:
         # The answers in flight when the service pushed back all say so: one decrease per
@@ -282,7 +298,6 @@ class PaceController:
         round_trip = max(self._recent or 0.0, 0.05)
         if now - self._decreased_at >= round_trip:
             self.window = max(self.floor, self.window * _THROTTLE_DECREASE)
-            self._since_decrease = 0
             self._decreased_at = now
         self._slow_start = False
         if throttled:

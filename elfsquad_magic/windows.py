@@ -38,7 +38,8 @@ __all__ = [
 # A page or two is not worth a thread pool: one more request, one after the other.
 MIN_WINDOWS = 2
 # Threads that only parse pages, next to the downloading ones: a worker that has received its
-# page hands it on and starts the next request instead of parsing first.
+# page hands it on and starts the next request instead of parsing first. Two: the Arrow reader
+# releases the GIL, so they keep two cores busy.
 PARSING_THREADS = 2
 
 
@@ -166,7 +167,7 @@ def fetch_windows(
     # At most `pace.limit` requests are in flight; the pool's extra threads parse pages
     # meanwhile (the Arrow reader releases the GIL), so parsing does not delay the next request.
 
-    def get(skip: int, top: int) -> Page:
+    def get(skip: int, top: int) -> Future[Page]:
         url = plan.window_url(skip, top)
         if not pace.acquire(stop.is_set):
             raise RequestCancelled
@@ -174,7 +175,10 @@ def fetch_windows(
             response = transport.request("GET", url, cancel=stop)
         finally:
             pace.release()
-        return page_from_response(response, url, reader)
+        # Parsed on a few threads of their own: however many requests are in flight, only
+        # these hold parsing memory (pyarrow keeps some per thread), and this worker goes
+        # straight to its next request.
+        return parsers.submit(page_from_response, response, url, reader)
 
     keys = _KeyCheck(plan.key, first_records)
 
@@ -184,13 +188,13 @@ def fetch_windows(
         return max(8, pace.limit * 2)  # follows the window as it moves
 
     windows = plan.windows
-    pending: dict[Future[Page], int] = {}
+    # Downloads in flight (each gives the future of its parsing), then parsings under way.
+    pending: dict[Future[Any], int] = {}
     done: dict[int, Any] = {}
     submitted = handed = 0
     delivered = len(first_records)
-    pool = ThreadPoolExecutor(
-        max_workers=pace.ceiling + PARSING_THREADS, thread_name_prefix="elfsquad-page"
-    )
+    pool = ThreadPoolExecutor(max_workers=pace.ceiling, thread_name_prefix="elfsquad-page")
+    parsers = ThreadPoolExecutor(max_workers=PARSING_THREADS, thread_name_prefix="elfsquad-parse")
     interrupted = False
     try:
         while handed < len(windows):
@@ -200,16 +204,16 @@ def fetch_windows(
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = pending.pop(future)
-                page = _window_result(future, delivered)
-                done[index] = _checked_records(page, plan, index, keys)
+                outcome = _window_result(future, delivered)
+                if isinstance(outcome, Future):
+                    pending[outcome] = index  # downloaded: its parsing is under way
+                    continue
+                done[index] = _checked_records(outcome, plan, index, keys)
                 arrived(len(done[index]))
             while handed in done:
                 records = done.pop(handed)
                 keys.add(records)
                 deliver(records)
-                # What counts is pages handed on, not pages downloaded: when parsing here is
-                # the bottleneck, more requests in flight bring no more of these.
-                pace.delivered()
                 delivered += len(records)
                 handed += 1
     except BaseException as exc:
@@ -220,6 +224,7 @@ def fetch_windows(
         # After a failure, let the requests in flight end (none starts any more) so they
         # cannot land on the service after the error was reported; after Ctrl-C, do not wait.
         pool.shutdown(wait=not interrupted, cancel_futures=True)
+        parsers.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 class _KeyCheck:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import requests
 
 from elfsquad_magic.pace import CEILING, START, PaceController, rate_hint
@@ -22,12 +24,11 @@ def busy(pace: PaceController) -> None:
 
 
 def answer(pace: PaceController, clock: Clock, latency: float, status: int = 200) -> None:
-    """One page: answered after ``latency`` with the window full, then handed on (answers
-    come ``limit`` per round trip)."""
+    """One page answered after ``latency`` with the window full (answers come ``limit`` per
+    round trip)."""
     busy(pace)
     clock.now += latency / max(pace.limit, 1)
     pace.observe(status, latency)
-    pace.delivered()
 
 
 def test_it_starts_at_four_and_grows_to_the_ceiling_while_latency_stays_flat() -> None:
@@ -51,17 +52,52 @@ def test_it_does_not_grow_when_the_window_is_not_what_limits() -> None:
     assert pace.limit == START
 
 
+def run(pace: PaceController, clock: Clock, latency_at, answers: int) -> list[int]:
+    """``answers`` pages from a service whose latency is ``latency_at(window)``; the windows."""
+    limits = []
+    for _ in range(answers):
+        answer(pace, clock, latency_at(pace.limit))
+        limits.append(pace.limit)
+    return limits
+
+
 def test_queueing_at_the_service_shrinks_the_window_and_it_settles_near_capacity() -> None:
-    """A service that serves 6 at a time: latency grows with every request beyond 6."""
+    """A service that serves 6 at a time: latency grows with every request beyond 6, the
+    answers a second stay the same. Slow start overshoots; the samples bring it back."""
     clock = Clock()
     pace = PaceController(clock=clock)
-    limits = []
-    for _ in range(600):
-        latency = 0.100 * max(1.0, pace.limit / 6)
-        answer(pace, clock, latency)
-        limits.append(pace.limit)
+    limits = run(pace, clock, lambda window: 0.100 * max(1.0, window / 6), 600)
+    assert max(limits) > 10  # it went past capacity...
     settled = limits[-200:]
-    assert min(settled) >= 5 and max(settled) <= 9, sorted(set(settled))
+    assert min(settled) >= 6 and max(settled) <= 10, sorted(set(settled))  # ...and came back
+
+
+def test_a_service_that_slows_down_under_load_keeps_a_small_window() -> None:
+    """More in flight makes every answer so much slower that fewer come a second."""
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    limits = run(pace, clock, lambda window: 0.030 * max(1.0, (window / 4) ** 1.5), 600)
+    assert max(limits[-300:]) <= 9, sorted(set(limits[-300:]))
+
+
+def test_a_client_that_shares_its_cores_grows_while_answers_a_second_still_rise() -> None:
+    """Latency doubles from 4 to 8 in flight (the client's own CPU), yet throughput rises by a
+    third and then levels off: it goes past 8 and stays where the gain ends."""
+    clock = Clock()
+    pace = PaceController(clock=clock)
+    limits = run(pace, clock, lambda window: window / (120 * (1 - math.exp(-window / 4))), 600)
+    settled = limits[-300:]
+    assert min(settled) >= 7 and max(settled) < CEILING, sorted(set(settled))
+
+
+def test_one_poor_sample_at_a_larger_window_does_not_hold_it_down() -> None:
+    """A larger window that once did no better is tried again after a few samples."""
+    clock = Clock()
+    pace = PaceController(clock=clock, start=6)
+    pace._slow_start = False
+    pace._throughput[10] = (1.0, clock.now)  # one sample at 10 that went badly
+    limits = run(pace, clock, lambda window: 0.150, 200)  # a service that is never busy
+    assert limits[-1] == CEILING
 
 
 def test_a_429_halves_the_window_once_per_round_trip_and_learns_the_rate() -> None:
@@ -139,3 +175,16 @@ def test_it_grows_while_throughput_rises_even_as_latency_climbs() -> None:
         latency = 0.020 * (1 + pace.limit / 16)  # 21 ms at 1 in flight, 40 ms at 16
         answer(pace, clock, latency)
     assert pace.limit >= 14, pace.limit
+
+
+def test_a_larger_window_that_did_better_wins_over_a_latency_climb() -> None:
+    """Each answer takes three times the floor (the service looks queued), but a larger window
+    is known to have brought more answers a second: grow, do not shrink."""
+    clock = Clock()
+    pace = PaceController(clock=clock, start=8)
+    pace._slow_start = False
+    pace.observe(200, 0.020)  # the floor, seen once
+    pace._throughput[12] = (1000.0, clock.now)  # far more than 8 in flight at 60 ms give
+    for _ in range(16):  # one sample at 8
+        answer(pace, clock, 0.060)
+    assert pace.limit > 8
