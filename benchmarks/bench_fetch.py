@@ -41,6 +41,8 @@ LABELS = {
     "magic": "`%%elfsquad` (IPython)",
     "client": "`ElfsquadClient.get`",
     "client-c1": "`ElfsquadClient.get`, concurrency 1",
+    "client-c4": "`ElfsquadClient.get`, fixed concurrency 4 (the default before the pace)",
+    "magic-c4": "`%%elfsquad`, fixed concurrency 4",
     "client-decoded": "`ElfsquadClient.get`, Arrow page reader off (every page decoded)",
     "plain": "plain loop (requests + nextLink + json_normalize)",
     "floor": "floor: concurrent pages, `json.loads` only",
@@ -78,7 +80,9 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
 
     path = f"/data/1/{ENTITY_SET}"
     frame_bytes = None
-    if name == "magic":
+    if name in ("magic", "magic-c4"):
+        if name == "magic-c4":
+            concurrency = 4
         from IPython.core.interactiveshell import InteractiveShell
 
         os.environ.update(
@@ -98,7 +102,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
             shell.run_cell_magic("elfsquad", f"-o lines GET {path}", "# every line\n")
             return shell.user_ns["lines"]
 
-    elif name in ("client", "client-c1", "client-decoded"):
+    elif name in ("client", "client-c1", "client-c4", "client-decoded"):
         from elfsquad_magic import ElfsquadClient
 
         if name == "client-decoded":
@@ -112,7 +116,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
             secret,
             login_url=url,
             api_url=url,
-            concurrency=1 if name == "client-c1" else (concurrency or None),
+            concurrency={"client-c1": 1, "client-c4": 4}.get(name, concurrency or None),
         )
         client.get("/data/1/Vats")  # token and $metadata, untimed
 
@@ -266,9 +270,10 @@ def table(results: dict[str, list[dict]], runs: int, args: argparse.Namespace) -
     rows = {name: rs[0]["rows"] for name, rs in results.items()}
     plain = median.get("plain")
     floor = median.get("floor")
+    pace = f"concurrency {args.concurrency}" if args.concurrency else "the pace found by itself"
     lines = [
         f"{ENTITY_SET}, scale {args.scale} ({rows.get('client', rows.get('floor'))} rows), "
-        f"sandbox latency {args.latency_ms:g} ms, concurrency {args.concurrency}; "
+        f"sandbox latency {args.latency_ms:g} ms, {pace}; "
         f"median of {runs} runs per contender, contenders alternating. "
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{_versions()}.",
@@ -316,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="0: the default pace, found by itself"
+        "--concurrency",
+        type=int,
+        default=0,
+        help="0 (the default): the pace found by itself; N: N requests in flight",
     )
     parser.add_argument(
         "--contenders",

@@ -7,13 +7,19 @@ second to send, from what the service's answers show:
   it starts at 4 and, while the latency stays near its observed floor, grows by one per answer
   (slow start). After that it is judged by samples of two windows' worth of answers at one
   window size, the window kept full: by Little's law the answers a second are the window over
-  the mean latency, an estimate far steadier than counting answers in a short time. A sample
-  that beats a window about a fifth smaller (or has nothing to compare with yet) grows the
-  window by two (additive increase, about one per round trip). One that does no better than the
-  smaller window while the latency has climbed well above its floor means the service queues
-  what is sent beyond it: the window shrinks by a fifth (multiplicative decrease). A latency
-  climb alone does not shrink it when a larger window did better: on a busy service, or a
-  client that shares its cores, more requests in flight are slower each yet bring more pages.
+  the mean latency, an estimate far steadier than counting answers in a short time. After each
+  sample, compared with windows about a quarter larger and a fifth smaller tried recently:
+
+  - a larger window did better: grow by two (however slow each answer became: on a busy
+    service, or a client that shares its cores, more requests in flight are slower each yet
+    bring more pages);
+  - requests queue at the service (Vegas' estimate: more than 3 waiting) and a smaller window
+    did as well (or, none tried, a larger one did no better): shrink by a fifth
+    (multiplicative decrease);
+  - a larger window did no better: hold, and try it again after three samples;
+  - otherwise (a gain over the smaller window, or nothing known yet): grow by two (additive
+    increase, about one per round trip).
+
   A 429, a 503 or a time-out halves it at once.
 - **Rate** (as the AWS SDKs' adaptive retry mode): a 429 shows the rate the service allows. The
   rate of answers in the second before it, less 15 %, becomes the pace, which then grows again
@@ -42,13 +48,16 @@ START = 4
 CEILING = 16
 """The default ``max_concurrency``."""
 
-# Slow start lasts while the recent latency stays under GROW x its floor (+ a few ms of
+# Slow start lasts while every answer's latency stays under GROW x its floor (+ a few ms of
 # jitter, so that millisecond noise on a fast service does not end it).
 _GROW = 1.2
 _JITTER = 0.003  # seconds
-# Past slow start, the service counts as queueing when more than this many requests wait there.
+# Past slow start, the service counts as queueing when more than this many requests wait there
+# (Vegas' alpha), and as crowded beyond this many or half the window (Vegas' beta).
 _QUEUED = 3.0
+_CROWDED = 6.0
 _GAIN = 1.05  # a larger window must bring 5 % more answers a second to count as a gain
+_SAME = 1.02  # ...and under 2 % more is no gain at all (a service that only queues them)
 _THROUGHPUT_MEMORY = 10.0  # seconds a window's throughput is remembered
 _SAMPLE_WINDOWS = 2  # a sample: answers at one window size, this many windows of them
 _SAMPLE_MIN = 12  # ...and at least this many answers
@@ -142,6 +151,8 @@ class PaceController:
         self._holds = 0
         self._sample_answers = 0
         self._sample_latency = 0.0  # the sum of the sample's latencies
+        self._sample_since: float | None = None  # when the sample's counting began
+        self._last_answer_at: float | None = None
         self._sample_level = self.limit
         self._lock = threading.Condition()
 
@@ -227,32 +238,49 @@ class PaceController:
         self._latency_floor, self._floor_at = floor, now
         recent = self._recent
         self._recent = latency if recent is None else 0.7 * recent + 0.3 * latency
-        if self._in_flight + 1 < self.limit:
-            return  # the window is not what limits the fetch: no evidence either way
+        last = self._last_answer_at
+        idle = last is not None and now - last > max(1.0, 4 * self._recent)
+        self._last_answer_at = now
+        if idle or self._in_flight + 1 <= self.limit / 2:
+            # A fetch ending (its last pages), or none for a while: the window is not what
+            # limits the answers, which say nothing of it.
+            self._restart_sample(None)
+            return
         if self._slow_start:
-            if self._recent > floor * _GROW + _JITTER:
+            if self._in_flight + 1 < self.limit:
+                return  # growth only while the window is full
+            # One slow answer ends it (the average lags, and each answer meanwhile adds one).
+            if latency > floor * _GROW + _JITTER:
                 self._slow_start = False  # past the knee: from here on, samples decide
-                self._restart_sample()
+                self._restart_sample(now)
                 return
             self.window = min(self.window + 1.0, float(self.ceiling))
             self.max_reached = max(self.max_reached, self.limit)
             return
         level = self.limit
         if level != self._sample_level:
-            self._restart_sample()
+            self._restart_sample(now)
+            return
+        if self._sample_since is None:
+            self._sample_since = now  # answers are counted from here: none was on its way
+            return
         self._sample_answers += 1
         self._sample_latency += latency
-        if self._sample_answers >= max(_SAMPLE_MIN, _SAMPLE_WINDOWS * level):
+        elapsed = now - self._sample_since
+        if self._sample_answers >= max(_SAMPLE_MIN, _SAMPLE_WINDOWS * level) and elapsed > 0:
             mean = self._sample_latency / self._sample_answers
-            rate = level / mean  # Little's law: the window over the time each answer takes
+            rate = self._sample_answers / elapsed
             known = self._throughput.get(level)
             fresh = known is not None and now - known[1] <= _THROUGHPUT_MEMORY
             self._throughput[level] = (0.5 * known[0] + 0.5 * rate if fresh else rate, now)
             self._judge(now, level, mean)
-            self._restart_sample()
+            self._restart_sample(now)
 
-    def _restart_sample(self) -> None:
+    def _restart_sample(self, now: float | None) -> None:
+        """A new sample at the window as it is now, counted from ``now`` (``None``: from the
+        next answer, when the answers did not keep coming)."""
         self._sample_answers, self._sample_latency, self._sample_level = 0, 0.0, self.limit
+        self._sample_since = now
 
     def _judge(self, now: float, level: int, latency: float) -> None:
         """After a sample at window ``level`` (mean ``latency``): grow, hold or shrink, by what
@@ -265,11 +293,19 @@ class PaceController:
         # each answer's time that is more than the floor.
         queued = level * (1 - floor / latency) if latency > 0 else 0.0
         queueing = queued > _QUEUED
+        crowded = queued > max(_CROWDED, level / 2)
+        gain = None if smaller is None else here / smaller
         if larger is not None and larger > here * _GAIN:
             self._grow()  # a larger window did better, however slow each answer became
-        elif queueing and (smaller is None or here <= smaller * _GAIN):
-            # Requests wait at the service, and a smaller window did as well (or none was
-            # tried): the service queues what is sent beyond it. Back towards the smaller one.
+        elif queueing and (
+            (gain is not None and gain <= _SAME)
+            or (gain is None and larger is not None)
+            or (crowded and (gain is None or gain <= _GAIN))
+        ):
+            # Requests wait at the service, and a smaller window did as well (or, with none
+            # tried, a larger one did no better): the service queues what is sent beyond it.
+            # Back towards the smaller one. A gain of 2-5 % is kept (more in flight costs
+            # little where the client's own cores are what limits it) unless the queue is long.
             self.window = max(float(self.floor), self.window * _DECREASE)
             self._decreased_at = now
             self._holds = 0
@@ -284,7 +320,7 @@ class PaceController:
         self.max_reached = max(self.max_reached, self.limit)
 
     def _best(self, now: float, wanted: Callable[[int], bool]) -> float | None:
-        """The most pages a second that a ``wanted`` window gave recently; ``None``: none."""
+        """The most answers a second a ``wanted`` window gave recently; ``None``: none tried."""
         values = [
             value
             for level, (value, at) in self._throughput.items()

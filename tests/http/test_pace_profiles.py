@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _thread
+import threading
 import time
 
 import pandas as pd
@@ -89,3 +91,53 @@ def test_the_pace_is_kept_between_fetches_and_shown(service) -> None:
     assert reached > 4
     assert client.pace.concurrency > 4  # the next fetch starts from what was found
     assert "found by itself" in str(client.pace)
+
+
+@pytest.fixture(scope="module")
+def reference(service) -> pd.DataFrame:
+    """Every column of QuotationLines, one page after the other, from an unhurried service."""
+    return make_client(service).get("/data/1/QuotationLines", concurrency=1)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [{"latency_ms": 15, "max_concurrent": 3}, {"rate_limit": 60}],
+    ids=["capacity", "rate-limit"],
+)
+@pytest.mark.parametrize("concurrency", [None, 16], ids=["found", "fixed-16"])
+def test_the_frame_is_the_same_at_any_pace(service, reference, profile, concurrency) -> None:
+    service.configure(**profile)
+    client = make_client(service, concurrency=concurrency, retry_seconds=120)
+    frame = client.get("/data/1/QuotationLines")
+    pd.testing.assert_frame_equal(frame, reference, check_exact=True)
+
+
+def test_ctrl_c_stops_at_once_when_the_window_has_grown(service) -> None:
+    """The window found on a far service is wide; Ctrl-C still starts no further request."""
+    service.configure(latency_ms=80)
+    client = make_client(service)
+    client.get("/data/1/QuotationLines", select="id")  # the pace grows past 4
+    assert client.pace.concurrency > 8, client.pace
+    sent: list[float] = []
+    session = client._transport.session
+    original = session.request
+
+    def counting(*args, **kwargs):
+        sent.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    session.request = counting
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.get("/data/1/QuotationLines")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 1.0
+    after = len(sent)
+    time.sleep(0.4)  # five latencies: a worker that went on would have sent more by now
+    assert len(sent) == after
+    service.configure(latency_ms=0)
+    assert len(client.get("/data/1/Vats")) == len(service.rows("Vats"))

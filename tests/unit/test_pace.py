@@ -67,9 +67,9 @@ def test_queueing_at_the_service_shrinks_the_window_and_it_settles_near_capacity
     clock = Clock()
     pace = PaceController(clock=clock)
     limits = run(pace, clock, lambda window: 0.100 * max(1.0, window / 6), 600)
-    assert max(limits) > 10  # it went past capacity...
+    assert max(limits) >= 8  # it went past capacity...
     settled = limits[-200:]
-    assert min(settled) >= 6 and max(settled) <= 10, sorted(set(settled))  # ...and came back
+    assert min(settled) >= 6 and max(settled) <= 11, sorted(set(settled))  # ...and came back
 
 
 def test_a_service_that_slows_down_under_load_keeps_a_small_window() -> None:
@@ -82,12 +82,17 @@ def test_a_service_that_slows_down_under_load_keeps_a_small_window() -> None:
 
 def test_a_client_that_shares_its_cores_grows_while_answers_a_second_still_rise() -> None:
     """Latency doubles from 4 to 8 in flight (the client's own CPU), yet throughput rises by a
-    third and then levels off: it goes past 8 and stays where the gain ends."""
+    third and then levels off: it goes past 8 and keeps within 5 % of the most there is."""
+
+    def throughput(window: int) -> float:
+        return 120 * (1 - math.exp(-window / 4))
+
     clock = Clock()
     pace = PaceController(clock=clock)
-    limits = run(pace, clock, lambda window: window / (120 * (1 - math.exp(-window / 4))), 600)
+    limits = run(pace, clock, lambda window: window / throughput(window), 600)
     settled = limits[-300:]
-    assert min(settled) >= 7 and max(settled) < CEILING, sorted(set(settled))
+    assert min(settled) >= 9, sorted(set(settled))
+    assert min(map(throughput, settled)) >= 0.95 * throughput(CEILING)
 
 
 def test_one_poor_sample_at_a_larger_window_does_not_hold_it_down() -> None:
@@ -185,6 +190,6 @@ def test_a_larger_window_that_did_better_wins_over_a_latency_climb() -> None:
     pace._slow_start = False
     pace.observe(200, 0.020)  # the floor, seen once
     pace._throughput[12] = (1000.0, clock.now)  # far more than 8 in flight at 60 ms give
-    for _ in range(16):  # one sample at 8
+    for _ in range(20):  # one sample at 8
         answer(pace, clock, 0.060)
     assert pace.limit > 8
