@@ -5,21 +5,22 @@ second to send, from what the service's answers show:
 
 - **Concurrency** (a window, as in TCP Vegas and Netflix's ``concurrency-limits`` Gradient):
   it starts at 4 and, while the latency stays near its observed floor, grows by one per answer
-  (slow start). After that it is judged by samples of two windows' worth of answers at one
-  window size, the window kept full: by Little's law the answers a second are the window over
-  the mean latency, an estimate far steadier than counting answers in a short time. After each
-  sample, compared with windows about a quarter larger and a fifth smaller tried recently:
+  (slow start). After that it is judged by samples: two windows' worth of answers at one
+  window size, counted against the clock (the client's own time between requests included), and
+  compared with the windows about a quarter larger and a fifth smaller tried recently:
 
-  - a larger window did better: grow by two (however slow each answer became: on a busy
-    service, or a client that shares its cores, more requests in flight are slower each yet
-    bring more pages);
-  - requests queue at the service (Vegas' estimate: more than 3 waiting) and a smaller window
-    did as well (or, none tried, a larger one did no better): shrink by a fifth
-    (multiplicative decrease);
+  - a larger window did better: grow by two (however slow each answer became);
+  - requests queue at the service (Vegas' estimate: the window times the share of each
+    answer's time above the floor, more than 3 waiting) and a smaller window did as well (or,
+    none tried, a larger one did no better; or the queue is long and the gain small): shrink
+    by a fifth (multiplicative decrease);
   - a larger window did no better: hold, and try it again after three samples;
   - otherwise (a gain over the smaller window, or nothing known yet): grow by two (additive
     increase, about one per round trip).
 
+  While the client's own threads use most of a core, slower answers are its own doing (it
+  shares its cores with the service, or parses as fast as it can), not the service queueing:
+  then throughput alone decides.
   A 429, a 503 or a time-out halves it at once.
 - **Rate** (as the AWS SDKs' adaptive retry mode): a 429 shows the rate the service allows. The
   rate of answers in the second before it, less 15 %, becomes the pace, which then grows again
@@ -56,6 +57,9 @@ _JITTER = 0.003  # seconds
 # (Vegas' alpha), and as crowded beyond this many or half the window (Vegas' beta).
 _QUEUED = 3.0
 _CROWDED = 6.0
+# A client busy for this many CPU seconds a second (its threads together) makes its own answers
+# slow: a latency climb then says nothing of the service, and throughput alone decides.
+_BUSY = 0.8
 _GAIN = 1.05  # a larger window must bring 5 % more answers a second to count as a gain
 _SAME = 1.02  # ...and under 2 % more is no gain at all (a service that only queues them)
 _THROUGHPUT_MEMORY = 10.0  # seconds a window's throughput is remembered
@@ -126,6 +130,7 @@ class PaceController:
         ceiling: int = CEILING,
         fixed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         if fixed is not None:
             start = floor = ceiling = fixed
@@ -137,6 +142,7 @@ class PaceController:
         self.throttled = 0
         self.rate: float | None = None  # calls per second, once learned
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._slow_start = True
         self._latency_floor: float | None = None
         self._floor_at = clock()
@@ -152,6 +158,7 @@ class PaceController:
         self._sample_answers = 0
         self._sample_latency = 0.0  # the sum of the sample's latencies
         self._sample_since: float | None = None  # when the sample's counting began
+        self._sample_cpu = 0.0  # the process's CPU time then
         self._last_answer_at: float | None = None
         self._sample_level = self.limit
         self._lock = threading.Condition()
@@ -262,18 +269,21 @@ class PaceController:
             self._restart_sample(now)
             return
         if self._sample_since is None:
-            self._sample_since = now  # answers are counted from here: none was on its way
+            self._restart_sample(now)  # answers are counted from here: none was on its way
             return
         self._sample_answers += 1
         self._sample_latency += latency
         elapsed = now - self._sample_since
         if self._sample_answers >= max(_SAMPLE_MIN, _SAMPLE_WINDOWS * level) and elapsed > 0:
             mean = self._sample_latency / self._sample_answers
+            # Answers counted against the clock: what the fetch gets, the client's own time
+            # between requests included (a latency alone leaves that out).
             rate = self._sample_answers / elapsed
             known = self._throughput.get(level)
             fresh = known is not None and now - known[1] <= _THROUGHPUT_MEMORY
             self._throughput[level] = (0.5 * known[0] + 0.5 * rate if fresh else rate, now)
-            self._judge(now, level, mean)
+            busy = (self._cpu_clock() - self._sample_cpu) / elapsed >= _BUSY
+            self._judge(now, level, mean, busy=busy)
             self._restart_sample(now)
 
     def _restart_sample(self, now: float | None) -> None:
@@ -281,17 +291,21 @@ class PaceController:
         next answer, when the answers did not keep coming)."""
         self._sample_answers, self._sample_latency, self._sample_level = 0, 0.0, self.limit
         self._sample_since = now
+        if now is not None:
+            self._sample_cpu = self._cpu_clock()
 
-    def _judge(self, now: float, level: int, latency: float) -> None:
-        """After a sample at window ``level`` (mean ``latency``): grow, hold or shrink, by what
-        the windows about a fifth smaller and a quarter larger gave (answers a second, recently)."""
+    def _judge(self, now: float, level: int, latency: float, *, busy: bool = False) -> None:
+        """After a sample at window ``level`` (mean ``latency``; ``busy``: the client's own CPU
+        was the limit): grow, hold or shrink, by what the windows about a fifth smaller and a
+        quarter larger gave (answers a second, recently)."""
         here = self._throughput[level][0]
         smaller = self._best(now, lambda other: other <= level * 0.8)
         larger = self._best(now, lambda other: other >= level * 1.25)
         floor = self._latency_floor or latency
         # Requests waiting at the service (TCP Vegas' estimate): the window times the share of
-        # each answer's time that is more than the floor.
-        queued = level * (1 - floor / latency) if latency > 0 else 0.0
+        # each answer's time that is more than the floor. Not when the client was busy: its
+        # answers then wait for the client, not the service.
+        queued = 0.0 if busy or latency <= 0 else level * (1 - floor / latency)
         queueing = queued > _QUEUED
         crowded = queued > max(_CROWDED, level / 2)
         gain = None if smaller is None else here / smaller
@@ -303,9 +317,8 @@ class PaceController:
             or (crowded and (gain is None or gain <= _GAIN))
         ):
             # Requests wait at the service, and a smaller window did as well (or, with none
-            # tried, a larger one did no better): the service queues what is sent beyond it.
-            # Back towards the smaller one. A gain of 2-5 % is kept (more in flight costs
-            # little where the client's own cores are what limits it) unless the queue is long.
+            # tried, a larger one did no better): it queues what is sent beyond that. Back
+            # towards the smaller window. A gain of 2-5 % is kept unless the queue is long.
             self.window = max(float(self.floor), self.window * _DECREASE)
             self._decreased_at = now
             self._holds = 0

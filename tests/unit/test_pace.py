@@ -33,7 +33,7 @@ def answer(pace: PaceController, clock: Clock, latency: float, status: int = 200
 
 def test_it_starts_at_four_and_grows_to_the_ceiling_while_latency_stays_flat() -> None:
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     assert pace.limit == START
     for _ in range(12):
         answer(pace, clock, 0.150)
@@ -45,7 +45,7 @@ def test_it_starts_at_four_and_grows_to_the_ceiling_while_latency_stays_flat() -
 
 def test_it_does_not_grow_when_the_window_is_not_what_limits() -> None:
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     for _ in range(50):
         clock.now += 0.01
         pace.observe(200, 0.02)  # nothing in flight: the fetch is limited elsewhere
@@ -65,7 +65,7 @@ def test_queueing_at_the_service_shrinks_the_window_and_it_settles_near_capacity
     """A service that serves 6 at a time: latency grows with every request beyond 6, the
     answers a second stay the same. Slow start overshoots; the samples bring it back."""
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     limits = run(pace, clock, lambda window: 0.100 * max(1.0, window / 6), 600)
     assert max(limits) >= 8  # it went past capacity...
     settled = limits[-200:]
@@ -75,7 +75,7 @@ def test_queueing_at_the_service_shrinks_the_window_and_it_settles_near_capacity
 def test_a_service_that_slows_down_under_load_keeps_a_small_window() -> None:
     """More in flight makes every answer so much slower that fewer come a second."""
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     limits = run(pace, clock, lambda window: 0.030 * max(1.0, (window / 4) ** 1.5), 600)
     assert max(limits[-300:]) <= 9, sorted(set(limits[-300:]))
 
@@ -88,7 +88,7 @@ def test_a_client_that_shares_its_cores_grows_while_answers_a_second_still_rise(
         return 120 * (1 - math.exp(-window / 4))
 
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     limits = run(pace, clock, lambda window: window / throughput(window), 600)
     settled = limits[-300:]
     assert min(settled) >= 9, sorted(set(settled))
@@ -98,7 +98,7 @@ def test_a_client_that_shares_its_cores_grows_while_answers_a_second_still_rise(
 def test_one_poor_sample_at_a_larger_window_does_not_hold_it_down() -> None:
     """A larger window that once did no better is tried again after a few samples."""
     clock = Clock()
-    pace = PaceController(clock=clock, start=6)
+    pace = PaceController(clock=clock, start=6, cpu_clock=lambda: 0.0)
     pace._slow_start = False
     pace._throughput[10] = (1.0, clock.now)  # one sample at 10 that went badly
     limits = run(pace, clock, lambda window: 0.150, 200)  # a service that is never busy
@@ -107,7 +107,7 @@ def test_one_poor_sample_at_a_larger_window_does_not_hold_it_down() -> None:
 
 def test_a_429_halves_the_window_once_per_round_trip_and_learns_the_rate() -> None:
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     for _ in range(40):
         answer(pace, clock, 0.030)  # 16 in flight, ~500 answers a second...
     assert pace.limit == CEILING
@@ -124,7 +124,7 @@ def test_a_429_halves_the_window_once_per_round_trip_and_learns_the_rate() -> No
 
 def test_a_503_or_a_time_out_shrinks_but_teaches_no_rate() -> None:
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     pace.observe(503, 0.1)
     assert pace.limit == START // 2 and pace.rate is None
     clock.now += 1
@@ -134,7 +134,7 @@ def test_a_503_or_a_time_out_shrinks_but_teaches_no_rate() -> None:
 
 def test_the_floor_and_the_ceiling_hold() -> None:
     clock = Clock()
-    pace = PaceController(clock=clock, ceiling=6)
+    pace = PaceController(clock=clock, ceiling=6, cpu_clock=lambda: 0.0)
     for _ in range(100):
         answer(pace, clock, 0.05)
     assert pace.limit == 6
@@ -175,7 +175,7 @@ def test_rate_limit_headers() -> None:
 def test_it_grows_while_throughput_rises_even_as_latency_climbs() -> None:
     """A busy but not saturated service: each request is slower, yet more answers come."""
     clock = Clock()
-    pace = PaceController(clock=clock)
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
     for _ in range(400):
         latency = 0.020 * (1 + pace.limit / 16)  # 21 ms at 1 in flight, 40 ms at 16
         answer(pace, clock, latency)
@@ -186,10 +186,26 @@ def test_a_larger_window_that_did_better_wins_over_a_latency_climb() -> None:
     """Each answer takes three times the floor (the service looks queued), but a larger window
     is known to have brought more answers a second: grow, do not shrink."""
     clock = Clock()
-    pace = PaceController(clock=clock, start=8)
+    pace = PaceController(clock=clock, start=8, cpu_clock=lambda: 0.0)
     pace._slow_start = False
     pace.observe(200, 0.020)  # the floor, seen once
     pace._throughput[12] = (1000.0, clock.now)  # far more than 8 in flight at 60 ms give
     for _ in range(20):  # one sample at 8
         answer(pace, clock, 0.060)
     assert pace.limit > 8
+
+
+def test_a_latency_climb_while_the_client_is_busy_is_not_taken_for_queueing() -> None:
+    """The same latencies as a service of capacity 6, but the client's own CPU is busy all the
+    time (it shares its cores with the service, or parses as fast as it can): the climb is the
+    client's, so the window is not shrunk for it; with an idle client it is."""
+
+    def capacity_six(window: int) -> float:
+        return 0.100 * max(1.0, window / 6)
+
+    idle_clock = Clock()
+    idle = PaceController(clock=idle_clock, cpu_clock=lambda: 0.0)
+    assert max(run(idle, idle_clock, capacity_six, 600)[-200:]) <= 11
+    busy_clock = Clock()
+    busy = PaceController(clock=busy_clock, cpu_clock=lambda: busy_clock.now)  # one core
+    assert min(run(busy, busy_clock, capacity_six, 600)[-200:]) >= 13
