@@ -4,8 +4,8 @@ When the first page carries ``@odata.count``, the rest of a collection is a know
 ``$skip``/``$top`` windows of the observed page size, in a stable order (the user's ``$orderby``
 plus the key as a tie-breaker). They are fetched by a small thread pool sharing the transport's
 rate limiter (never more requests in flight than the pace controller allows, see
-:mod:`.pace`; pages received are parsed while the next requests go out), checked (expected
-sizes, no key twice) and handed on in order.
+:mod:`.pace`; pages received are parsed on two threads of their own while the next requests
+go out), checked (expected sizes, no key twice) and handed on in order.
 """
 
 from __future__ import annotations
