@@ -119,7 +119,8 @@ class PaceController:
 
     ``acquire``/``release`` gate the requests of a fetch; ``observe`` is told every answer's
     outcome (HTTP status or connection error) and latency; ``interval`` is the spacing the
-    learned rate asks for. ``clock`` is injectable so the decisions can be tested alone.
+    learned rate asks for. ``clock`` (wall time) and ``cpu_clock`` (the process's CPU time, which
+    tells a client busy with its own work) are injectable so the decisions can be tested alone.
     """
 
     def __init__(
