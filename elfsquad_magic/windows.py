@@ -164,8 +164,8 @@ def fetch_windows(
     # Set when the fetch ends for any reason: the workers start no request (retries included)
     # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
     stop = threading.Event()
-    # At most `pace.limit` requests are in flight; the pool's extra threads parse pages
-    # meanwhile (the Arrow reader releases the GIL), so parsing does not delay the next request.
+    # At most `pace.limit` requests are in flight; the parsing threads read pages meanwhile
+    # (the Arrow reader releases the GIL), so parsing does not delay the next request.
 
     def get(skip: int, top: int) -> Future[Page]:
         url = plan.window_url(skip, top)
