@@ -107,7 +107,7 @@ def run_contender(name: str, url: str, client_id: str, secret: str, concurrency:
 
         if name == "client-decoded":
             # The same client with every page decoded by orjson, as before the Arrow reader.
-            from elfsquad_magic.arrow_pages import PageReader
+            from elfsquad_magic.fetch.arrow_reader import PageReader
 
             PageReader.for_records = classmethod(lambda cls, records, edm_types: None)
 

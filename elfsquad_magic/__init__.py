@@ -1,27 +1,35 @@
-"""elfsquad-magic: query the Elfsquad APIs from Jupyter and get typed pandas DataFrames."""
+"""elfsquad-magic: query the Elfsquad APIs from Jupyter and get typed pandas DataFrames.
+
+The public names: :class:`ElfsquadClient` (the Python client), :class:`ODataRequest` (a request
+as a value) and the IPython extension hooks (``%load_ext elfsquad_magic``). The errors users see
+are in :mod:`elfsquad_magic.errors`, the local stand-in server in :mod:`elfsquad_magic.sandbox`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .core.version import VERSION
 
 if TYPE_CHECKING:
     from .client import ElfsquadClient
+    from .core.request import ODataRequest
 
-__all__ = ["ElfsquadClient", "load_ipython_extension", "unload_ipython_extension"]
+__version__ = VERSION
+
+__all__ = ["ElfsquadClient", "ODataRequest", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext elfsquad_magic`: register the magics, their settings and tab completion."""
-    from .magics import load
+    from .notebook.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext elfsquad_magic`: remove the magics, log out and stop the demo sandbox."""
-    from .magics import unload
+    from .notebook.magics import unload
 
     unload(ipython)
 
@@ -32,4 +40,8 @@ def __getattr__(name: str) -> Any:
         from .client import ElfsquadClient
 
         return ElfsquadClient
+    if name == "ODataRequest":
+        from .core.request import ODataRequest
+
+        return ODataRequest
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

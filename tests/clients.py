@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from elfsquad_magic.client import ElfsquadClient
+from elfsquad_magic.core.schema import ServiceSchema, parse_metadata
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.schema import ServiceSchema, parse_metadata
 
 
 def sandbox_client(sb: Sandbox, **options: Any) -> ElfsquadClient:

@@ -82,7 +82,7 @@ class MagicsReference(_Generated):
     """Every magic: its usage line, docstring and options, from the parser itself."""
 
     def lines(self) -> list[str]:
-        from elfsquad_magic.magics import ElfsquadMagic
+        from elfsquad_magic.notebook.magics import ElfsquadMagic
 
         out: list[str] = []
         kinds = ElfsquadMagic.magics
@@ -111,7 +111,7 @@ class SettingsReference(_Generated):
     """The ``%config ElfsquadMagic.<name>`` settings: type, default and help, from the traits."""
 
     def lines(self) -> list[str]:
-        from elfsquad_magic.magics import ElfsquadMagic
+        from elfsquad_magic.notebook.magics import ElfsquadMagic
 
         rows = []
         for name, trait in sorted(ElfsquadMagic.class_traits(config=True).items()):

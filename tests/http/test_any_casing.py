@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from clients import make_client
 
-from elfsquad_magic.explore import describe_frame
+from elfsquad_magic.notebook.explore import describe_frame
 
 
 def test_pascal_case_options_give_camel_case_typed_columns(sandbox) -> None:

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scripted import ScriptedServer, page, serving
 
-from elfsquad_magic.arrow_pages import ArrowPage, PageReader
 from elfsquad_magic.errors import IncompleteResultError
-from elfsquad_magic.frames import FrameBuilder
+from elfsquad_magic.fetch.arrow_reader import ArrowPage, PageReader
+from elfsquad_magic.fetch.frames import FrameBuilder
 from elfsquad_magic.sandbox import Sandbox
 
 BACKENDS = [None, "numpy_nullable", "pyarrow"]
@@ -255,7 +255,7 @@ def test_invalid_utf8_is_left_to_the_decoder() -> None:
 def test_a_null_body_is_left_to_the_decoder_without_crashing(payload: bytes) -> None:
     # In a child process: the failure this guards against is a segmentation fault.
     code = (
-        "from elfsquad_magic.arrow_pages import PageReader\n"
+        "from elfsquad_magic.fetch.arrow_reader import PageReader\n"
         "reader = PageReader.for_records([{'id': 'a'}], {'id': 'Edm.String'})\n"
         f"print(reader.read({payload!r}))\n"
     )
@@ -725,7 +725,7 @@ def _currencies_with_a_bad_second_page(server: ScriptedServer, sandbox: Sandbox)
     is no UTF-8."""
     client = make_client(sandbox)
     client.login()
-    metadata = client._transport.request("GET", f"{sandbox.api_url}/data/1/$metadata").content
+    metadata = client.engine.transport.request("GET", f"{sandbox.api_url}/data/1/$metadata").content
     first = {"iso": "EUR", "name": "Euro", "symbol": "€", "decimalDigits": 2}
     first.update(rounding=0.01, namePlural="Euros")
     later = orjson.dumps({"value": [{**first, "iso": "GBP", "name": "Pound \ufffd"}]})

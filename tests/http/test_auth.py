@@ -10,7 +10,7 @@ import threading
 import pytest
 from leakcheck import secrets_of
 
-from elfsquad_magic.auth import Masked, TokenProvider, check_secure_url, is_loopback_host
+from elfsquad_magic.core.auth import Masked, TokenProvider, check_secure_url, is_loopback_host
 from elfsquad_magic.errors import InsecureURLError, LoginError, NotLoggedInError
 
 

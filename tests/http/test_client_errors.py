@@ -90,14 +90,14 @@ def test_faults_beyond_the_budget_say_how_many_rows_were_fetched(fresh_sandbox) 
     fresh_sandbox.configure(page_size=100)
     frame_error = None
     # The first page comes through; then every request fails.
-    original = client._transport.request
+    original = client.engine.transport.request
 
     def fail_after_first(method, url, **kwargs):  # noqa: ANN001, ANN202
         response = original(method, url, **kwargs)
         fresh_sandbox.configure(fault_rate=1.0)
         return response
 
-    client._transport.request = fail_after_first  # type: ignore[method-assign]
+    client.engine.transport.request = fail_after_first  # type: ignore[method-assign]
     try:
         client.get("/data/1/quotationlines")
     except IncompleteResultError as exc:

@@ -9,13 +9,13 @@ import pytest
 from clients import make_client
 from leakcheck import secrets_of
 
-from elfsquad_magic.auth import clock_text
 from elfsquad_magic.client import (
     DEFAULT_API_URL,
     DEFAULT_LOGIN_URL,
     DEFAULT_SCOPE,
     ElfsquadClient,
 )
+from elfsquad_magic.core.auth import clock_text
 from elfsquad_magic.errors import InsecureURLError, LoginError, NotLoggedInError, UsageError
 
 
@@ -137,7 +137,7 @@ def test_repr_and_pickle_never_reveal_credentials(sandbox) -> None:
 
 
 def test_proxy_settings_apply_to_remote_hosts_but_not_loopback(monkeypatch) -> None:
-    from elfsquad_magic.transport import new_session
+    from elfsquad_magic.core.sessions import new_session
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "")

@@ -61,7 +61,7 @@ def test_filter_select_orderby_top(client, sandbox) -> None:
 
 
 def test_filter_with_quotes_and_ampersands_matches_exactly(client, sandbox) -> None:
-    from elfsquad_magic.literals import to_odata_literal
+    from elfsquad_magic.core.literals import to_odata_literal
 
     rows = sandbox.rows("CrmAccounts")
     for name in ("O'Connor Rad S.A.", "Rue de l'Église"):
@@ -77,7 +77,7 @@ def test_filter_with_quotes_and_ampersands_matches_exactly(client, sandbox) -> N
 
 def test_unicode_and_reserved_characters_are_encoded(client, sandbox) -> None:
     value = "Ünïcode & # + % ? = / 'quoted'"
-    from elfsquad_magic.literals import to_odata_literal
+    from elfsquad_magic.core.literals import to_odata_literal
 
     frame = client.get("/data/1/features", filter=f"name eq {to_odata_literal(value)}")
     assert frame.empty
@@ -98,7 +98,7 @@ def test_count_skip_and_guid_filter(client, sandbox) -> None:
 
 def test_date_filter_with_an_iso_literal(client, sandbox) -> None:
     since = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    from elfsquad_magic.literals import to_odata_literal
+    from elfsquad_magic.core.literals import to_odata_literal
 
     frame = client.get(
         "/data/1/quotations", filter=f"createdDate ge {to_odata_literal(since)}", select="id"
@@ -187,9 +187,9 @@ def test_full_url_on_the_api_host_is_accepted(client, sandbox) -> None:
 
 
 def test_progress_bar_only_for_several_pages(sandbox, capsys, monkeypatch) -> None:
-    from elfsquad_magic import progress
+    from elfsquad_magic.fetch import progress
 
-    monkeypatch.setattr(progress, "_is_terminal", lambda stream: True)  # as in a terminal
+    monkeypatch.setattr(progress, "is_terminal", lambda stream: True)  # as in a terminal
     client = make_client(sandbox, progress=True)
     client.get("/data/1/vats")
     assert "rows" not in capsys.readouterr().err
@@ -242,7 +242,7 @@ _HOSTILE_TEXT = st.text(
 @given(value=_HOSTILE_TEXT)
 def test_any_string_stays_inside_its_filter_literal(client, sandbox, value: str) -> None:
     """A value never widens or breaks the filter: exactly the rows equal to it, plus a known one."""
-    from elfsquad_magic.cell import parse_request
+    from elfsquad_magic.notebook.cell import parse_request
 
     known = sandbox.rows("CrmAccounts")[0]
     request = parse_request(

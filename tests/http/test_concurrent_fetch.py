@@ -38,7 +38,7 @@ class Recorder:
         self.in_flight = 0
         self.most = 0
         self._lock = threading.Lock()
-        session = client._transport.session
+        session = client.engine.transport.session
         original = session.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -184,7 +184,7 @@ def test_a_count_that_changed_by_the_end_refetches_page_by_page(small_pages) -> 
     the fetch early; only the closing count notices."""
     client = make_client(small_pages)
     client.login()
-    transport = client._transport
+    transport = client.engine.transport
     original = transport.request
 
     def request(method: str, url: str, **kwargs: Any) -> Any:

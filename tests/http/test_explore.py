@@ -11,10 +11,10 @@ import requests
 from clients import fetch_metadata, get_token, logged_in_client
 
 from elfsquad_magic.client import ElfsquadClient
+from elfsquad_magic.core.schema import ServiceSchema
 from elfsquad_magic.errors import ElfsquadError, NotFoundError
-from elfsquad_magic.explore import describe_frame, dtype_for, entities_frame
+from elfsquad_magic.notebook.explore import describe_frame, dtype_for, entities_frame
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.schema import ServiceSchema
 
 
 @pytest.fixture(scope="module")

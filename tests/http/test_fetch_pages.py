@@ -9,8 +9,8 @@ import pytest
 from clients import make_client
 
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.pages import page_from_payload
-from elfsquad_magic.paging import fetch_collection
+from elfsquad_magic.fetch.collection import fetch_collection
+from elfsquad_magic.fetch.page import page_from_payload
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_small_pages_concatenate_to_the_whole_set(fresh_sandbox) -> None:
 
 
 def test_fetch_collection_returns_converted_pages(client, sandbox) -> None:
-    transport = client._transport
+    transport = client.engine.transport
     response = transport.request("GET", "/data/1/quotationlines", params=[("$select", "id")])
     first = page_from_payload(response.url, response.json())
     result = fetch_collection(transport, first, convert=len)

@@ -122,7 +122,7 @@ def test_ctrl_c_stops_at_once_when_the_window_has_grown(service) -> None:
     client.get("/data/1/QuotationLines", select="id")  # the pace grows past 4
     assert client.pace.concurrency > 8, client.pace
     sent: list[float] = []
-    session = client._transport.session
+    session = client.engine.transport.session
     original = session.request
 
     def counting(*args, **kwargs):

@@ -22,7 +22,7 @@ class HeaderRecorder:
     def __init__(self, client: ElfsquadClient) -> None:
         self.sent: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        session = client._transport.session
+        session = client.engine.transport.session
         original = session.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -107,7 +107,9 @@ def test_the_oauth_token_does_not_open_the_scim_api(sandbox) -> None:
     with pytest.raises(NotLoggedInError, match="No SCIM token") as caught:
         client.get("/scim/2/Users")
     assert "ELFSQUAD_SCIM_TOKEN" in caught.value.hint
-    client.set_scim_token(client._tokens.token())  # an OAuth token where the SCIM one belongs
+    client.set_scim_token(
+        client.engine.transport.tokens.token()
+    )  # an OAuth token where the SCIM one belongs
     with pytest.raises(AuthenticationError, match="401") as refused:
         client.get("/scim/2/Users")
     assert "SCIM settings" in refused.value.hint

@@ -20,7 +20,12 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
     client = sandbox_client(sb)
     seen += [repr(client), str(client), client.status()]
     client.login()
-    seen += [repr(client), client.status(), repr(client._tokens), repr(vars(client))]
+    seen += [
+        repr(client),
+        client.status(),
+        repr(client.engine.transport.tokens),
+        repr(vars(client)),
+    ]
 
     sb.configure(fault_rate=0.3, fault_seed=5, page_size=100)
     frame = client.get("/data/1/features", select="id,name", orderby="name")
@@ -32,7 +37,7 @@ def test_nothing_leaks_through_a_whole_session(fresh_sandbox, caplog, capsys) ->
 
     client.set_scim_token(sb.scim_token)
     users = client.get("/scim/2/Users", params={"count": 3})
-    seen += [repr(client), client.status(), repr(vars(client)), repr(vars(client._transport))]
+    seen += [repr(client), client.status(), repr(vars(client)), repr(vars(client.engine.transport))]
     seen += [repr(users.attrs), users.to_string()]
 
     failures: list[BaseException] = []

@@ -316,18 +316,18 @@ def test_ctrl_c_in_a_sync_leaves_the_mirror_as_it_was(fresh_sandbox: Sandbox, tm
     path = client.mirror.info(LINES).path
     before = path.read_bytes()
     client.delete(f"/data/1/{LINES}({some_line(fresh_sandbox, 7)['id']})")
-    real_get, calls = client.get, []
+    real_fetch, calls = client.engine.fetch, []
 
-    def interrupted(*args, **kwargs):
-        calls.append(args)
+    def interrupted(request, options=None):
+        calls.append(request)
         if len(calls) == 2:  # after the changed rows, in the deletion search
             raise KeyboardInterrupt
-        return real_get(*args, **kwargs)
+        return real_fetch(request, options)
 
-    client.get = interrupted
+    client.engine.fetch = interrupted
     with pytest.raises(MirrorError, match="(?s)interrupted.*as it was"):
         client.sync(LINES)
     assert path.read_bytes() == before
     assert not list(Path(tmp_path).rglob("*.tmp"))
-    client.get = real_get
+    client.engine.fetch = real_fetch
     assert_same(client.sync(LINES), full_fetch(client, LINES))

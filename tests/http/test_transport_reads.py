@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
+from elfsquad_magic.core.transport import RequestCancelled, Transport
 from elfsquad_magic.errors import ConnectionFailedError
-from elfsquad_magic.pages import parse_json_response
-from elfsquad_magic.transport import RequestCancelled, Transport
+from elfsquad_magic.fetch.page import parse_json_response
 
 BODY = orjson.dumps({"value": [{"id": i, "name": f"row {i}" * 20} for i in range(2000)]})
 

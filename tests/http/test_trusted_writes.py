@@ -337,14 +337,14 @@ def test_a_write_while_logged_out_leaves_no_journal_line(sb, client) -> None:
 
 def test_ctrl_c_during_a_write_leaves_its_before_image_in_the_journal(sb, client) -> None:
     row = sb.rows("Features")[0]
-    real_send = client._send
+    real_send = client.engine.fetch
 
-    def interrupted(request, **kwargs):
+    def interrupted(request, options=None):
         if request.method != "GET":
             raise KeyboardInterrupt
-        return real_send(request, **kwargs)
+        return real_send(request, options)
 
-    client._send = interrupted
+    client.engine.fetch = interrupted
     with pytest.raises(KeyboardInterrupt):
         client.patch(f"/data/1/features({row['id']})", json={"salesPrice": 1.0})
     entry = client.journal.entries()[-1]
@@ -354,22 +354,22 @@ def test_ctrl_c_during_a_write_leaves_its_before_image_in_the_journal(sb, client
 
 def test_ctrl_c_in_a_bulk_write_says_what_was_written(sb, client) -> None:
     lines = client.get("/data/1/quotationlines", top=300, select="id,quantity")
-    real_send, chunks = client._send, []
+    real_send, chunks = client.engine.fetch, []
 
-    def interrupted(request, **kwargs):
+    def interrupted(request, options=None):
         if request.method == "POST":
             chunks.append(request)
             if len(chunks) == 2:
                 raise KeyboardInterrupt
-        return real_send(request, **kwargs)
+        return real_send(request, options)
 
-    client._send = interrupted
+    client.engine.fetch = interrupted
     client.bulk_size = 100
     with pytest.raises(PartialWriteError) as caught:
         client.post("/data/1/quotationlines/BulkUpdate", json=lines.assign(quantity=9.0))
     error = caught.value
     assert (len(error.applied), len(error.unknown), len(error.not_applied)) == (100, 100, 100)
-    client._send = real_send
+    client.engine.fetch = real_send
     assert client.journal.entries()[-1].outcome == "partial"
     client.undo()
     now = stored(sb, "QuotationLines")

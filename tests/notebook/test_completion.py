@@ -14,16 +14,16 @@ from hypothesis import strategies as st
 from IPython.core.completer import provisionalcompleter
 
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.completion import (
+from elfsquad_magic.core.schema import ServiceSchema
+from elfsquad_magic.notebook.completion import (
     API_ROOTS,
     QUERY_OPTIONS,
     CompleterHandle,
     install_completer,
     uninstall_completer,
 )
-from elfsquad_magic.magics import ElfsquadMagic, value_options
+from elfsquad_magic.notebook.magics import ElfsquadMagic, value_options
 from elfsquad_magic.sandbox import Sandbox
-from elfsquad_magic.schema import ServiceSchema
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_scim_paths_complete(shell: Any, current: _Current) -> None:
 def test_api_paths_come_from_the_services_swagger_document_fetched_once(
     fresh_sandbox: Sandbox,
 ) -> None:
-    from elfsquad_magic.completion import CompletionCache, _shipped_paths
+    from elfsquad_magic.notebook.completion import CompletionCache, shipped_paths
 
     client = logged_in_client(fresh_sandbox)
     served = client.request(
@@ -263,7 +263,7 @@ def test_api_paths_come_from_the_services_swagger_document_fetched_once(
     cache.api_paths("quotation")
     assert fresh_sandbox.stats["requests"] == before + 1  # cached
     configurator = cache.api_paths("configurator")
-    assert configurator == _shipped_paths("configurator")
+    assert configurator == shipped_paths("configurator")
     assert all(p.startswith("/configurator/1/configurator/") for p in configurator)
 
 
@@ -327,7 +327,7 @@ def test_logout_and_another_host_drop_the_cached_schema(
     current.client = other
     assert "Quotations" in texts(shell, "%elfsquad GET /data/1/quo")
     handle: CompleterHandle = current.handle  # type: ignore[attr-defined]
-    assert handle.cache._client is other
+    assert handle.cache.cached_for is other
 
 
 def test_installing_again_replaces_the_earlier_matcher(shell: Any) -> None:
@@ -395,7 +395,7 @@ def test_a_jupyter_kernel_answers_complete_requests_with_the_matcher(sandbox_env
 def test_any_text_gives_suggestions_that_replace_text_before_the_cursor(
     client: ElfsquadClient, body: str, cut: int
 ) -> None:
-    from elfsquad_magic.completion import CompletionCache, suggest
+    from elfsquad_magic.notebook.completion import CompletionCache, suggest
 
     cache = CompletionCache(lambda: client)
     for text in (CELL + body, "%elfsquad GET /data/1/" + body, "%%elfsquad " + body):

@@ -360,7 +360,7 @@ def _run_case(ip, case: Case) -> tuple[Any, str, str]:
 def _assert_case(ip, case: Case, secrets: list[str]) -> None:
     magic = ip.magics_manager.registry["ElfsquadMagic"]
     client = magic.session.client
-    tokens = client._tokens
+    tokens = client.engine.transport.tokens
     previous = ip.user_ns["previous"]
     error, out, err = _run_case(ip, case)
 
@@ -377,7 +377,7 @@ def _assert_case(ip, case: Case, secrets: list[str]) -> None:
         assert "Traceback" not in out + err and "site-packages" not in out + err
         assert ip.user_ns["kept"] == KEPT, f"{case.id} replaced an earlier variable"
     # The session is as it was: same login, same token, earlier variables untouched.
-    assert magic.session.client is client and client._tokens is tokens
+    assert magic.session.client is client and client.engine.transport.tokens is tokens
     assert client.logged_in and tokens.has_secret
     assert ip.user_ns["previous"] is previous and previous == [1, 2, 3]
     for secret in secrets:

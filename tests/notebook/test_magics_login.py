@@ -12,8 +12,8 @@ import pytest
 from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 
-from elfsquad_magic import login_flow
 from elfsquad_magic.errors import LoginError, NotLoggedInError, UsageError
+from elfsquad_magic.notebook import login_flow
 
 
 def _magic(ip):
@@ -73,7 +73,7 @@ def test_no_stdin_in_a_terminal_fails_at_once_naming_the_variables(ip, monkeypat
 
 
 def test_terminal_prompts_for_id_and_secret(ip, sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
+    monkeypatch.setattr(login_flow, "stdin_answerable", lambda shell: True)
     asked: list[str] = []
     monkeypatch.setattr(
         builtins, "input", lambda prompt="": asked.append(prompt) or sandbox.client_id
@@ -88,7 +88,7 @@ def test_terminal_prompts_for_id_and_secret(ip, sandbox, monkeypatch) -> None:
 
 
 def test_terminal_asks_only_the_secret_when_the_id_is_set(ip, sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
+    monkeypatch.setattr(login_flow, "stdin_answerable", lambda shell: True)
     monkeypatch.setenv("ELFSQUAD_CLIENT_ID", sandbox.client_id)
     monkeypatch.setenv("ELFSQUAD_LOGIN_URL", sandbox.login_url)
     monkeypatch.setenv("ELFSQUAD_API_URL", sandbox.api_url)
@@ -268,7 +268,7 @@ def test_scim_token_from_the_environment_keeps_the_oauth_login(ip, sandbox_env, 
 
 
 def test_scim_token_is_asked_for_without_echo(ip, sandbox, monkeypatch) -> None:
-    monkeypatch.setattr(login_flow, "_stdin_answerable", lambda shell: True)
+    monkeypatch.setattr(login_flow, "stdin_answerable", lambda shell: True)
     asked: list[str] = []
     monkeypatch.setattr(
         getpass, "getpass", lambda prompt="": asked.append(prompt) or sandbox.scim_token

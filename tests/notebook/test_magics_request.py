@@ -333,7 +333,7 @@ def test_a_cell_magic_with_nothing_below_runs_as_the_line_magic(ip, sandbox_env)
 
 
 def test_the_transformer_leaves_other_cells_alone() -> None:
-    from elfsquad_magic.magics import bodyless_cell_as_line
+    from elfsquad_magic.notebook.magics import bodyless_cell_as_line
 
     assert bodyless_cell_as_line(["%%elfsquad GET /x\n"]) == ["%elfsquad GET /x\n"]
     assert bodyless_cell_as_line(["  %%elfsquad -o a GET /x"]) == ["  %elfsquad -o a GET /x"]

@@ -23,9 +23,9 @@ from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 from scripted import SECRET, Reply, ScriptedServer, odata_error, page
 
-from elfsquad_magic.auth import Masked
 from elfsquad_magic.client import ElfsquadClient
-from elfsquad_magic.credentials import KEYRING_SERVICE
+from elfsquad_magic.core.auth import Masked
+from elfsquad_magic.core.keyring_secrets import KEYRING_SERVICE
 from elfsquad_magic.errors import (
     ElfsquadError,
     InsecureURLError,
@@ -244,15 +244,13 @@ def test_no_object_shows_a_secret_in_its_repr_or_state(ip, sandbox, monkeypatch)
     session = magic.session
     client = session.client
     frame = ip.run_line_magic("elfsquad", "GET /data/1/vats")
-    transport = client._transport
-    tokens = client._tokens
+    transport = client.engine.transport
+    tokens = client.engine.transport.tokens
     objects: list[Any] = [
         client,
         session,
         transport,
-        tokens,
-        tokens._secret,
-        tokens._token,
+        tokens,  # its vars hold the masked secret and token
         form,
         magic,
         sandbox,
@@ -270,7 +268,7 @@ def test_no_object_shows_a_secret_in_its_repr_or_state(ip, sandbox, monkeypatch)
     texts += [repr(w.get_state()) for w in form.all_widgets()]
     assert "Logged in as" in repr(client) and "<Transport" in repr(transport)
     assert_absent(secrets_of(sandbox), texts)
-    for obj in (client, tokens, tokens._secret):
+    for obj in (client, tokens, Masked(sandbox.client_secret)):
         with pytest.raises(TypeError):
             pickle.dumps(obj)
 
@@ -361,7 +359,7 @@ def test_keep_secret_false_asks_to_log_in_again_after_expiry(ip, fresh_sandbox, 
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
     client = ip.magics_manager.registry["ElfsquadMagic"].session.client
-    assert not client._tokens.has_secret  # dropped as soon as the token came
+    assert not client.engine.transport.tokens.has_secret  # dropped as soon as the token came
     assert len(ip.run_line_magic("elfsquad", "GET /data/1/vats")) == len(sb.rows("Vats"))
     sb.expire_tokens()
     with pytest.raises(NotLoggedInError, match="secret was not kept") as info:
@@ -379,13 +377,12 @@ def test_logout_drops_token_and_secret(ip, sandbox_env) -> None:
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
     client = ip.magics_manager.registry["ElfsquadMagic"].session.client
-    tokens = client._tokens
+    tokens = client.engine.transport.tokens
     assert tokens.has_secret and tokens.has_token
     with capture_output():
         ip.run_line_magic("elfsquad_logout", "")
     assert not tokens.has_secret and not tokens.has_token
-    assert client._tokens is None and not client.logged_in
-    assert tokens._secret is None and tokens._token is None
+    assert client.engine.transport.tokens is None and not client.logged_in
 
 
 # -- the optional OS keyring ------------------------------------------------------------------

@@ -8,7 +8,7 @@ from importlib import resources
 
 import requests
 
-from elfsquad_magic.schema import parse_metadata
+from elfsquad_magic.core.schema import parse_metadata
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 

@@ -9,8 +9,8 @@ import uuid
 import pandas as pd
 import pytest
 
-from elfsquad_magic.cell import parse_request
 from elfsquad_magic.errors import InterpolationError, UsageError
+from elfsquad_magic.notebook.cell import parse_request
 
 GUID = uuid.UUID("6f1c2b3a-0000-4000-8000-000000000001")
 

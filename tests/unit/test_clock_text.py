@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from elfsquad_magic.auth import clock_text
-from elfsquad_magic.session import format_expiry
+from elfsquad_magic.core.auth import clock_text
+from elfsquad_magic.notebook.session import format_expiry
 
 
 @pytest.fixture

@@ -4,45 +4,59 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
 import elfsquad_magic
 
-MODULES = [
-    "odata",
-    "request",
-    "cell",
-    "literals",
-    "errors",
-    "transport",
-    "pages",
-    "paging",
-    "windows",
-    "frames",
-    "progress",
-    "pace",
-    "folders",
-    "mirror",
-    "sync",
-    "sql",
-    "writes",
-    "journal",
-    "journaled",
-    "undo",
-    "client",
-    "completion",
-]
+PACKAGE = Path(elfsquad_magic.__file__).parent
+
+
+def _all_modules() -> list[str]:
+    """Every module of the package, sandbox included, by its dotted name under the package."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names.append(".".join(parts))
+    return names
+
+
+MODULES = [name for name in _all_modules() if name and not name.startswith("sandbox.")]
 
 
 def test_the_package_exports_the_client_and_the_extension_hooks() -> None:
     assert sorted(elfsquad_magic.__all__) == [
         "ElfsquadClient",
+        "ODataRequest",
         "load_ipython_extension",
         "unload_ipython_extension",
     ]
     for name in elfsquad_magic.__all__:
         assert getattr(elfsquad_magic, name) is not None
+
+
+def test_the_public_names_are_where_users_import_them() -> None:
+    """What the docs and notebooks import, from where they import it."""
+    from elfsquad_magic import ElfsquadClient, ODataRequest
+    from elfsquad_magic.client import ElfsquadClient as from_client
+    from elfsquad_magic.errors import ElfsquadError, FetchInterrupted, UsageError
+    from elfsquad_magic.sandbox import Sandbox
+
+    assert ElfsquadClient is from_client
+    assert ODataRequest.build("GET", "/data/1/features").entity_set == "features"
+    assert issubclass(UsageError, ElfsquadError) and issubclass(FetchInterrupted, KeyboardInterrupt)
+    assert callable(Sandbox)
+
+
+def test_every_module_is_checked() -> None:
+    """No module escapes the checks below: the list is read from the tree."""
+    assert {"client", "errors", "fetch.engine", "store.sync", "notebook.magics"} <= set(MODULES)
+    assert "sandbox.server" in MODULES and len(MODULES) > 40
 
 
 @pytest.mark.parametrize("name", MODULES)

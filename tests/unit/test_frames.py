@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from elfsquad_magic.frames import to_frame
+from elfsquad_magic.fetch.frames import to_frame
 
 RECORDS = [
     {
@@ -170,7 +170,7 @@ def _lines(count: int, start: int = 0) -> list[dict]:
 
 
 def _build(pages: list[list[dict]], batch_rows: int) -> pd.DataFrame:
-    from elfsquad_magic.frames import FrameBuilder
+    from elfsquad_magic.fetch.frames import FrameBuilder
 
     builder = FrameBuilder(LINE_EDM, batch_rows=batch_rows)
     for page in pages:
@@ -191,7 +191,7 @@ def test_small_batches_give_the_frame_of_one_batch() -> None:
 
 
 def test_no_python_row_object_outlives_its_batch() -> None:
-    from elfsquad_magic.frames import FrameBuilder
+    from elfsquad_magic.fetch.frames import FrameBuilder
 
     marker = "".join(["6f1c2b3a-ffff-4000-8000-", "000000000000"])  # one str object
     before = sys.getrefcount(marker)

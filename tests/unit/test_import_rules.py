@@ -1,12 +1,14 @@
-"""CONTRIBUTING's layering rules, checked by reading every module's imports.
+"""The layering rules of CONTRIBUTING's picture, checked by reading every module's imports.
 
-Imports inside functions count (a cycle hidden in a function is still a cycle); imports under
-``if TYPE_CHECKING:`` do not, since they never run.
+Every import counts: at module level, inside functions, and under ``if TYPE_CHECKING:`` (a
+type-only import still ties two modules together, and a cycle of them still says the layers
+are wrong).
 """
 
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,99 +16,70 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "elfsquad_magic"
 NAME = "elfsquad_magic"
 
-# Modules that serve the notebook and may import IPython, ipywidgets or the magics' machinery.
-NOTEBOOK_SIDE = {"magics", "completion", "login_flow", "login_form", "session", "progress"}
-# What lies under the client: the data flow from request value to DataFrame.
-BELOW_CLIENT = {
-    "odata",
-    "request",
-    "cell",
-    "literals",
-    "errors",
-    "auth",
-    "credentials",
-    "transport",
-    "pages",
-    "paging",
-    "windows",
-    "arrow_pages",
-    "frames",
-    "schema",
-    "scim",
-    "pace",
-    "mirror",  # files only; the sync and SQL call the client they are handed
-    "sync",
-    "sql",
-    "folders",
-    "writes",  # what a write will do; the journal on disk
-    "journal",
-}
-# The client and what it runs with itself: listings, journaled writes and their undo.
-CLIENT_LEVEL = {"client", "explore", "journaled", "undo"}
+# The layers in data-flow order: a module may import its own layer and the ones before it.
+LAYERS = ("errors", "core", "fetch", "store", "cpq", "client", "notebook")
+# Outside the order: the shipped API descriptions (data), and the sandbox, which stands apart.
+DATA = ("apispec",)
+SANDBOX = "sandbox"
 NOTEBOOK_PACKAGES = ("IPython", "ipywidgets", "ipykernel", "traitlets")
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _imports(tree: ast.AST, module: str) -> list[str]:
-    """Absolute names of what ``module`` imports at run time (relative imports resolved)."""
+def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
+    """Absolute names of everything ``module`` imports (relative imports resolved)."""
     found: list[str] = []
-    package = module.rsplit(".", 1)[0] if module.count(".") else module
-    if (PACKAGE.parent / module.replace(".", "/") / "__init__.py").exists():
-        package = module
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit(other)
-                continue
-            if isinstance(child, ast.Import):
-                found.extend(alias.name for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                if child.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (child.level - 1)]
-                    prefix = ".".join(base)
-                    target = f"{prefix}.{child.module}" if child.module else prefix
-                    # `from . import x` may import the submodule x
-                    if not child.module:
-                        found.extend(f"{prefix}.{alias.name}" for alias in child.names)
-                    found.append(target)
-                else:
-                    found.append(child.module or "")
-            visit(child)
-
-    visit(tree)
+    package = module if is_package else module.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+                found.append(target)
+                # `from . import x` and `from .pkg import mod` may import submodules
+                found.extend(f"{target}.{alias.name}" for alias in node.names)
+            else:
+                found.append(node.module or "")
+                found.extend(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
 
-def module_graph(root: Path = PACKAGE, name: str = NAME) -> dict[str, set[str]]:
-    """Module -> the modules of the package it imports (and outside names, prefixed ``!``)."""
+def modules_of(root: Path = PACKAGE) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package."""
     modules: dict[str, Path] = {}
-    for path in root.rglob("*.py"):
+    for path in sorted(root.rglob("*.py")):
         parts = path.relative_to(root.parent).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]
         modules[".".join(parts)] = path
+    return modules
+
+
+def module_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package modules it imports (and outside names, prefixed ``!``)."""
+    modules = modules_of(root)
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         edges: set[str] = set()
-        for target in _imports(ast.parse(path.read_text(encoding="utf-8")), module):
-            if target.startswith(name):
-                while target and target not in modules:
-                    target = target.rsplit(".", 1)[0] if "." in target else ""
-                if target and target != module:
+        for target in _imports(tree, module, path.name == "__init__.py"):
+            if target.startswith(NAME):
+                if target not in modules:
+                    continue  # `from .x import name`: the name of a module, not a module
+                if target != module:
                     edges.add(target)
             else:
                 edges.add("!" + target)
         graph[module] = edges
     return graph
+
+
+def layer_of(module: str) -> str:
+    """The layer (or ``apispec``/``sandbox``/``""`` for the package itself) of ``module``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -118,9 +91,6 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = 1
         stack.append(node)
         for target in sorted(t for t in graph.get(node, ()) if not t.startswith("!")):
-            # A package's __init__ importing its own submodules lazily is not a cycle.
-            if node != NAME and target == NAME:
-                continue
             if state.get(target) == 1:
                 return stack[stack.index(target) :] + [target]
             if state.get(target) is None:
@@ -145,26 +115,34 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
     cycle = find_cycle(graph)
     if cycle:
         broken.append("import cycle: " + " -> ".join(cycle))
-    for module, targets in graph.items():
-        short = module.removeprefix(NAME + ".")
-        if f"{NAME}.magics" in targets and short not in ("", NAME):
-            broken.append(f"{module} imports magics, which sits on top")
-        if short.startswith("sandbox"):
-            client_side = [t for t in targets if t.startswith(NAME) and ".sandbox" not in t]
-            client_side = [t for t in client_side if t != NAME]
+    for module, targets in sorted(graph.items()):
+        layer = layer_of(module)
+        inside = sorted(t for t in targets if not t.startswith("!"))
+        outside = sorted(t[1:] for t in targets if t.startswith("!"))
+        if layer == SANDBOX:
+            client_side = [t for t in inside if layer_of(t) not in (SANDBOX, *DATA)]
             if client_side:
-                broken.append(f"{module} imports {sorted(client_side)}: the sandbox is separate")
-        if short in BELOW_CLIENT:
-            notebook = sorted(
-                t[1:] for t in targets if t.startswith("!") and t[1:].startswith(NOTEBOOK_PACKAGES)
-            )
-            if notebook:
-                broken.append(f"{module} imports {notebook}, but lies under the client")
-            upward = sorted(
-                t for t in targets if t.removeprefix(NAME + ".") in NOTEBOOK_SIDE | CLIENT_LEVEL
-            )
-            if upward:
-                broken.append(f"{module} imports {upward}, which sit above it")
+                broken.append(f"{module} imports {client_side}: the sandbox stands apart")
+            continue
+        sandbox_users = [t for t in inside if layer_of(t) == SANDBOX]
+        if sandbox_users and layer not in ("notebook", ""):
+            broken.append(f"{module} imports the sandbox, which only the notebook layer starts")
+        notebook = [t for t in outside if t.startswith(NOTEBOOK_PACKAGES)]
+        if notebook and layer != "notebook":
+            broken.append(f"{module} imports {notebook}: only notebook/ imports IPython")
+        if layer in ("", *DATA):
+            continue  # the package's __init__ sits on top; apispec is data
+        if layer not in LAYERS:
+            broken.append(f"{module} lies in no layer: add its folder to LAYERS")
+            continue
+        rank = LAYERS.index(layer)
+        upward = [
+            t
+            for t in inside
+            if layer_of(t) == "" or (layer_of(t) in LAYERS and LAYERS.index(layer_of(t)) > rank)
+        ]
+        if upward:
+            broken.append(f"{module} imports {upward}, which sit above its layer ({layer})")
     return broken
 
 
@@ -172,28 +150,38 @@ def test_the_package_keeps_its_import_rules() -> None:
     assert violations(module_graph()) == []
 
 
-def test_every_module_is_placed_in_a_layer() -> None:
-    top_level = {m.removeprefix(NAME + ".") for m in module_graph() if m.count(".") == 1}
-    top_level = {m for m in top_level if not m.startswith(("sandbox", "apispec"))}
-    placed = NOTEBOOK_SIDE | BELOW_CLIENT | CLIENT_LEVEL
-    assert top_level - placed == set(), "add new modules to a layer of this test"
+def test_every_module_lies_in_a_layer_folder() -> None:
+    modules = [m for m in modules_of() if m != NAME]
+    loose = [m for m in modules if layer_of(m) not in (*LAYERS, *DATA, SANDBOX)]
+    assert loose == []
+    top_level_files = sorted(m for m in modules if m.count(".") == 1 and not m.endswith("__"))
+    # Only the public front and the errors stand beside the folders.
+    assert [m for m in top_level_files if not (PACKAGE / m.split(".")[1]).is_dir()] == [
+        f"{NAME}.client",
+        f"{NAME}.errors",
+    ]
 
 
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("pages", "from .paging import fetch_collection", "import cycle"),
-        ("windows", "def f():\n    from .paging import walk_next_links\n", "import cycle"),
-        ("frames", "from .magics import ElfsquadMagic", "sits on top"),
-        ("sandbox.store", "from ..client import ElfsquadClient", "the sandbox is separate"),
-        ("paging", "def bar():\n    from IPython.display import display\n", "under the client"),
-        ("transport", "from .session import ElfsquadSession", "sit above it"),
+        ("fetch.page", "from .collection import fetch_collection", "import cycle"),
+        ("fetch.windows", "def f():\n    from .collection import walk_next_links\n", "cycle"),
+        (
+            "store.sync",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..client import X\n",
+            "above its layer",
+        ),
+        ("core.request", "from ..fetch.frames import FrameBuilder", "above its layer"),
+        ("fetch.frames", "from ..notebook.magics import ElfsquadMagic", "above its layer"),
+        ("sandbox.store", "from ..client import ElfsquadClient", "the sandbox stands apart"),
+        ("fetch.collection", "def bar():\n    from IPython.display import display\n", "IPython"),
+        ("store.mirror", "from ..sandbox import Sandbox", "only the notebook layer starts"),
+        ("core.schema", "from .. import ElfsquadClient", "above its layer"),
     ],
 )
 def test_a_broken_rule_is_found(tmp_path: Path, module: str, source: str, expected: str) -> None:
     """The check can fail: a copy of the package with one rule broken is caught."""
-    import shutil
-
     copy = tmp_path / NAME
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.json"))
     target = copy / (module.replace(".", "/") + ".py")
@@ -202,7 +190,7 @@ def test_a_broken_rule_is_found(tmp_path: Path, module: str, source: str, expect
     assert any(expected in sentence for sentence in found), found
 
 
-def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
-    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .client import X\n"
-    tree = ast.parse(source)
-    assert _imports(tree, f"{NAME}.pages") == ["typing"]
+def test_type_checking_imports_count() -> None:
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..client import X\n"
+    found = _imports(ast.parse(source), f"{NAME}.store.sync", is_package=False)
+    assert f"{NAME}.client" in found

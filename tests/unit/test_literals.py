@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from elfsquad_magic.core.literals import to_odata_literal
 from elfsquad_magic.errors import InterpolationError
-from elfsquad_magic.literals import to_odata_literal
 
 
 @pytest.mark.parametrize(

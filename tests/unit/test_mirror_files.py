@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 from elfsquad_magic.errors import InterpolationError, MirrorError
-from elfsquad_magic.mirror import Mirror, MirrorInfo, frame_to_arrow, stamp_text
-from elfsquad_magic.sql import placeholders_as_parameters
-from elfsquad_magic.sync import SyncReport, _range_filter, _split_points
+from elfsquad_magic.store.mirror import Mirror, MirrorInfo, frame_to_arrow, stamp_text
+from elfsquad_magic.store.sql import placeholders_as_parameters
+from elfsquad_magic.store.sync import SyncReport, range_filter, split_points
 
 EDM = {"id": "Edm.Int32", "name": "Edm.String", "createdDate": "Edm.DateTimeOffset"}
 
@@ -64,7 +64,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("elfsquad_magic.mirror.pq.write_table", broken)
+    monkeypatch.setattr("elfsquad_magic.store.mirror.pq.write_table", broken)
     with pytest.raises(OSError), mirror.lock("Things"):
         mirror.write(*a_table(9))
     assert mirror.info("Things").rows == 3
@@ -127,23 +127,23 @@ def test_split_points_keep_equal_stamps_together() -> None:
     nat = np.iinfo(np.int64).min
     stamps = np.array([nat, nat, 5, 5, 5, 5, 9, 9], dtype=np.int64)
     for parts in (2, 3, 4, 8):
-        points = _split_points(stamps, 0, 8, parts)
+        points = split_points(stamps, 0, 8, parts)
         assert points and all(stamps[p] != stamps[p - 1] for p in points)
         assert all(stamps[p] != nat for p in points)
-    assert _split_points(stamps, 0, 8, 2) == [2] or _split_points(stamps, 0, 8, 2) == [6]
-    assert _split_points(np.arange(16, dtype=np.int64), 0, 16, 4) == [4, 8, 12]
-    assert _split_points(np.array([5, 5, 5], dtype=np.int64), 0, 3, 2) == []
-    assert _split_points(np.array([nat, nat], dtype=np.int64), 0, 2, 4) == []
+    assert split_points(stamps, 0, 8, 2) == [2] or split_points(stamps, 0, 8, 2) == [6]
+    assert split_points(np.arange(16, dtype=np.int64), 0, 16, 4) == [4, 8, 12]
+    assert split_points(np.array([5, 5, 5], dtype=np.int64), 0, 3, 2) == []
+    assert split_points(np.array([nat, nat], dtype=np.int64), 0, 2, 4) == []
 
 
 def test_the_lowest_range_takes_in_rows_without_a_date() -> None:
     low = pd.Timestamp("2024-01-01", tz="UTC").value
     high = pd.Timestamp("2024-02-01", tz="UTC").value
-    assert _range_filter(None, None) is None
-    assert _range_filter(None, high) == (
+    assert range_filter(None, None) is None
+    assert range_filter(None, high) == (
         "(createdDate lt 2024-02-01T00:00:00.0000000Z or createdDate eq null)"
     )
-    assert _range_filter(low, high) == (
+    assert range_filter(low, high) == (
         "createdDate ge 2024-01-01T00:00:00.0000000Z"
         " and createdDate lt 2024-02-01T00:00:00.0000000Z"
     )

@@ -6,7 +6,8 @@ import math
 
 import requests
 
-from elfsquad_magic.pace import CEILING, START, PaceController, rate_hint
+from elfsquad_magic.core.rate_limit import rate_hint
+from elfsquad_magic.fetch.pace import CEILING, START, PaceController
 
 
 class Clock:
@@ -19,8 +20,8 @@ class Clock:
 
 def busy(pace: PaceController) -> None:
     """Fill the window, so that it is what limits the fetch."""
-    while pace._in_flight < pace.limit:
-        pace._in_flight += 1
+    while pace.in_flight < pace.limit:
+        pace.acquire()
 
 
 def answer(pace: PaceController, clock: Clock, latency: float, status: int = 200) -> None:
@@ -99,8 +100,7 @@ def test_one_poor_sample_at_a_larger_window_does_not_hold_it_down() -> None:
     """A larger window that once did no better is tried again after a few samples."""
     clock = Clock()
     pace = PaceController(clock=clock, start=6, cpu_clock=lambda: 0.0)
-    pace._slow_start = False
-    pace._throughput[10] = (1.0, clock.now)  # one sample at 10 that went badly
+    pace.resume({10: 1.0})  # one sample at 10 that went badly
     limits = run(pace, clock, lambda window: 0.150, 200)  # a service that is never busy
     assert limits[-1] == CEILING
 
@@ -187,9 +187,9 @@ def test_a_larger_window_that_did_better_wins_over_a_latency_climb() -> None:
     is known to have brought more answers a second: grow, do not shrink."""
     clock = Clock()
     pace = PaceController(clock=clock, start=8, cpu_clock=lambda: 0.0)
-    pace._slow_start = False
+    pace.resume()
     pace.observe(200, 0.020)  # the floor, seen once
-    pace._throughput[12] = (1000.0, clock.now)  # far more than 8 in flight at 60 ms give
+    pace.resume({12: 1000.0})  # far more than 8 in flight at 60 ms give
     for _ in range(20):  # one sample at 8
         answer(pace, clock, 0.060)
     assert pace.limit > 8

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from elfsquad_magic.client import ElfsquadClient
+from elfsquad_magic.core.rate_limit import RateLimiter
 from elfsquad_magic.errors import UsageError
-from elfsquad_magic.transport import RateLimiter
 
 
 def test_rate_limiter_pause_holds_every_caller() -> None:

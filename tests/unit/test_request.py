@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from elfsquad_magic.core.request import ODataRequest, encode_query
 from elfsquad_magic.errors import UsageError
-from elfsquad_magic.request import ODataRequest, encode_query
 
 GUID = "6f1c2c9e-7d2a-4c1b-9a53-0c5e3f6b8a01"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from elfsquad_magic.pages import Page
-from elfsquad_magic.request import ODataRequest
-from elfsquad_magic.windows import plan_windows, stable_order, with_count
+from elfsquad_magic.core.request import ODataRequest
+from elfsquad_magic.fetch.page import Page
+from elfsquad_magic.fetch.windows import plan_windows, stable_order, with_count
 
 
 def test_stable_order_appends_the_key_once() -> None:

@@ -1,0 +1,611 @@
+"""Bring one entity set's mirror up to date with what changed on the service.
+
+The rules, in the order a sync applies them:
+
+1. **Changed and new rows** by watermark: ``updatedDate gt W or createdDate gt W``. Elfsquad
+   writes ``0001-01-01T00:00:00Z`` into ``updatedDate`` for a row never updated, so new rows
+   are found by ``createdDate``. ``W`` is the newest stamp the service wrote into the mirrored
+   rows (never this machine's clock), taken back by a look-back window: stamps are set on the
+   service's servers, and a transaction can commit after a later stamp was already read. Rows
+   read again are merged by key; only those whose values differ count as changed.
+2. **Deleted rows**: there is no delta link, so the set's ``$count`` tells whether rows
+   vanished. Which ones is found by bisecting ``createdDate`` ranges, one ``/$count`` per
+   range, and listing keys (``$select=<key>``) only in ranges of about a page whose counts
+   differ: about ``d * log2(pages)`` requests for ``d`` deletions.
+3. A set without ``updatedDate``/``createdDate`` (or without a single key), a mirror of an
+   older format, ``full=True`` and a change in the set's properties rebuild it from a full
+   fetch, and the report says why.
+
+The new table is written to a new file and renamed over the old one (:class:`.Mirror`): a
+sync that fails or is killed leaves the previous mirror as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..core.odata import DATA_ROOT
+from ..core.request import ODataRequest
+from ..core.schema import EntitySet
+from ..core.settings import DEFAULT_LOOKBACK
+from ..errors import ElfsquadError, MirrorError, UsageError
+from ..fetch.answer import Answer
+from ..fetch.options import FetchOptions
+from .mirror import Mirror, MirrorInfo, frame_to_arrow, json_columns_of, stamp_text, table_frame
+from .write_plan import keys_filter
+
+__all__ = [
+    "FullRead",
+    "SetReader",
+    "SyncReport",
+    "STAMP_PROPERTIES",
+    "range_filter",
+    "read_mirrored",
+    "split_points",
+    "sync_set",
+    "sync_target",
+]
+
+STAMP_PROPERTIES = ("updatedDate", "createdDate")
+# Keys asked for at once when rows found missing are read by key.
+_KEYS_PER_REQUEST = 40
+# Rows per page when the service's page size is not known yet.
+_DEFAULT_PAGE_ROWS = 500
+
+
+class SetReader(Protocol):
+    """What a sync needs of the request engine (``fetch.engine.Fetcher``)."""
+
+    @property
+    def calls(self) -> int:
+        """API calls sent so far."""
+        ...
+
+    def fetch(self, request: ODataRequest, options: FetchOptions | None = None) -> Answer:
+        """Send one request and collect its answer."""
+        ...
+
+
+class FullRead(Enum):
+    """Why a sync read its set in full instead of what changed."""
+
+    REQUESTED = "--full"
+    NO_STAMPS = "the set has no updatedDate and createdDate"
+    NO_SINGLE_KEY = "the set has no single key"
+    FIRST_SYNC = "first sync"
+    NO_WATERMARK = "the mirror has no watermark yet"
+    PROPERTIES_CHANGED = "the set's properties changed"
+
+    @property
+    def allows_increments(self) -> bool:
+        """Whether the next sync may read only what changed (the set has stamps and a key)."""
+        return self not in (FullRead.NO_STAMPS, FullRead.NO_SINGLE_KEY)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did: rows now, what changed, what it cost."""
+
+    entity_set: str
+    rows: int
+    changed: int = 0
+    new: int = 0
+    deleted: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    full: bool = False
+    why: FullRead | None = None  # why the set was read in full
+    full_requests: int | None = None  # what a full fetch costs (the last one's figure)
+    added_columns: tuple[str, ...] = ()
+    removed_columns: tuple[str, ...] = ()
+    offline: bool = False
+    synced_at: str | None = None
+    watermark: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why the set was read in full, in words (``None``: it was not)."""
+        if self.why is not FullRead.PROPERTIES_CHANGED:
+            return self.why.value if self.why is not None else None
+        said = []
+        if self.added_columns:
+            plural = "ies" if len(self.added_columns) > 1 else "y"
+            said.append(f"new propert{plural} {', '.join(self.added_columns)}")
+        if self.removed_columns:
+            said.append(f"gone: {', '.join(self.removed_columns)}")
+        return "; ".join(said) or self.why.value
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain values (for ``df.attrs``)."""
+        values = asdict(self)
+        values["why"] = self.why.name if self.why is not None else None
+        values["reason"] = self.reason
+        return values
+
+    def __str__(self) -> str:
+        head = f"{self.entity_set}: {self.rows:,} rows"
+        if self.offline:
+            return f"{head} from the mirror, synced {self.synced_at or 'at an unknown time'}"
+        cost = f"{self.requests} request{'s' * (self.requests != 1)} in {self.seconds:.1f} s"
+        if self.full:
+            return f"{head} - read in full ({self.reason}) - {cost}"
+        changes = f"{self.changed:,} changed, {self.new:,} new, {self.deleted:,} deleted"
+        tail = f" (a full fetch takes {self.full_requests})" if self.full_requests else ""
+        return f"{head} - {changes} - {cost}{tail}"
+
+
+def sync_target(
+    target: str | ODataRequest, select: str | list[str] | None = None
+) -> tuple[str, list[str] | None]:
+    """The set name and columns a sync of ``target`` reads: a set name (with ``select``), or
+    a ``GET /data/1/<Set>`` request whose only option is a ``$select`` of property names."""
+    if not isinstance(target, ODataRequest):
+        columns = select.split(",") if isinstance(select, str) else select
+        return target.strip().strip("/").removeprefix("data/1/"), columns
+    if target.method != "GET" or not target.is_data_collection:
+        raise UsageError(
+            "--sync reads a whole Data API entity set: GET /data/1/<Set>.",
+            "For example: %elfsquad --sync GET /data/1/QuotationLines",
+        )
+    others = [name for name, _ in target.options if name.lower() != "$select"]
+    if others:
+        raise UsageError(
+            f"--sync returns the whole set, so it takes no {', '.join(others)}.",
+            "Filter, sort and join the synced sets with %%elfsquad_sql (DuckDB SQL over "
+            "the mirror), or with pandas on the result.",
+        )
+    if target.option("$select") is not None and target.selected is None:
+        raise UsageError(
+            "--sync takes a $select of property names only.",
+            "For example: $select=name,salesPrice",
+        )
+    return target.entity_set or "", target.selected
+
+
+def read_mirrored(
+    mirror: Mirror, name: str, columns: list[str] | None, dtype_backend: str | None
+) -> tuple[pd.DataFrame, SyncReport]:
+    """The mirrored set ``name`` (any casing) without any network, or a :class:`MirrorError`."""
+    found_name = mirror.find(name)
+    found = mirror.read_frame(found_name, dtype_backend) if found_name else None
+    if found is None:
+        raise MirrorError(
+            f"There is no mirror of {name} in {mirror.folder}.",
+            f"Sync it once while online: %elfsquad --sync GET /data/1/{name}",
+        )
+    frame, info = found
+    frame = _selected(frame, columns, info.entity_set)
+    report = SyncReport(
+        info.entity_set, info.rows, offline=True, synced_at=info.synced_at, watermark=info.watermark
+    )
+    return frame, report
+
+
+def sync_set(
+    reader: SetReader,
+    mirror: Mirror,
+    entity_set: EntitySet,
+    *,
+    columns: list[str] | None = None,
+    full: bool = False,
+    lookback: float = DEFAULT_LOOKBACK,
+    dtype_backend: str | None = None,
+    workers: int = 16,
+    calls_before: int | None = None,
+    started: float | None = None,
+) -> tuple[pd.DataFrame, SyncReport]:
+    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``).
+
+    ``workers`` bounds the counts asked for at once by the deletion search; ``calls_before``
+    and ``started`` count in what the caller already spent (the schema)."""
+    started = time.monotonic() if started is None else started
+    calls_before = reader.calls if calls_before is None else calls_before
+    with mirror.lock(entity_set.name):
+        previous = None if full else mirror.read_table(entity_set.name)
+        run = _SetSync(reader, entity_set, lookback, workers)
+        try:
+            table, info, report = run.sync(previous, full)
+        except ElfsquadError as exc:
+            raise _unchanged(exc, mirror, entity_set.name) from None
+        except KeyboardInterrupt:
+            raise MirrorError(
+                f"The sync of {entity_set.name} was interrupted.",
+                "The mirror is as it was before this sync; run it again.",
+            ) from None
+        if previous is not None and not report.full and _found_nothing(report):
+            # The same rows: the file stays as it is; only the time of the check is noted.
+            table, written = previous[0], previous[1]
+            written = replace(written, synced_at=mirror.mark_checked(entity_set.name))
+        else:
+            written = mirror.write(table, info)
+    frame = table_frame(table, written, dtype_backend)
+    frame = _selected(frame, columns, entity_set.name)
+    report = replace(
+        report,
+        requests=reader.calls - calls_before,
+        seconds=round(time.monotonic() - started, 3),
+        synced_at=written.synced_at,
+        watermark=written.watermark,
+    )
+    return frame, report
+
+
+def _found_nothing(report: SyncReport) -> bool:
+    return report.changed == 0 and report.new == 0 and report.deleted == 0
+
+
+def _unchanged(exc: ElfsquadError, mirror: Mirror, name: str) -> ElfsquadError:
+    """``exc`` saying the mirror was left as it was (a failed sync changes nothing)."""
+    info = mirror.info(name)
+    state = (
+        f"The mirror of {name} is as it was (synced {info.synced_at})."
+        if info is not None
+        else f"No mirror of {name} was written."
+    )
+    exc.hint = f"{exc.hint} {state}" if exc.hint else state
+    return exc
+
+
+def _selected(frame: pd.DataFrame, columns: list[str] | None, name: str) -> pd.DataFrame:
+    if columns is None:
+        return frame
+    lookup = {column.lower(): column for column in frame.columns}
+    chosen = []
+    for column in columns:
+        real = lookup.get(column.strip().lower())
+        if real is None:
+            raise UsageError(
+                f"{name} has no property {column.strip()!r}.",
+                f"See its properties: %elfsquad_describe {name}",
+            )
+        chosen.append(real)
+    result = frame[chosen]
+    result.attrs = frame.attrs
+    return result
+
+
+class _SetSync:
+    """One sync of one set: the requests it sends and the table it builds."""
+
+    def __init__(
+        self, reader: SetReader, entity_set: EntitySet, lookback: float, workers: int
+    ) -> None:
+        self.reader = reader
+        self.workers = workers
+        self.entity_set = entity_set
+        self.name = entity_set.name
+        self.path = f"{DATA_ROOT}{entity_set.name}"
+        self.edm_types = entity_set.edm_types()
+        self.columns = tuple(name for name in self.edm_types if "." not in name)
+        self.lookback = lookback
+
+    # -- the two ways ---------------------------------------------------------------------
+
+    def sync(
+        self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        """The new table, its info and the report (requests and seconds filled in later)."""
+        why = self._why_full(previous, full)
+        if why is not None:
+            return self._full(why, previous)
+        assert previous is not None
+        return self._incremental(*previous)
+
+    def _why_full(
+        self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool
+    ) -> FullRead | None:
+        if full:
+            return FullRead.REQUESTED
+        if not all(self.edm_types.get(p) == "Edm.DateTimeOffset" for p in STAMP_PROPERTIES):
+            return FullRead.NO_STAMPS
+        if len(self.entity_set.key) != 1:
+            return FullRead.NO_SINGLE_KEY
+        if previous is None:
+            return FullRead.FIRST_SYNC
+        table, info = previous
+        if info.watermark is None or not info.incremental:
+            return FullRead.NO_WATERMARK
+        if set(self.columns) != set(table.column_names):
+            return FullRead.PROPERTIES_CHANGED
+        return None
+
+    def _get(
+        self, filter_text: str | None = None, *, select: str | None = None, path: str = ""
+    ) -> Answer:
+        """A GET of the set (or ``path`` below it) with these options, without a bar."""
+        options = [("$filter", filter_text)] if filter_text else []
+        if select:
+            options.append(("$select", select))
+        request = ODataRequest.build("GET", self.path + path, options)
+        raw = path == "/$count"
+        return self.reader.fetch(request, FetchOptions(progress=False, raw=raw))
+
+    def _full(
+        self, why: FullRead, previous: tuple[pa.Table, MirrorInfo] | None
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        calls = self.reader.calls
+        answer = self.reader.fetch(ODataRequest.build("GET", self.path))
+        frame = answer.value
+        json_columns = json_columns_of(frame)
+        table = frame_to_arrow(frame, json_columns)
+        info = self._info(
+            table,
+            json_columns,
+            incremental=why.allows_increments,
+            page_rows=math.ceil(len(frame) / answer.pages) if len(frame) else None,
+            full_requests=self.reader.calls - calls,
+        )
+        added: tuple[str, ...] = ()
+        removed: tuple[str, ...] = ()
+        if previous is not None:
+            old_columns = previous[0].column_names
+            added = tuple(c for c in self.columns if c not in old_columns)
+            removed = tuple(c for c in old_columns if c not in self.columns)
+        report = SyncReport(
+            self.name,
+            table.num_rows,
+            full=True,
+            why=why,
+            full_requests=info.full_requests,
+            added_columns=added,
+            removed_columns=removed,
+        )
+        return table, info, report
+
+    def _incremental(
+        self, old: pa.Table, info: MirrorInfo
+    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+        key = self.entity_set.key[0]
+        since = stamp_text(pd.Timestamp(info.watermark) - dt.timedelta(seconds=self.lookback))
+        with ThreadPoolExecutor(1) as pool:
+            # The set's count, asked for while the changed rows come in.
+            counting = pool.submit(self._count, None)
+            changed_frame = self._get(f"updatedDate gt {since} or createdDate gt {since}").value
+            total = counting.result()
+        json_columns = tuple(sorted(set(info.json_columns) | set(json_columns_of(changed_frame))))
+        changed = frame_to_arrow(changed_frame[list(self.columns)], json_columns)
+        del changed_frame
+        changed_count, new_count = _changes(old, changed, key)
+        merged = _merge(old, changed, key)
+        deleted = 0
+        if total != merged.num_rows:
+            merged, deleted, found = self._reconcile(merged, total, key, info, json_columns)
+            new_count += found
+        merged = _in_key_order(merged, key)
+        new_info = self._info(
+            merged,
+            json_columns,
+            incremental=True,
+            page_rows=info.page_rows,
+            full_requests=info.full_requests,
+            watermark=_watermark(merged) or info.watermark,
+        )
+        report = SyncReport(
+            self.name,
+            merged.num_rows,
+            changed=changed_count,
+            new=new_count,
+            deleted=deleted,
+            full_requests=_full_estimate(merged.num_rows, info),
+        )
+        return merged, new_info, report
+
+    # -- deletions ------------------------------------------------------------------------
+
+    def _reconcile(
+        self,
+        merged: pa.Table,
+        total: int,
+        key: str,
+        info: MirrorInfo,
+        json_columns: tuple[str, ...],
+    ) -> tuple[pa.Table, int, int]:
+        """Find rows deleted on the service (and rows it has that were missed) by bisecting
+        ``createdDate``; returns the corrected table, deletions and rows found missing."""
+        created = merged.column("createdDate").to_numpy(zero_copy_only=False)
+        stamps = created.astype("datetime64[ns]").astype(np.int64)  # NaT sorts first
+        order = np.argsort(stamps, kind="stable")
+        stamps = stamps[order]
+        keys = np.asarray(merged.column(key).to_pylist(), dtype=object)[order]
+        leaf = max(info.page_rows or _DEFAULT_PAGE_ROWS, 10)
+        gone: set[Any] = set()
+        missing: set[Any] = set()
+        # The top level is cut into as many ranges as there are rows missing at least, since
+        # nearly all of them hold one; below that, each range whose counts differ is halved.
+        # The ranges of one level are asked for at once.
+        vanished = merged.num_rows - total
+        pages = max(1, len(stamps) // leaf)
+        parts = min(max(2, 1 << (vanished - 1).bit_length()), pages) if vanished > 1 else 2
+        level = [_Range(0, len(stamps), None, None, total)]
+        with ThreadPoolExecutor(max(2, self.workers)) as pool:
+            while level:
+                listed, counted = [], []
+                for span in level:
+                    if span.count == span.end - span.first:
+                        continue  # the same number on both sides: nothing vanished here
+                    points = split_points(stamps, span.first, span.end, parts)
+                    if span.end - span.first <= leaf or not points:
+                        listed.append((span, pool.submit(self._keys_in, span.low, span.high, key)))
+                        continue
+                    bounds = [span.first, *points, span.end]
+                    stamps_at = [span.low, *(int(stamps[p]) for p in points), span.high]
+                    pieces = [
+                        _Range(bounds[i], bounds[i + 1], stamps_at[i], stamps_at[i + 1], 0)
+                        for i in range(len(points) + 1)
+                    ]
+                    futures = [
+                        pool.submit(self._count, range_filter(piece.low, piece.high))
+                        for piece in pieces[:-1]
+                    ]
+                    counted.append((span, pieces, futures))
+                parts = 2
+                level = []
+                for span, pieces, futures in counted:
+                    counts = [future.result() for future in futures]
+                    counts.append(span.count - sum(counts))
+                    level.extend(replace(p, count=c) for p, c in zip(pieces, counts, strict=True))
+                for span, future in listed:
+                    service_keys = set(future.result())
+                    local = set(keys[span.first : span.end])
+                    gone |= local - service_keys
+                    missing |= service_keys - local
+        if gone:
+            merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
+        if missing:
+            rows = self._rows_by_key(sorted(missing), key, json_columns)
+            merged = _merge(merged, rows, key)
+        return merged, len(gone), len(missing)
+
+    def _keys_in(self, low: int | None, high: int | None, key: str) -> Iterable[Any]:
+        frame = self._get(range_filter(low, high), select=key).value
+        return frame[key].tolist() if len(frame) else []
+
+    def _rows_by_key(self, keys: list[Any], key: str, json_columns: tuple[str, ...]) -> pa.Table:
+        pieces = []
+        edm = self.edm_types.get(key, "Edm.String")
+        for start in range(0, len(keys), _KEYS_PER_REQUEST):
+            chunk = keys[start : start + _KEYS_PER_REQUEST]
+            frame = self._get(keys_filter(key, chunk, edm)).value
+            pieces.append(frame_to_arrow(frame[list(self.columns)], json_columns))
+        return pa.concat_tables(pieces, promote_options="permissive")
+
+    def _count(self, filter_text: str | None) -> int:
+        answer = self._get(filter_text, path="/$count").value
+        try:
+            return int(answer)
+        except (TypeError, ValueError):
+            raise MirrorError(
+                f"The service answered {self.path}/$count with {str(answer)[:40]!r}, not a number.",
+                "Sync in full: %elfsquad --sync --full GET " + self.path,
+            ) from None
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _info(
+        self,
+        table: pa.Table,
+        json_columns: tuple[str, ...],
+        *,
+        incremental: bool,
+        page_rows: int | None,
+        full_requests: int | None,
+        watermark: str | None = None,
+    ) -> MirrorInfo:
+        return MirrorInfo(
+            entity_set=self.name,
+            key=tuple(self.entity_set.key),
+            edm_types=self.edm_types,
+            columns=tuple(table.column_names),
+            json_columns=tuple(c for c in json_columns if c in table.column_names),
+            watermark=watermark if watermark is not None else _watermark(table),
+            synced_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            incremental=incremental,
+            page_rows=page_rows,
+            full_requests=full_requests,
+            rows=table.num_rows,
+        )
+
+
+def _changes(old: pa.Table, changed: pa.Table, key: str) -> tuple[int, int]:
+    """How many read rows differ from the mirror's copy, and how many are new."""
+    if changed.num_rows == 0:
+        return 0, 0
+    known = pc.is_in(changed.column(key), old.column(key))
+    new = changed.num_rows - pc.sum(known).as_py() if changed.num_rows else 0
+    again = _in_key_order(changed.filter(known), key)
+    before = _in_key_order(old.filter(pc.is_in(old.column(key), again.column(key))), key)
+    differ = sum(
+        1
+        for a, b in zip(again.to_pylist(), before.to_pylist(), strict=True)
+        if a != b  # None for nulls on both sides: NaN became null on the way in
+    )
+    return differ, int(new)
+
+
+def _merge(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
+    """``old`` with the rows of ``changed`` put in (by key), columns as ``old`` has them."""
+    if changed.num_rows == 0:
+        return old
+    kept = old.filter(pc.invert(pc.is_in(old.column(key), changed.column(key))))
+    changed = changed.select(kept.column_names)
+    merged = pa.concat_tables([kept, changed], promote_options="permissive")
+    return merged.combine_chunks()
+
+
+def _in_key_order(table: pa.Table, key: str) -> pa.Table:
+    return table.sort_by([(key, "ascending")]) if table.num_rows > 1 else table
+
+
+def _watermark(table: pa.Table) -> str | None:
+    """The newest stamp the service wrote into these rows (0001-01-01 is no stamp)."""
+    newest = None
+    for name in STAMP_PROPERTIES:
+        if name not in table.column_names or table.num_rows == 0:
+            continue
+        value = pc.max(table.column(name)).as_py()
+        if value is not None:
+            value = pd.Timestamp(value)
+            newest = value if newest is None or value > newest else newest
+    if newest is None:
+        return None
+    return stamp_text(newest)
+
+
+def _full_estimate(rows: int, info: MirrorInfo) -> int | None:
+    """Requests a full fetch of ``rows`` rows takes (pages, plus its closing count)."""
+    if not info.page_rows:
+        return info.full_requests
+    return math.ceil(rows / info.page_rows) + 1 if rows else 1
+
+
+def split_points(stamps: np.ndarray, first: int, end: int, parts: int) -> list[int]:
+    """Up to ``parts - 1`` indexes in ``(first, end)`` where a new stamp starts, cutting the
+    range into about equal pieces; none when it holds one stamp (or no time at all)."""
+    nat = np.iinfo(np.int64).min
+    window = stamps[first:end]
+    points = set()
+    for piece in range(1, parts):
+        middle = first + (end - first) * piece // parts
+        value = stamps[middle]
+        split = int(np.searchsorted(window, value, side="left")) + first
+        if split <= first or value == nat:
+            split = int(np.searchsorted(window, value, side="right")) + first
+        if first < split < end and stamps[split] != nat:
+            points.add(split)
+    return sorted(points)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Rows ``first:end`` of the mirror in createdDate order, the stamps bounding them
+    (``None``: open), and how many rows the service has there."""
+
+    first: int
+    end: int
+    low: int | None
+    high: int | None
+    count: int
+
+
+def range_filter(low: int | None, high: int | None) -> str | None:
+    """``$filter`` for createdDate in ``[low, high)``; an open lower end takes in rows with
+    no date (null, or 0001-01-01, which the mirror holds as NaT)."""
+    parts = []
+    if low is not None:
+        parts.append(f"createdDate ge {stamp_text(pd.Timestamp(low, tz='UTC'))}")
+    if high is not None:
+        below = f"createdDate lt {stamp_text(pd.Timestamp(high, tz='UTC'))}"
+        parts.append(f"({below} or createdDate eq null)" if low is None else below)
+    return " and ".join(parts) or None
