@@ -18,22 +18,24 @@ from typing import Any
 
 import pandas as pd
 
-from .core.auth import Masked, TokenProvider, check_secure_url, clock_text
-from .core.literals import to_json_compatible
+from .core.auth import secure_base_url
+from .core.credentials import Credentials
+from .core.environment import login_options_from_env
 from .core.odata import (
-    BODYLESS_METHODS,
     DEFAULT_API_URL,
     DEFAULT_LOGIN_URL,
     DEFAULT_SCOPE,
-    ENV_SCIM_TOKEN,
-    KEYWORD_OPTIONS,
-    LIST_OPTIONS,
 )
-from .core.request import ODataRequest, Params
+from .core.request import ODataRequest, Params, as_request, keyword_options, request_body
 from .core.schema import ServiceSchema
-from .core.sessions import new_session
-from .core.settings import HttpSettings, ResultSettings, StorageSettings, split_settings
-from .errors import LoginError, NotLoggedInError, UsageError
+from .core.settings import (
+    HttpSettings,
+    ResultSettings,
+    SettingAttribute,
+    StorageSettings,
+    split_settings,
+)
+from .errors import NotLoggedInError, UsageError
 from .fetch.answer import Answer
 from .fetch.engine import Fetcher
 from .fetch.etags import ETagMemory
@@ -43,37 +45,11 @@ from .fetch.progress import ProgressSpec
 from .store.journal import Journal, default_journal_dir
 from .store.mirror import Mirror, default_mirror_dir
 from .store.sql import run_sql
-from .store.sync import SyncReport, read_mirrored, sync_set, sync_target
+from .store.sync import SyncReport, read_mirrored, set_to_sync, sync_set, sync_target
 from .store.undo import undo_write
 from .store.writer import JournaledWriter
 
 __all__ = ["ElfsquadClient"]
-
-
-def _checked_url(value: str, what: str) -> str:
-    """``value`` without surrounding blanks or a trailing slash; refused unless secure."""
-    value = value.strip().rstrip("/")
-    check_secure_url(value, what)
-    return value
-
-
-class _Setting:
-    """A flat attribute (``client.timeout``) over one field of a settings value."""
-
-    def __init__(self, group: str) -> None:
-        self.group = group
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, client: Any, owner: type | None = None) -> Any:
-        if client is None:
-            return self
-        return getattr(getattr(client, self.group), self.name)
-
-    def __set__(self, client: Any, value: Any) -> None:
-        client.configure(**{self.name: value})
 
 
 class ElfsquadClient:
@@ -85,18 +61,18 @@ class ElfsquadClient:
     message or log.
     """
 
-    timeout = _Setting("http")
-    retry_seconds = _Setting("http")
-    concurrency = _Setting("http")
-    max_concurrency = _Setting("http")
-    calls_per_minute = _Setting("http")
-    dtype_backend = _Setting("results")
-    progress = _Setting("results")
-    mirror_dir = _Setting("storage")
-    sync_lookback = _Setting("storage")
-    journal_dir = _Setting("storage")
-    journal_writes = _Setting("storage")
-    bulk_size = _Setting("storage")
+    timeout = SettingAttribute("http")
+    retry_seconds = SettingAttribute("http")
+    concurrency = SettingAttribute("http")
+    max_concurrency = SettingAttribute("http")
+    calls_per_minute = SettingAttribute("http")
+    dtype_backend = SettingAttribute("results")
+    progress = SettingAttribute("results")
+    mirror_dir = SettingAttribute("storage")
+    sync_lookback = SettingAttribute("storage")
+    journal_dir = SettingAttribute("storage")
+    journal_writes = SettingAttribute("storage")
+    bulk_size = SettingAttribute("storage")
 
     def __init__(
         self,
@@ -113,59 +89,30 @@ class ElfsquadClient:
         storage: StorageSettings | None = None,
         **settings: Any,
     ) -> None:
-        self._login_url = _checked_url(login_url or DEFAULT_LOGIN_URL, "login URL")
-        self._api_url = _checked_url(api_url or DEFAULT_API_URL, "API URL")
+        self._api_url = secure_base_url(api_url or DEFAULT_API_URL, "API URL")
         self.http = split_settings(http, HttpSettings, settings)
         self.results = split_settings(results, ResultSettings, settings)
         self.storage = split_settings(storage, StorageSettings, settings)
         if settings:
             raise TypeError(f"ElfsquadClient got an unknown setting {next(iter(settings))!r}")
-        self._client_id = (client_id or "").strip() or None
-        self._scope = scope or DEFAULT_SCOPE
-        self.keep_secret = keep_secret
-        self._session = new_session(self._login_url)  # for the token requests
+        self.credentials = Credentials(
+            client_id,
+            client_secret,
+            login_url=login_url,
+            scope=scope,
+            keep_secret=keep_secret,
+            scim_token=scim_token,
+            timeout=self.http.timeout,
+        )
         self._engine = Fetcher(self._api_url, http=self.http, results=self.results)
-        self._tokens: TokenProvider | None = None
-        if self._client_id and client_secret:
-            self._tokens = self._new_tokens(client_secret)
-        # The SCIM API's own bearer token: held masked, sent to /scim/ paths only.
-        token = (scim_token or "").strip()
-        self._scim_token = Masked(token) if token else None
-        self._engine.authorize(self._tokens, self._scim_token)
+        self._authorize()
         self.last_sync: SyncReport | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
         """A client configured from ``ELFSQUAD_CLIENT_ID``/``_SECRET``/``_LOGIN_URL``/``_API_URL``/
         ``_SCOPE``/``_SCIM_TOKEN``; keyword arguments win over the environment."""
-        env = {
-            "client_id": os.environ.get("ELFSQUAD_CLIENT_ID"),
-            "client_secret": os.environ.get("ELFSQUAD_CLIENT_SECRET"),
-            "login_url": os.environ.get("ELFSQUAD_LOGIN_URL"),
-            "api_url": os.environ.get("ELFSQUAD_API_URL"),
-            "scope": os.environ.get("ELFSQUAD_SCOPE"),
-            "scim_token": os.environ.get(ENV_SCIM_TOKEN),
-        }
-        options = {k: v for k, v in env.items() if v}
-        options.update(overrides)
-        has_login = options.get("client_id") and options.get("client_secret")
-        if not has_login and not options.get("scim_token"):
-            # A script has no %elfsquad_login to fall back on: say what to set, now.
-            missing = [
-                name
-                for name, key in (
-                    ("ELFSQUAD_CLIENT_ID", "client_id"),
-                    ("ELFSQUAD_CLIENT_SECRET", "client_secret"),
-                )
-                if not options.get(key)
-            ]
-            raise LoginError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set.",
-                "Set ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET in the environment (the "
-                "OpenId client from Elfsquad's Integrations page), or pass client_id= and "
-                "client_secret= to ElfsquadClient.from_env().",
-            )
-        return cls(**options)
+        return cls(**login_options_from_env(overrides))
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -204,21 +151,17 @@ class ElfsquadClient:
     @property
     def client_id(self) -> str | None:
         """The OpenId client id (not secret)."""
-        return self._client_id
+        return self.credentials.client_id
 
     @property
     def login_url(self) -> str:
         """The login host, e.g. ``https://login.elfsquad.io``."""
-        return self._login_url
+        return self.credentials.login_url
 
     @login_url.setter
     def login_url(self, value: str) -> None:
-        value = _checked_url(value, "login URL")
-        if value != self._login_url:
-            self._login_url = value
-            self._drop_login()
-            self._session.close()
-            self._session = new_session(value)
+        if self.credentials.use_login_url(value):
+            self._authorize(new_connections=True)
 
     @property
     def api_url(self) -> str:
@@ -227,108 +170,67 @@ class ElfsquadClient:
 
     @api_url.setter
     def api_url(self, value: str) -> None:
-        value = _checked_url(value, "API URL")
+        value = secure_base_url(value, "API URL")
         if value != self._api_url:
             self._api_url = value
             # Another host: another engine (pace, schema, ETags), and no token goes there.
-            self._scim_token = None
-            self._drop_login()
+            self.credentials.set_scim_token(None)
+            self.credentials.drop_login()
             self._engine.close()
             self._engine = Fetcher(value, http=self.http, results=self.results)
 
     @property
     def scope(self) -> str:
         """The OAuth scope asked for (``Elfskot.Api``)."""
-        return self._scope
+        return self.credentials.scope
 
     @property
     def logged_in(self) -> bool:
         """Whether a token is held and can be used or renewed."""
-        tokens = self._tokens
-        return tokens is not None and tokens.has_token and (tokens.is_valid() or tokens.has_secret)
+        return self.credentials.logged_in
 
     @property
     def token_expires_at(self) -> dt.datetime | None:
         """When the current token expires (aware, UTC), or ``None``."""
-        return self._tokens.expires_at if self._tokens is not None else None
+        return self.credentials.expires_at
 
-    def _new_tokens(self, client_secret: str) -> TokenProvider:
-        assert self._client_id is not None
-        return TokenProvider(
-            self._client_id,
-            client_secret,
-            login_url=self._login_url,
-            scope=self._scope,
-            session=self._session,
-            timeout=(min(10.0, self.http.timeout), self.http.timeout),
-            keep_secret=self.keep_secret,
+    def _authorize(self, new_connections: bool = False) -> None:
+        """Hand the credentials as they are now to the engine."""
+        credentials = self.credentials
+        self._engine.authorize(
+            credentials.tokens, credentials.scim_token, new_connections=new_connections
         )
-
-    def _drop_login(self) -> None:
-        if self._tokens is not None:
-            self._tokens.forget()
-        self._tokens = None
-        self._engine.authorize(None, self._scim_token, new_connections=True)
 
     def login(self, client_id: str | None = None, client_secret: str | None = None) -> None:
         """Obtain a token now (with new credentials when given); raises :class:`LoginError`."""
-        if client_id is not None:
-            client_id = client_id.strip()
-            if client_id != self._client_id:
-                self._drop_login()
-            self._client_id = client_id or None
-        if client_secret:
-            if not self._client_id:
-                raise LoginError(
-                    "No client id was given.",
-                    "Give the Client ID of the OpenId client from the Integrations page.",
-                )
-            if self._tokens is not None:
-                self._tokens.forget()
-            self._tokens = self._new_tokens(client_secret)
-            self._engine.authorize(self._tokens, self._scim_token)
-        if self._tokens is None or not self._tokens.has_secret:
-            missing = "client id and secret" if not self._client_id else "client secret"
-            raise LoginError(
-                f"No {missing} to log in with.",
-                "Set ELFSQUAD_CLIENT_ID and ELFSQUAD_CLIENT_SECRET, or use %elfsquad_login.",
-            )
-        self._tokens.fetch()
+        try:
+            self.credentials.login(client_id, client_secret)
+        finally:
+            self._authorize()
 
     def logout(self) -> None:
         """Forget the token, the secret and the SCIM token (the client id and hosts stay)."""
-        self._scim_token = None
-        self._drop_login()
+        self.credentials.set_scim_token(None)
+        self.credentials.drop_login()
+        self._authorize(new_connections=True)
 
     @property
     def has_scim_token(self) -> bool:
         """Whether a SCIM token is held for ``/scim/2/`` requests (never the token itself)."""
-        return self._scim_token is not None
+        return self.credentials.scim_token is not None
 
     def set_scim_token(self, token: str | None) -> None:
         """Use ``token`` for the SCIM API (``/scim/2/...``); ``None`` forgets it."""
-        token = (token or "").strip()
-        self._scim_token = Masked(token) if token else None
-        self._engine.authorize(self._tokens, self._scim_token)
+        self.credentials.set_scim_token(token)
+        self._authorize()
 
     def status(self) -> str:
         """Who is logged in where and until when; never the token."""
-        tokens = self._tokens
-        if tokens is None or not tokens.has_token or tokens.expires_at is None:
-            return "Not logged in"
-        until = clock_text(tokens.expires_at)
-        if tokens.expires_at <= dt.datetime.now(dt.timezone.utc):
-            if tokens.has_secret:
-                state = f"token expired at {until}; it is renewed on the next call"
-            else:
-                return f"Not logged in (the token for {self._client_id} expired at {until})"
-        else:
-            state = f"token valid until {until}"
-        return f"Logged in as {self._client_id} at {self._api_url} - {state}"
+        return self.credentials.status(self._api_url)
 
     def __repr__(self) -> str:
         return (
-            f"ElfsquadClient(client_id={self._client_id!r}, api_url={self._api_url!r}, "
+            f"ElfsquadClient(client_id={self.client_id!r}, api_url={self._api_url!r}, "
             f"status={self.status()!r})"
         )
 
@@ -340,7 +242,7 @@ class ElfsquadClient:
     def close(self) -> None:
         """Close pooled connections (the login stays)."""
         self._engine.close()
-        self._session.close()
+        self.credentials.close()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -380,7 +282,7 @@ class ElfsquadClient:
         holds url, pages, count, elapsed seconds and the pace.
         """
         upload = os.fspath(file) if file is not None else None
-        request = ODataRequest.build(method, path, params, _json_body(method, json), upload)
+        request = ODataRequest.build(method, path, params, request_body(method, json), upload)
         options = FetchOptions(limit, paginate, raw, progress, concurrency)
         return self.fetch(request, options).value
 
@@ -393,14 +295,8 @@ class ElfsquadClient:
             for k in ("limit", "paginate", "raw", "progress", "concurrency")
             if k in options
         }
-        params: list[tuple[str, Any]] = list(_as_pairs(options.pop("params", None)))
-        for name, value in options.items():
-            if value is None:
-                continue
-            key = KEYWORD_OPTIONS.get(name, name)
-            if isinstance(value, (list, tuple)) and key in LIST_OPTIONS:
-                value = ",".join(map(str, value))
-            params.append((key, value))
+        extra = options.pop("params", None)
+        params = keyword_options(options, extra)
         return self.request("GET", path, params=params, **passthrough)
 
     def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
@@ -433,7 +329,7 @@ class ElfsquadClient:
         client id, the host's only mirrored client."""
         root = self.storage.mirror_dir
         return Mirror.locate(
-            root if root is not None else default_mirror_dir(), self._api_url, self._client_id
+            root if root is not None else default_mirror_dir(), self._api_url, self.client_id
         )
 
     def sync(
@@ -457,19 +353,10 @@ class ElfsquadClient:
         else:
             self._engine.require_login()
             calls, started = self.api_calls, time.monotonic()  # $metadata counts, when read
-            found = self.schema().find(name)
-            if found is None:
-                matches = self.schema().close_matches(name)
-                raise UsageError(
-                    f"The Data API has no entity set {name!r} to sync.",
-                    f"Did you mean {', '.join(matches)}?"
-                    if matches
-                    else "%elfsquad_entities lists the entity sets.",
-                )
             frame, report = sync_set(
                 self._engine,
                 self.mirror,
-                found,
+                set_to_sync(self.schema(), name),
                 columns=columns,
                 full=full,
                 lookback=self.storage.sync_lookback,
@@ -510,11 +397,11 @@ class ElfsquadClient:
     @property
     def journal(self) -> Journal:
         """This tenant's write journal (API host and client id) under ``journal_dir``."""
-        if not self._client_id:
+        if not self.client_id:
             raise NotLoggedInError()
         root = self.storage.journal_dir
         root = root if root is not None else default_journal_dir()
-        return Journal(root, self._api_url, self._client_id)
+        return Journal(root, self._api_url, self.client_id)
 
     @property
     def writer(self) -> JournaledWriter:
@@ -537,7 +424,7 @@ class ElfsquadClient:
     ) -> str:
         """What a request would send (method, decoded URL, body, records), sending nothing;
         ``request`` is a request value, or a method followed by ``path``."""
-        return self.writer.dry_run(_request_of(request, path, json, params))
+        return self.writer.dry_run(as_request(request, path, json, params))
 
     def preview(
         self, request: ODataRequest | str, path: str | None = None, *, json: Any = None
@@ -545,7 +432,7 @@ class ElfsquadClient:
         """The change a PATCH, PUT, DELETE or bulk action would make, as a frame of change,
         key, property, before and after (whole records for creations and deletions); the
         records are read, nothing is written."""
-        return self.writer.preview(_request_of(request, path, json, None))
+        return self.writer.preview(as_request(request, path, json))
 
     def undo(
         self,
@@ -562,28 +449,3 @@ class ElfsquadClient:
         return undo_write(
             self.writer, self.journal, write_id, force=force, dry_run=dry_run, preview=preview
         )
-
-
-def _request_of(
-    request: ODataRequest | str, path: str | None, json: Any, params: Params
-) -> ODataRequest:
-    """A request value as given, or built from a method, path, body and options."""
-    if isinstance(request, ODataRequest):
-        return request
-    if path is None:
-        raise UsageError("Give a request value, or a method and a path.")
-    return ODataRequest.build(request, path, params, _json_body(request, json))
-
-
-def _json_body(method: str, json: Any) -> Any:
-    if json is not None and method.upper() in BODYLESS_METHODS:
-        raise UsageError(f"{method.upper()} sends no body.", "Use POST, PATCH or PUT to send JSON.")
-    return to_json_compatible(json) if json is not None else None
-
-
-def _as_pairs(params: Any) -> list[tuple[str, Any]]:
-    if not params:
-        return []
-    if isinstance(params, Mapping):
-        return [(str(k), v) for k, v in params.items()]
-    return [(str(k), v) for k, v in params]

@@ -16,7 +16,14 @@ import requests
 from ..errors import InsecureURLError, LoginError, NotLoggedInError
 from .odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL
 
-__all__ = ["TokenProvider", "Masked", "is_loopback_host", "check_secure_url", "clock_text"]
+__all__ = [
+    "Masked",
+    "TokenProvider",
+    "check_secure_url",
+    "clock_text",
+    "is_loopback_host",
+    "secure_base_url",
+]
 
 logger = logging.getLogger("elfsquad_magic")
 
@@ -80,6 +87,13 @@ def check_secure_url(url: str, what: str) -> None:
             f"The {what} {url!r} uses plain http: credentials would travel unencrypted.",
             "Use https; plain http is only allowed for a server on this machine (127.0.0.1).",
         )
+
+
+def secure_base_url(value: str, what: str) -> str:
+    """``value`` without surrounding blanks or a trailing slash; refused unless secure."""
+    value = value.strip().rstrip("/")
+    check_secure_url(value, what)
+    return value
 
 
 def clock_text(moment: dt.datetime) -> str:
@@ -226,6 +240,37 @@ class TokenProvider:
                     "Log in again with %elfsquad_login (or ElfsquadClient.login()).",
                 )
             raise NotLoggedInError()
+        started = time.monotonic()
+        payload = self._parse(self._post_credentials())
+        token = payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise LoginError(
+                f"The login host {self.login_url} answered without an access token.",
+                "Check the login URL: it should be the Elfsquad login host.",
+            )
+        try:
+            lifetime = float(payload.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        self._token = Masked(token)
+        self._lifetime = max(lifetime, 0.0)
+        self._expires_monotonic = started + self._lifetime
+        self.expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+            seconds=self._lifetime - (time.monotonic() - started)
+        )
+        if not self.keep_secret:
+            self._secret = None
+        logger.info(
+            "Obtained an Elfsquad token for %s, valid until %s",
+            self.client_id,
+            clock_text(self.expires_at),
+        )
+        return token
+
+    def _post_credentials(self) -> requests.Response:
+        """The token endpoint's answer to the client-credentials form (the secret is sent
+        here only, and the request keeps no copy of it)."""
+        assert self._secret is not None
         url = f"{self.login_url}/oauth2/token"
         form = {
             "grant_type": "client_credentials",
@@ -233,7 +278,6 @@ class TokenProvider:
             "client_secret": self._secret.reveal(),
             "scope": self.scope,
         }
-        started = time.monotonic()
         logger.debug("POST %s (client credentials for %s)", url, self.client_id)
         failure: LoginError | None = None
         try:
@@ -262,31 +306,7 @@ class TokenProvider:
             raise failure
         # The prepared request's body is the form with the secret; nothing needs it any more.
         response.request.body = None
-        payload = self._parse(response)
-        token = payload.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise LoginError(
-                f"The login host {self.login_url} answered without an access token.",
-                "Check the login URL: it should be the Elfsquad login host.",
-            )
-        try:
-            lifetime = float(payload.get("expires_in", 3600))
-        except (TypeError, ValueError):
-            lifetime = 3600.0
-        self._token = Masked(token)
-        self._lifetime = max(lifetime, 0.0)
-        self._expires_monotonic = started + self._lifetime
-        self.expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
-            seconds=self._lifetime - (time.monotonic() - started)
-        )
-        if not self.keep_secret:
-            self._secret = None
-        logger.info(
-            "Obtained an Elfsquad token for %s, valid until %s",
-            self.client_id,
-            clock_text(self.expires_at),
-        )
-        return token
+        return response
 
     def _parse(self, response: requests.Response) -> dict[str, Any]:
         status = response.status_code

@@ -16,10 +16,21 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..errors import UsageError
-from .odata import DATA_ROOT, METHODS, is_scim_path
+from .literals import to_json_compatible
+from .odata import (
+    BODYLESS_METHODS,
+    DATA_ROOT,
+    KEYWORD_OPTIONS,
+    LIST_OPTIONS,
+    METHODS,
+    is_scim_path,
+)
 
 __all__ = [
     "ODataRequest",
+    "as_request",
+    "keyword_options",
+    "request_body",
     "Params",
     "encode_query",
     "option_text",
@@ -243,3 +254,42 @@ def shown_url(url: str, limit: int = SHOWN_URL_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 40]}... ({len(text):,} characters)"
+
+
+# -- requests from Python values ----------------------------------------------------------------
+
+
+def request_body(method: str, value: Any) -> Any:
+    """``value`` as a request's JSON body (DataFrames as records, datetimes as ISO 8601...);
+    refused for a method that sends no body."""
+    if value is not None and method.upper() in BODYLESS_METHODS:
+        raise UsageError(f"{method.upper()} sends no body.", "Use POST, PATCH or PUT to send JSON.")
+    return to_json_compatible(value) if value is not None else None
+
+
+def keyword_options(options: Mapping[str, Any], params: Params = None) -> list[tuple[str, Any]]:
+    """``params`` as pairs, then ``filter=``, ``select=[...]``, ``top=``... as ``$filter``,
+    ``$select=a,b``, ``$top`` (``None`` values left out)."""
+    pairs: list[tuple[str, Any]] = []
+    if params:
+        items = params.items() if isinstance(params, Mapping) else params
+        pairs = [(str(k), v) for k, v in items]
+    for name, value in options.items():
+        if value is None:
+            continue
+        key = KEYWORD_OPTIONS.get(name, name)
+        if isinstance(value, (list, tuple)) and key in LIST_OPTIONS:
+            value = ",".join(map(str, value))
+        pairs.append((key, value))
+    return pairs
+
+
+def as_request(
+    request: ODataRequest | str, path: str | None, json: Any = None, params: Params = None
+) -> ODataRequest:
+    """A request value as given, or built from a method, a path, a body and options."""
+    if isinstance(request, ODataRequest):
+        return request
+    if path is None:
+        raise UsageError("Give a request value, or a method and a path.")
+    return ODataRequest.build(request, path, params, request_body(request, json))

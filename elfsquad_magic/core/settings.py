@@ -21,6 +21,7 @@ __all__ = [
     "DTYPE_BACKENDS",
     "HttpSettings",
     "ResultSettings",
+    "SettingAttribute",
     "StorageSettings",
     "split_settings",
 ]
@@ -116,3 +117,23 @@ def split_settings(
     names = {f.name for f in fields(kind)}
     mine = {name: flat.pop(name) for name in list(flat) if name in names}
     return replace(base if base is not None else kind(), **mine)
+
+
+class SettingAttribute:
+    """A flat attribute (``client.timeout``) over one field of a settings value: read from
+    the value named ``group``, written through the owner's ``configure``."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        return getattr(getattr(client, self.group), self.name)
+
+    def __set__(self, client: Any, value: Any) -> None:
+        client.configure(**{self.name: value})

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -141,23 +142,11 @@ class Transport:
         repeated as a GET is (a bulk update: sent twice, it leaves the data as sent once).
         """
         method = method.upper()
-        url = self.resolve(url)
-        query = encode_query(params)
-        if query:
-            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        url, body, send_headers = self._prepared(url, params, json, files, headers)
         shown = shown or url
-        send_headers = _Headers({"Accept": "application/json", **(headers or {})})
-        body = None if json is None else orjson.dumps(json)
-        if body is not None:
-            send_headers["Content-Type"] = "application/json"
-        if files:
-            # multipart/form-data, encoded once: a retry sends the very same bytes.
-            body, send_headers["Content-Type"] = encode_multipart_formdata(dict(files))
-        deadline = time.monotonic() + self.retry_seconds
-        attempt = 0
-        renewed = False
+        tries = _Tries(method, time.monotonic() + self.retry_seconds, idempotent, cancel)
         while True:
-            attempt += 1
+            tries.attempt += 1
             _check(cancel)
             # Held masked, so no frame of this loop shows the token, even with its locals.
             token = self._token(url) if authenticate else None
@@ -169,51 +158,92 @@ class Transport:
             response, broken = self._attempt(method, url, body, send_headers)
             self._observe(response, broken, time.monotonic() - attempt_started)
             if broken is not None:
-                wait = retry_wait(
-                    method, broken, attempt, deadline - time.monotonic(), idempotent=idempotent
-                )
-                if wait is None:
-                    # Raised outside any except block: the requests exception (whose request
-                    # holds the Authorization header) must not ride along as __context__.
-                    raise connection_error(method, shown, broken, self.timeout[1])
-                logger.debug(
-                    "%s %s failed (%s); retry in %.1f s", method, shown_url(url), broken, wait
-                )
-                _sleep(wait, cancel)
+                self._wait_after_break(tries, shown, url, broken)
                 continue
             assert response is not None
-            status = response.status_code
-            renewable = token is not None and token is not self.scim_token
-            if status == 401 and renewable and not renewed and self.tokens is not None:
-                # The token lapsed or was revoked: renew once and repeat the call.
-                renewed = True
-                self.tokens.invalidate(token.reveal())
-                response.close()
+            if self._renewed_after_401(response, token, tries) or self._waited_after_status(
+                tries, url, response
+            ):
                 continue
-            wait = retry_wait(
-                method,
-                status,
-                attempt,
-                deadline - time.monotonic(),
-                retry_after(response),
-                idempotent=idempotent,
-            )
-            if wait is not None:
-                logger.info(
-                    "%s %s answered %s; retry in %.1f s", method, shown_url(url), status, wait
-                )
-                response.close()
-                if status == 429:
-                    self.limiter.pause(wait)
-                    if self.on_throttle is not None:
-                        self.on_throttle(wait)
-                _sleep(wait, cancel)
-                continue
-            if status >= 400:
+            if response.status_code >= 400:
                 raise http_error(method, shown, response, self._scrub)
-            if 300 <= status < 400:
+            if 300 <= response.status_code < 400:
                 raise redirect_error(method, shown, response)
             return response
+
+    def _prepared(
+        self,
+        url: str,
+        params: Params,
+        json: Any,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[str, bytes | None, _Headers]:
+        """The URL on the API host with its query, the body as bytes, and the headers."""
+        url = self.resolve(url)
+        query = encode_query(params)
+        if query:
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        send_headers = _Headers({"Accept": "application/json", **(headers or {})})
+        body = None if json is None else orjson.dumps(json)
+        if body is not None:
+            send_headers["Content-Type"] = "application/json"
+        if files:
+            # multipart/form-data, encoded once: a retry sends the very same bytes.
+            body, send_headers["Content-Type"] = encode_multipart_formdata(dict(files))
+        return url, body, send_headers
+
+    def _wait_after_break(self, tries: _Tries, shown: str, url: str, broken: Exception) -> None:
+        """Wait before trying again after a connection error, or raise it for people."""
+        wait = retry_wait(
+            tries.method, broken, tries.attempt, tries.time_left(), idempotent=tries.idempotent
+        )
+        if wait is None:
+            # Raised outside any except block: the requests exception (whose request holds the
+            # Authorization header) must not ride along as __context__.
+            raise connection_error(tries.method, shown, broken, self.timeout[1])
+        logger.debug(
+            "%s %s failed (%s); retry in %.1f s", tries.method, shown_url(url), broken, wait
+        )
+        _sleep(wait, tries.cancel)
+
+    def _renewed_after_401(
+        self, response: requests.Response, token: Masked | None, tries: _Tries
+    ) -> bool:
+        """Whether a lapsed or revoked token was renewed for one more try (once a request)."""
+        renewable = token is not None and token is not self.scim_token
+        if response.status_code != 401 or not renewable or tries.renewed or self.tokens is None:
+            return False
+        assert token is not None
+        tries.renewed = True
+        self.tokens.invalidate(token.reveal())
+        response.close()
+        return True
+
+    def _waited_after_status(self, tries: _Tries, url: str, response: requests.Response) -> bool:
+        """Whether the status is worth another try, after the wait it asks for (a 429 pauses
+        every caller of the limiter)."""
+        status = response.status_code
+        wait = retry_wait(
+            tries.method,
+            status,
+            tries.attempt,
+            tries.time_left(),
+            retry_after(response),
+            idempotent=tries.idempotent,
+        )
+        if wait is None:
+            return False
+        logger.info(
+            "%s %s answered %s; retry in %.1f s", tries.method, shown_url(url), status, wait
+        )
+        response.close()
+        if status == 429:
+            self.limiter.pause(wait)
+            if self.on_throttle is not None:
+                self.on_throttle(wait)
+        _sleep(wait, tries.cancel)
+        return True
 
     def _observe(
         self, response: requests.Response | None, broken: Exception | None, latency: float
@@ -324,3 +354,19 @@ def _sleep(seconds: float, cancel: threading.Event | None) -> None:
         time.sleep(seconds)
     elif cancel.wait(seconds):
         raise RequestCancelled
+
+
+@dataclass
+class _Tries:
+    """The tries of one request: how many so far, until when, and whether it may repeat."""
+
+    method: str
+    deadline: float
+    idempotent: bool
+    cancel: threading.Event | None
+    attempt: int = 0
+    renewed: bool = False
+
+    def time_left(self) -> float:
+        """Seconds left of the retry budget."""
+        return self.deadline - time.monotonic()

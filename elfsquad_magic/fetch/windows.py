@@ -161,70 +161,97 @@ def fetch_windows(
     does not serve them, :class:`IncompleteResultError` when a window fails for good. On any
     exit, Ctrl-C included, no further request starts and the pool is shut down.
     """
-    # Set when the fetch ends for any reason: the workers start no request (retries included)
-    # and cut short a retry's wait; they raise RequestCancelled, which nobody reads any more.
-    stop = threading.Event()
-    # At most `pace.limit` requests are in flight; the parsing threads read pages meanwhile
-    # (the Arrow reader releases the GIL), so parsing does not delay the next request.
-
-    def get(skip: int, top: int) -> Future[Page]:
-        url = plan.window_url(skip, top)
-        if not pace.acquire(stop.is_set):
-            raise RequestCancelled
-        try:
-            response = transport.request("GET", url, cancel=stop)
-        finally:
-            pace.release()
-        # Parsed on a few threads of their own: however many requests are in flight, only
-        # these hold parsing memory (pyarrow keeps some per thread), and this worker goes
-        # straight to its next request.
-        return parsers.submit(page_from_response, response, url, reader)
-
-    keys = _KeyCheck(plan.key, first_records)
-
-    # Windows submitted but not yet delivered: enough that one slow page in front of the
-    # others does not stall the downloads behind it.
-    def ahead() -> int:
-        return max(8, pace.limit * 2)  # follows the window as it moves
-
-    windows = plan.windows
-    # Downloads in flight (each gives the future of its parsing), then parsings under way.
-    pending: dict[Future[Any], int] = {}
-    done: dict[int, Any] = {}
-    submitted = handed = 0
-    delivered = len(first_records)
+    run = _WindowRun(transport, plan, first_records, pace, reader)
     pool = ThreadPoolExecutor(max_workers=pace.ceiling, thread_name_prefix="elfsquad-page")
     parsers = ThreadPoolExecutor(max_workers=PARSING_THREADS, thread_name_prefix="elfsquad-parse")
     interrupted = False
     try:
-        while handed < len(windows):
-            while submitted < len(windows) and submitted - handed < ahead():
-                pending[pool.submit(get, *windows[submitted])] = submitted
-                submitted += 1
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                outcome = _window_result(future, delivered)
-                if isinstance(outcome, Future):
-                    pending[outcome] = index  # downloaded: its parsing is under way
-                    continue
-                done[index] = _checked_records(outcome, plan, index, keys)
-                arrived(len(done[index]))
-            while handed in done:
-                records = done.pop(handed)
-                keys.add(records)
-                deliver(records)
-                delivered += len(records)
-                handed += 1
+        run.fetch(pool, parsers, deliver, arrived)
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C: give control back at once
         raise
     finally:
-        stop.set()
+        run.stop.set()
         # After a failure, let the requests in flight end (none starts any more) so they
         # cannot land on the service after the error was reported; after Ctrl-C, do not wait.
         pool.shutdown(wait=not interrupted, cancel_futures=True)
         parsers.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+class _WindowRun:
+    """The windows of one fetch: submitted a few ahead, checked, and handed on in order."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        plan: WindowPlan,
+        first_records: list[Any],
+        pace: PaceController,
+        reader: PageReader | None,
+    ) -> None:
+        self.transport = transport
+        self.plan = plan
+        self.pace = pace
+        self.reader = reader
+        # Set when the fetch ends for any reason: the workers start no request (retries
+        # included) and cut short a retry's wait; they raise RequestCancelled, which nobody
+        # reads any more.
+        self.stop = threading.Event()
+        self.keys = _KeyCheck(plan.key, first_records)
+        # Downloads in flight (each gives the future of its parsing), then parsings under way.
+        self.pending: dict[Future[Any], int] = {}
+        self.done: dict[int, Any] = {}
+        self.submitted = self.handed = 0
+        self.delivered = len(first_records)
+
+    def ahead(self) -> int:
+        """Windows submitted but not yet delivered: enough that one slow page in front of
+        the others does not stall the downloads behind it (follows the window as it moves)."""
+        return max(8, self.pace.limit * 2)
+
+    def get(self, parsers: ThreadPoolExecutor, skip: int, top: int) -> Future[Page]:
+        """One window's answer, handed to a parsing thread; at most ``pace.limit`` in flight."""
+        url = self.plan.window_url(skip, top)
+        if not self.pace.acquire(self.stop.is_set):
+            raise RequestCancelled
+        try:
+            response = self.transport.request("GET", url, cancel=self.stop)
+        finally:
+            self.pace.release()
+        # Parsed on a few threads of their own: however many requests are in flight, only
+        # these hold parsing memory (pyarrow keeps some per thread), and this worker goes
+        # straight to its next request.
+        return parsers.submit(page_from_response, response, url, self.reader)
+
+    def fetch(
+        self,
+        pool: ThreadPoolExecutor,
+        parsers: ThreadPoolExecutor,
+        deliver: Callable[[list[Any]], None],
+        arrived: Callable[[int], None],
+    ) -> None:
+        """Every window, delivered in order."""
+        windows = self.plan.windows
+        while self.handed < len(windows):
+            while self.submitted < len(windows) and self.submitted - self.handed < self.ahead():
+                future = pool.submit(self.get, parsers, *windows[self.submitted])
+                self.pending[future] = self.submitted
+                self.submitted += 1
+            finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = self.pending.pop(future)
+                outcome = _window_result(future, self.delivered)
+                if isinstance(outcome, Future):
+                    self.pending[outcome] = index  # downloaded: its parsing is under way
+                    continue
+                self.done[index] = _checked_records(outcome, self.plan, index, self.keys)
+                arrived(len(self.done[index]))
+            while self.handed in self.done:
+                records = self.done.pop(self.handed)
+                self.keys.add(records)
+                deliver(records)
+                self.delivered += len(records)
+                self.handed += 1
 
 
 class _KeyCheck:

@@ -2,22 +2,15 @@
 
 An IPython matcher (API v2), so it serves the terminal and JupyterLab/Notebook alike: their
 completion requests reach the kernel's ``shell.Completer``. The matcher never raises into the
-editor and never waits long: the schema and the Quotation/Configurator descriptions are fetched
-in a background thread, waited for at most ``wait`` seconds on the first keystroke, and cached
-per client, API host and login state; a failure is remembered for a while so that every
-keystroke does not try again.
+editor and never waits long: what it knows of the tenant comes from a
+:class:`.completion_cache.CompletionCache`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
@@ -25,15 +18,12 @@ from IPython.core.completer import CompletionContext, SimpleCompletion, context_
 from ..core.odata import (
     API_ROOTS,
     COMPLETED_QUERY_OPTIONS,
-    CONFIGURATOR_ROOT,
-    CONFIGURATOR_V3_ROOT,
     DATA_ROOT,
     METHODS,
-    QUOTATION_ROOT,
-    SCIM_ROOT,
 )
 from ..core.schema import EntitySet, ServiceSchema
 from .cell import split_magic_line
+from .completion_cache import API_OF_ROOT, CompletionCache, quiet_fetch_logs
 
 if TYPE_CHECKING:
     from ..client import ElfsquadClient
@@ -41,13 +31,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MATCHER_ID",
     "QUERY_OPTIONS",
-    "SWAGGER_PATHS",
     "CompleterHandle",
-    "CompletionCache",
     "Suggestion",
     "install_completer",
     "make_matcher",
-    "shipped_paths",
     "resolve_entity_set",
     "suggest",
     "uninstall_completer",
@@ -56,24 +43,6 @@ __all__ = [
 QUERY_OPTIONS = tuple(f"{name}=" for name in COMPLETED_QUERY_OPTIONS)
 """The OData query options completed in a ``%%elfsquad`` body or after ``?``."""
 
-# Where the real service publishes its descriptions; the shipped compact copies stand in when
-# these cannot be read (offline, not logged in, older tenant).
-SWAGGER_PATHS = {
-    "quotation": "/quotation/1/swagger/v1/swagger.json",
-    "configurator": "/configurator/v1/swagger.json",
-}
-_SHIPPED_SPECS = {"quotation": "quotation_api.json", "configurator": "configurator_api.json"}
-_ROOT_OF_API = {
-    "quotation": QUOTATION_ROOT,
-    "configurator": CONFIGURATOR_ROOT,
-    "configurator3": CONFIGURATOR_V3_ROOT,
-    "scim": SCIM_ROOT,
-}
-_API_OF_ROOT = {root: api for api, root in _ROOT_OF_API.items()}
-# Both configurator versions are described by one document, with {version} in its paths.
-_DOCUMENT_OF_API = {"quotation": "quotation", "configurator": "configurator"}
-_DOCUMENT_OF_API["configurator3"] = "configurator"
-SCIM_PATHS = ("/scim/2/Users", "/scim/2/Users/{id}")
 
 _COMPARISON_OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le", "in", "has")
 _LOGICAL_OPERATORS = ("and", "or")
@@ -116,165 +85,6 @@ _NONE = Suggestion("", (), "")
 
 
 # -- what to fetch, and how long to wait for it ----------------------------------------------
-
-
-_FETCH_THREAD = "elfsquad-completion-fetch"
-
-
-class _QuietFetches(logging.Filter):
-    """Drops urllib3's retry warnings raised by completion fetches.
-
-    They would otherwise print into whichever notebook cell ran last while someone types.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.threadName != _FETCH_THREAD
-
-
-def _quiet_fetch_logs() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _QuietFetches) for f in pool_logger.filters):
-        pool_logger.addFilter(_QuietFetches())
-
-
-class _Fetch:
-    """One background fetch; ``done`` is set when ``value`` or ``failed_at`` is known."""
-
-    def __init__(self, producer: Callable[[], Any]) -> None:
-        self.done = threading.Event()
-        self.value: Any = None
-        self.failed_at: float | None = None
-        self.waited = False
-        self._thread = threading.Thread(
-            target=self._run, args=(producer,), name=_FETCH_THREAD, daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, producer: Callable[[], Any]) -> None:
-        try:
-            self.value = producer()
-        except BaseException:  # noqa: BLE001 - a completion fetch must never surface an error
-            self.failed_at = time.monotonic()
-        finally:
-            self.done.set()
-
-
-class CompletionCache:
-    """The schema and API paths for the current client, fetched once and never waited on long.
-
-    Entries are keyed on the client object, its ``api_url`` and its login (the token's expiry),
-    so a logout, a new login or another host drops them.
-    """
-
-    def __init__(
-        self,
-        get_client: Callable[[], ElfsquadClient | None],
-        *,
-        wait: float = 2.0,
-        retry_after: float = 30.0,
-    ) -> None:
-        self._get_client = get_client
-        self.wait = wait
-        self.retry_after = retry_after
-        self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._client: Any = None  # held so that id() in the key cannot be reused meanwhile
-        self._fetches: dict[str, _Fetch] = {}
-
-    @property
-    def cached_for(self) -> Any:
-        """The client whose schema and paths are cached now (``None``: none)."""
-        return self._client
-
-    def _current_client(self) -> Any:
-        client = self._get_client()
-        if client is None or not getattr(client, "logged_in", False):
-            key: tuple[Any, ...] | None = None
-        else:
-            # The token's expiry changes with every login, so a new login refetches too.
-            key = (
-                id(client),
-                str(getattr(client, "api_url", "")),
-                getattr(client, "token_expires_at", None),
-            )
-        with self._lock:
-            if key != self._key:
-                self._key, self._client, self._fetches = key, client, {}
-        return client if key is not None else None
-
-    def _get(self, name: str, producer: Callable[[], Any]) -> Any:
-        with self._lock:
-            fetch = self._fetches.get(name)
-            if fetch is not None and fetch.failed_at is not None:
-                if time.monotonic() - fetch.failed_at < self.retry_after:
-                    return None
-                fetch = None
-            if fetch is None:
-                fetch = self._fetches[name] = _Fetch(producer)
-            first_wait = not fetch.waited
-            fetch.waited = True
-        # Only the first keystroke waits; later ones take whatever has arrived meanwhile.
-        if first_wait:
-            fetch.done.wait(self.wait)
-        return fetch.value if fetch.done.is_set() else None
-
-    def schema(self) -> ServiceSchema | None:
-        """The Data API schema, or None when not logged in, not arrived yet or failing."""
-        client = self._current_client()
-        if client is None:
-            return None
-        value = self._get("schema", client.schema)
-        return value if isinstance(value, ServiceSchema) else None
-
-    def api_paths(self, api: str) -> tuple[str, ...]:
-        """Path templates of the Quotation, Configurator (1 or 3) or SCIM API: the service's
-        descriptions, else the shipped copies."""
-        if api == "scim":
-            return SCIM_PATHS
-        name = _DOCUMENT_OF_API[api]
-        client = self._current_client()
-        if client is not None:
-            document = self._get(name, lambda: _fetch_swagger(client, SWAGGER_PATHS[name]))
-            paths = _paths_of(document, _ROOT_OF_API[api]) if isinstance(document, dict) else ()
-            if paths:
-                return paths
-        return shipped_paths(api)
-
-
-def _fetch_swagger(client: Any, path: str) -> Any:
-    return client.request("GET", path, raw=True, paginate=False, progress=False)
-
-
-def _paths_of(document: dict[str, Any], root: str) -> tuple[str, ...]:
-    """The document's paths with ``{version}`` filled in from ``root``, those under it only."""
-    paths = document.get("paths")
-    if not isinstance(paths, dict):
-        return ()
-    version = root.strip("/").split("/")[1]
-    found = []
-    for path in paths:
-        concrete = str(path).replace("{version}", version)
-        if concrete.lower().startswith(root):
-            found.append(concrete)
-    return tuple(found)
-
-
-_shipped_cache: dict[str, tuple[str, ...]] = {}
-
-
-def shipped_paths(api: str) -> tuple[str, ...]:
-    """The paths of the Quotation or Configurator API from the description the package ships."""
-    if api not in _shipped_cache:
-        text = (
-            resources.files("elfsquad_magic.apispec")
-            .joinpath(_SHIPPED_SPECS[_DOCUMENT_OF_API[api]])
-            .read_text(encoding="utf-8")
-        )
-        _shipped_cache[api] = _paths_of(json.loads(text), _ROOT_OF_API[api])
-    return _shipped_cache[api]
-
-
-# -- pure completion logic: text before the cursor -> suggestions ----------------------------
 
 
 def _prefixed(candidates: Iterable[str], fragment: str) -> tuple[str, ...]:
@@ -349,7 +159,7 @@ def path_suggestions(
         if entity_set is None:
             return _NONE
         return Suggestion(partial, _prefixed(entity_set.navigation, partial), "navigation")
-    api = _API_OF_ROOT[root]
+    api = API_OF_ROOT[root]
     return Suggestion(partial, _template_segments(api_paths(api), head, partial), "path")
 
 
@@ -631,7 +441,7 @@ def install_completer(
 
     ``value_options``: the options of ``%elfsquad`` that take a value, from its parser.
     """
-    _quiet_fetch_logs()
+    quiet_fetch_logs()
     cache = CompletionCache(get_client, wait=wait)
     matcher = make_matcher(cache, value_options)
     matchers = shell.Completer.custom_matchers

@@ -2,7 +2,8 @@
 
 Nothing here talks HTTP, builds queries or decides how to log in: that is ``ElfsquadClient``
 (every magic calls only its public methods), ``cell.parse_request``, ``arguments`` (the lines'
-options and which go together) and ``login_flow``. The settings are in ``settings``.
+options and which go together) and ``login`` (where credentials come from). The settings are
+in ``settings``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import observe
 
+from ..core.environment import ENV_CLIENT_ID
 from ..core.odata import DEFAULT_SCOPE
 from ..errors import InterpolationError, UsageError
 from ..fetch.options import FetchOptions
@@ -37,7 +39,7 @@ from .arguments import (
     value_options,
 )
 from .cell import parse_request
-from .login_flow import ENV_CLIENT_ID, LoginFlow
+from .login import LoginFlow
 from .output import keep_result, status_line
 from .session import ElfsquadSession
 from .settings import CELL_SETTINGS, MagicSettings

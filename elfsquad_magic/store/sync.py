@@ -38,11 +38,12 @@ import pyarrow.compute as pc
 
 from ..core.odata import DATA_ROOT
 from ..core.request import ODataRequest
-from ..core.schema import EntitySet
+from ..core.schema import EntitySet, ServiceSchema
 from ..core.settings import DEFAULT_LOOKBACK
 from ..errors import ElfsquadError, MirrorError, UsageError
 from ..fetch.answer import Answer
 from ..fetch.options import FetchOptions
+from .deletion_search import DeletionSearch, range_filter
 from .mirror import Mirror, MirrorInfo, frame_to_arrow, json_columns_of, stamp_text, table_frame
 from .write_plan import keys_filter
 
@@ -51,9 +52,8 @@ __all__ = [
     "SetReader",
     "SyncReport",
     "STAMP_PROPERTIES",
-    "range_filter",
     "read_mirrored",
-    "split_points",
+    "set_to_sync",
     "sync_set",
     "sync_target",
 ]
@@ -144,6 +144,20 @@ class SyncReport:
         changes = f"{self.changed:,} changed, {self.new:,} new, {self.deleted:,} deleted"
         tail = f" (a full fetch takes {self.full_requests})" if self.full_requests else ""
         return f"{head} - {changes} - {cost}{tail}"
+
+
+def set_to_sync(schema: ServiceSchema, name: str) -> EntitySet:
+    """The entity set ``name`` (any casing), or a :class:`UsageError` with close names."""
+    found = schema.find(name)
+    if found is None:
+        matches = schema.close_matches(name)
+        raise UsageError(
+            f"The Data API has no entity set {name!r} to sync.",
+            f"Did you mean {', '.join(matches)}?"
+            if matches
+            else "%elfsquad_entities lists the entity sets.",
+        )
+    return found
 
 
 def sync_target(
@@ -417,50 +431,14 @@ class _SetSync:
         created = merged.column("createdDate").to_numpy(zero_copy_only=False)
         stamps = created.astype("datetime64[ns]").astype(np.int64)  # NaT sorts first
         order = np.argsort(stamps, kind="stable")
-        stamps = stamps[order]
         keys = np.asarray(merged.column(key).to_pylist(), dtype=object)[order]
-        leaf = max(info.page_rows or _DEFAULT_PAGE_ROWS, 10)
-        gone: set[Any] = set()
-        missing: set[Any] = set()
-        # The top level is cut into as many ranges as there are rows missing at least, since
-        # nearly all of them hold one; below that, each range whose counts differ is halved.
-        # The ranges of one level are asked for at once.
-        vanished = merged.num_rows - total
-        pages = max(1, len(stamps) // leaf)
-        parts = min(max(2, 1 << (vanished - 1).bit_length()), pages) if vanished > 1 else 2
-        level = [_Range(0, len(stamps), None, None, total)]
-        with ThreadPoolExecutor(max(2, self.workers)) as pool:
-            while level:
-                listed, counted = [], []
-                for span in level:
-                    if span.count == span.end - span.first:
-                        continue  # the same number on both sides: nothing vanished here
-                    points = split_points(stamps, span.first, span.end, parts)
-                    if span.end - span.first <= leaf or not points:
-                        listed.append((span, pool.submit(self._keys_in, span.low, span.high, key)))
-                        continue
-                    bounds = [span.first, *points, span.end]
-                    stamps_at = [span.low, *(int(stamps[p]) for p in points), span.high]
-                    pieces = [
-                        _Range(bounds[i], bounds[i + 1], stamps_at[i], stamps_at[i + 1], 0)
-                        for i in range(len(points) + 1)
-                    ]
-                    futures = [
-                        pool.submit(self._count, range_filter(piece.low, piece.high))
-                        for piece in pieces[:-1]
-                    ]
-                    counted.append((span, pieces, futures))
-                parts = 2
-                level = []
-                for span, pieces, futures in counted:
-                    counts = [future.result() for future in futures]
-                    counts.append(span.count - sum(counts))
-                    level.extend(replace(p, count=c) for p, c in zip(pieces, counts, strict=True))
-                for span, future in listed:
-                    service_keys = set(future.result())
-                    local = set(keys[span.first : span.end])
-                    gone |= local - service_keys
-                    missing |= service_keys - local
+        search = DeletionSearch(
+            count=self._count,
+            keys_in=lambda low, high: self._keys_in(low, high, key),
+            workers=self.workers,
+            leaf=max(info.page_rows or _DEFAULT_PAGE_ROWS, 10),
+        )
+        gone, missing = search.run(stamps[order], keys, total)
         if gone:
             merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
         if missing:
@@ -568,44 +546,3 @@ def _full_estimate(rows: int, info: MirrorInfo) -> int | None:
     if not info.page_rows:
         return info.full_requests
     return math.ceil(rows / info.page_rows) + 1 if rows else 1
-
-
-def split_points(stamps: np.ndarray, first: int, end: int, parts: int) -> list[int]:
-    """Up to ``parts - 1`` indexes in ``(first, end)`` where a new stamp starts, cutting the
-    range into about equal pieces; none when it holds one stamp (or no time at all)."""
-    nat = np.iinfo(np.int64).min
-    window = stamps[first:end]
-    points = set()
-    for piece in range(1, parts):
-        middle = first + (end - first) * piece // parts
-        value = stamps[middle]
-        split = int(np.searchsorted(window, value, side="left")) + first
-        if split <= first or value == nat:
-            split = int(np.searchsorted(window, value, side="right")) + first
-        if first < split < end and stamps[split] != nat:
-            points.add(split)
-    return sorted(points)
-
-
-@dataclass(frozen=True)
-class _Range:
-    """Rows ``first:end`` of the mirror in createdDate order, the stamps bounding them
-    (``None``: open), and how many rows the service has there."""
-
-    first: int
-    end: int
-    low: int | None
-    high: int | None
-    count: int
-
-
-def range_filter(low: int | None, high: int | None) -> str | None:
-    """``$filter`` for createdDate in ``[low, high)``; an open lower end takes in rows with
-    no date (null, or 0001-01-01, which the mirror holds as NaT)."""
-    parts = []
-    if low is not None:
-        parts.append(f"createdDate ge {stamp_text(pd.Timestamp(low, tz='UTC'))}")
-    if high is not None:
-        below = f"createdDate lt {stamp_text(pd.Timestamp(high, tz='UTC'))}"
-        parts.append(f"({below} or createdDate eq null)" if low is None else below)
-    return " and ".join(parts) or None

@@ -15,6 +15,7 @@ from IPython.core.completer import provisionalcompleter
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.core.schema import ServiceSchema
+from elfsquad_magic.notebook.arguments import value_options
 from elfsquad_magic.notebook.completion import (
     API_ROOTS,
     QUERY_OPTIONS,
@@ -22,7 +23,7 @@ from elfsquad_magic.notebook.completion import (
     install_completer,
     uninstall_completer,
 )
-from elfsquad_magic.notebook.magics import ElfsquadMagic, value_options
+from elfsquad_magic.notebook.magics import ElfsquadMagic
 from elfsquad_magic.sandbox import Sandbox
 
 
@@ -249,7 +250,7 @@ def test_scim_paths_complete(shell: Any, current: _Current) -> None:
 def test_api_paths_come_from_the_services_swagger_document_fetched_once(
     fresh_sandbox: Sandbox,
 ) -> None:
-    from elfsquad_magic.notebook.completion import CompletionCache, shipped_paths
+    from elfsquad_magic.notebook.completion_cache import CompletionCache, shipped_paths
 
     client = logged_in_client(fresh_sandbox)
     served = client.request(
@@ -395,7 +396,8 @@ def test_a_jupyter_kernel_answers_complete_requests_with_the_matcher(sandbox_env
 def test_any_text_gives_suggestions_that_replace_text_before_the_cursor(
     client: ElfsquadClient, body: str, cut: int
 ) -> None:
-    from elfsquad_magic.notebook.completion import CompletionCache, suggest
+    from elfsquad_magic.notebook.completion import suggest
+    from elfsquad_magic.notebook.completion_cache import CompletionCache
 
     cache = CompletionCache(lambda: client)
     for text in (CELL + body, "%elfsquad GET /data/1/" + body, "%%elfsquad " + body):

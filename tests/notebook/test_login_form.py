@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from elfsquad_magic.errors import LoginError
-from elfsquad_magic.notebook.login_form import LoginForm
+from elfsquad_magic.notebook.login_widget import LoginForm
 
 SECRET = "s3cr3t-value-that-must-vanish"
 

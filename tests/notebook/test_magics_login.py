@@ -13,7 +13,7 @@ from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 
 from elfsquad_magic.errors import LoginError, NotLoggedInError, UsageError
-from elfsquad_magic.notebook import login_flow
+from elfsquad_magic.notebook import login as login_flow
 
 
 def _magic(ip):

@@ -12,9 +12,10 @@ import pyarrow as pa
 import pytest
 
 from elfsquad_magic.errors import InterpolationError, MirrorError
+from elfsquad_magic.store.deletion_search import range_filter, split_points
 from elfsquad_magic.store.mirror import Mirror, MirrorInfo, frame_to_arrow, stamp_text
 from elfsquad_magic.store.sql import placeholders_as_parameters
-from elfsquad_magic.store.sync import SyncReport, range_filter, split_points
+from elfsquad_magic.store.sync import SyncReport
 
 EDM = {"id": "Edm.Int32", "name": "Edm.String", "createdDate": "Edm.DateTimeOffset"}
 

@@ -13,17 +13,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import StdinNotImplementedError
 
+from ..core.environment import ENV_CLIENT_ID, ENV_CLIENT_SECRET
 from ..core.odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE, ENV_SCIM_TOKEN
 from ..errors import LoginError, UsageError
 from .session import ElfsquadSession, login_summary
 
 if TYPE_CHECKING:
-    from .login_form import LoginForm, LoginFunction
+    from .login_widget import LoginForm, LoginFunction
 
-__all__ = ["ENV_CLIENT_ID", "ENV_CLIENT_SECRET", "LoginFlow", "LoginSettings", "stdin_answerable"]
-
-ENV_CLIENT_ID = "ELFSQUAD_CLIENT_ID"
-ENV_CLIENT_SECRET = "ELFSQUAD_CLIENT_SECRET"
+__all__ = ["LoginFlow", "LoginSettings", "stdin_answerable"]
 
 
 class LoginSettings(Protocol):
@@ -270,7 +268,7 @@ class LoginFlow:
     ) -> LoginForm:
         """A login form prefilled with the client id and hosts of the current login (when
         there is one), except what the magic line gave."""
-        from .login_form import LoginForm
+        from .login_widget import LoginForm
 
         current = self.session.client
         if current is not None:
