@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import _thread
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 
 import pytest
-from clients import export_login
+from clients import export_login, fetch_metadata, get_token, make_client
 from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
+from scripted import ScriptedServer, serving
 
+from elfsquad_magic.client import ElfsquadClient
+from elfsquad_magic.core.schema import ServiceSchema
 from elfsquad_magic.sandbox import Sandbox
 
 # Environment variables that would change what a test sees; every test starts without them.
@@ -40,11 +45,53 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+SMALL_PAGE = 50
+"""The page size of ``small_pages``: QuotationLines then spans 100+ pages."""
+
+
+@pytest.fixture(scope="session")
+def small_pages() -> Iterator[Sandbox]:
+    """Scale 1 with 50-row pages, so the larger sets span many pages. Read only."""
+    with Sandbox(scale=1, seed=42, page_size=SMALL_PAGE) as sb:
+        yield sb
+
+
 @pytest.fixture
 def fresh_sandbox() -> Iterator[Sandbox]:
     """A private sandbox for tests that write, inject faults or change settings."""
     with Sandbox(scale=1, seed=7) as sb:
         yield sb
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> ElfsquadClient:
+    """A client of the session sandbox, not logged in yet (it logs in on its first request)."""
+    return make_client(sandbox)
+
+
+@pytest.fixture(scope="module")
+def metadata(sandbox: Sandbox) -> ServiceSchema:
+    """The sandbox's $metadata, read over plain HTTP (not through the client under test)."""
+    return fetch_metadata(sandbox, get_token(sandbox))
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A scripted HTTP server of its own for the test (``tests/scripted.py``)."""
+    yield from serving()
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """What pressing Ctrl-C does, as a function another thread may call: SIGINT raised in the
+    main thread as KeyboardInterrupt. The handler is installed for the test, because a suite
+    started in the background (``nohup ... &``) inherits SIGINT ignored, and then an interrupt
+    would do nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield lambda: _thread.interrupt_main(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

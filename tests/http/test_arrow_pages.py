@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from clients import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scripted import ScriptedServer, page, serving
+from scripted import ScriptedServer, page
 
 from elfsquad_magic.errors import IncompleteResultError
 from elfsquad_magic.fetch.arrow_reader import ArrowPage, PageReader
@@ -565,13 +564,6 @@ def test_arrow_pages_give_the_decoded_frame(
 # -- 4. the sandbox, through the client -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def small_pages() -> Iterator[Sandbox]:
-    """Scale 1 with 50-row pages, so the larger sets span several pages. Read only."""
-    with Sandbox(scale=1, seed=42, page_size=PAGE) as sb:
-        yield sb
-
-
 class PageKinds:
     """Counts the pages FrameBuilder.add is given, Arrow pages apart."""
 
@@ -712,11 +704,6 @@ def test_sandbox_nested_records_are_decoded(
 
 
 # -- 5. malformed later pages, end to end -------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    yield from serving()
 
 
 def _currencies_with_a_bad_second_page(server: ScriptedServer, sandbox: Sandbox) -> Any:

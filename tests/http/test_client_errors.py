@@ -62,6 +62,7 @@ def test_expired_token_is_renewed_on_401_and_the_call_repeated(fresh_sandbox) ->
     assert len(fresh_sandbox.issued_tokens) == 2
 
 
+@pytest.mark.timing
 def test_query_running_across_token_expiry_completes(fresh_sandbox) -> None:
     fresh_sandbox.configure(token_ttl=2, latency_ms=250, page_size=40)
     client = make_client(fresh_sandbox, concurrency=1)  # sequential, so the walk outlives a token
@@ -110,6 +111,7 @@ def test_faults_beyond_the_budget_say_how_many_rows_were_fetched(fresh_sandbox) 
     assert isinstance(frame_error, IncompleteResultError)
 
 
+@pytest.mark.timing
 def test_server_that_keeps_failing_ends_in_a_clear_error(fresh_sandbox) -> None:
     fresh_sandbox.configure(fault_rate=1.0)
     client = make_client(fresh_sandbox, retry_seconds=1.0)

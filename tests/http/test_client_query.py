@@ -11,13 +11,7 @@ from clients import make_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.errors import UsageError
-
-
-@pytest.fixture(scope="module")
-def client(sandbox) -> ElfsquadClient:
-    return make_client(sandbox)
 
 
 def test_all_pages_to_the_last_row_with_exact_identity(client, sandbox) -> None:

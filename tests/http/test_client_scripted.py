@@ -31,11 +31,6 @@ from elfsquad_magic.errors import (
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    yield from serving()
-
-
-@pytest.fixture
 def other_server() -> Iterator[ScriptedServer]:
     yield from serving()
 
@@ -109,6 +104,7 @@ def test_429_is_retried_after_the_time_the_service_asks(server: ScriptedServer) 
     assert calls[1] - calls[0] >= 0.95
 
 
+@pytest.mark.timing
 def test_429_beyond_the_retry_budget_fails_at_once_with_a_hint(server: ScriptedServer) -> None:
     server.routes["/data/1/features"] = lambda srv, h: odata_error(
         429, "Rate limit exceeded", {"Retry-After": "120"}
@@ -169,6 +165,7 @@ def test_connection_cut_mid_body_is_retried_for_get(server: ScriptedServer) -> N
     assert len(calls) == 2
 
 
+@pytest.mark.timing
 def test_timeout_ends_in_a_clear_error(server: ScriptedServer) -> None:
     def slow(srv: ScriptedServer, h: BaseHTTPRequestHandler) -> Reply:
         time.sleep(1.5)

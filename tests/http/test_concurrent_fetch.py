@@ -7,7 +7,6 @@ against the scripted loopback server.
 
 from __future__ import annotations
 
-import _thread
 import json
 import threading
 import time
@@ -63,13 +62,6 @@ class Recorder:
         """Query options of the window requests (the ones with both $skip and $top)."""
         options = [dict(parse_qsl(urlsplit(url).query)) for url in self.urls]
         return [o for o in options if "$skip" in o and "$top" in o]
-
-
-@pytest.fixture(scope="module")
-def small_pages() -> Iterator[Sandbox]:
-    """Scale 1 with 50-row pages: QuotationLines spans 100+ pages. Read only."""
-    with Sandbox(scale=1, seed=42, page_size=PAGE) as sb:
-        yield sb
 
 
 @pytest.fixture
@@ -316,6 +308,7 @@ def test_no_warning_when_nothing_moves(small_pages) -> None:
         client.get("/data/1/QuotationLines", select="id", concurrency=4)
 
 
+@pytest.mark.timing
 def test_ctrl_c_from_progress_stops_the_workers_and_the_client_stays_usable(mutable) -> None:
     mutable.configure(latency_ms=30)
     client = make_client(mutable)
@@ -338,13 +331,14 @@ def test_ctrl_c_from_progress_stops_the_workers_and_the_client_stays_usable(muta
     assert frame["id"].tolist() == [r["id"] for r in mutable.rows("QuotationLines")]
 
 
-def test_ctrl_c_as_a_signal_during_slow_windows(mutable) -> None:
+@pytest.mark.timing
+def test_ctrl_c_as_a_signal_during_slow_windows(mutable, ctrl_c) -> None:
     mutable.configure(latency_ms=150)
     client = make_client(mutable)
     client.login()
     client.schema()
     recorder = Recorder(client)
-    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer = threading.Timer(0.5, ctrl_c)
     timer.start()
     started = time.monotonic()
     try:
@@ -373,6 +367,7 @@ def test_rate_limit_is_shared_by_all_workers(small_pages) -> None:
     assert len(gaps) == pages and min(gaps) >= 0.045
 
 
+@pytest.mark.timing
 def test_query_running_across_token_expiry_completes_concurrently(mutable) -> None:
     mutable.configure(token_ttl=1, latency_ms=150, page_size=10)
     client = make_client(mutable)

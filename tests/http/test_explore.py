@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import requests
-from clients import fetch_metadata, get_token, logged_in_client
+from clients import get_token, logged_in_client
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.core.schema import ServiceSchema
@@ -20,12 +20,6 @@ from elfsquad_magic.sandbox import Sandbox
 @pytest.fixture(scope="module")
 def token(sandbox: Sandbox) -> str:
     return get_token(sandbox)
-
-
-@pytest.fixture(scope="module")
-def metadata(sandbox: Sandbox, token: str) -> ServiceSchema:
-    """The sandbox's $metadata, read over plain HTTP (not through the client under test)."""
-    return fetch_metadata(sandbox, token)
 
 
 @pytest.fixture(scope="module")

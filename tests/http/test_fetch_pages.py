@@ -8,14 +8,8 @@ import pandas as pd
 import pytest
 from clients import make_client
 
-from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.fetch.collection import fetch_collection
 from elfsquad_magic.fetch.page import page_from_payload
-
-
-@pytest.fixture(scope="module")
-def client(sandbox) -> ElfsquadClient:
-    return make_client(sandbox)
 
 
 def test_descending_order_pages_match_the_store(client, sandbox) -> None:
@@ -71,6 +65,7 @@ def test_fetch_collection_returns_converted_pages(client, sandbox) -> None:
     assert result.page_count == len(result.pages) and result.elapsed > 0
 
 
+@pytest.mark.timing
 def test_rate_limit_spaces_calls(sandbox) -> None:
     client = make_client(sandbox, calls_per_minute=600)  # one call per 0.1 s
     client.login()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import threading
 import time
 
@@ -11,6 +10,8 @@ import pytest
 from clients import make_client
 
 from elfsquad_magic.sandbox import Sandbox
+
+pytestmark = pytest.mark.timing
 
 PAGE = 50
 
@@ -115,7 +116,7 @@ def test_the_frame_is_the_same_at_any_pace(service, reference, profile, concurre
     pd.testing.assert_frame_equal(frame, reference, check_exact=True)
 
 
-def test_ctrl_c_stops_at_once_when_the_window_has_grown(service) -> None:
+def test_ctrl_c_stops_at_once_when_the_window_has_grown(service, ctrl_c) -> None:
     """The window found on a far service is wide; Ctrl-C still starts no further request."""
     service.configure(latency_ms=80)
     client = make_client(service)
@@ -130,7 +131,7 @@ def test_ctrl_c_stops_at_once_when_the_window_has_grown(service) -> None:
         return original(*args, **kwargs)
 
     session.request = counting
-    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer = threading.Timer(0.4, ctrl_c)
     timer.start()
     started = time.monotonic()
     try:

@@ -130,6 +130,7 @@ def test_no_request_starts_once_cancelled(server: _Server) -> None:
     transport.close()
 
 
+@pytest.mark.timing
 def test_cancel_cuts_a_retry_wait_short(server: _Server) -> None:
     server.plan = ["503"] * 5  # asks for 30 s before the next try
     cancel = threading.Event()

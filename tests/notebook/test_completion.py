@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clients import fetch_metadata, get_token, logged_in_client
+from clients import logged_in_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.completer import provisionalcompleter
@@ -30,12 +30,6 @@ from elfsquad_magic.sandbox import Sandbox
 @pytest.fixture(scope="module")
 def client(sandbox: Sandbox) -> ElfsquadClient:
     return logged_in_client(sandbox)
-
-
-@pytest.fixture(scope="module")
-def metadata(sandbox: Sandbox) -> ServiceSchema:
-    """The sandbox's $metadata, read over plain HTTP (not through the client under test)."""
-    return fetch_metadata(sandbox, get_token(sandbox))
 
 
 class _Current:

@@ -65,6 +65,7 @@ def _errors(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in outputs if "ename" in o]
 
 
+@pytest.mark.timing
 def test_without_stdin_login_fails_at_once_naming_the_variables(kernel: Kernel) -> None:
     started = time.monotonic()
     outputs, status = kernel.run("%elfsquad_login", allow_stdin=False)

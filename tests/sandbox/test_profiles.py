@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from conftest import session_for
 
 from elfsquad_magic.sandbox import Sandbox
+
+pytestmark = pytest.mark.timing
 
 
 def test_requests_beyond_the_capacity_wait_in_a_queue() -> None:

@@ -11,6 +11,8 @@ from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.core.rate_limit import RateLimiter
 from elfsquad_magic.errors import UsageError
 
+pytestmark = pytest.mark.timing
+
 
 def test_rate_limiter_pause_holds_every_caller() -> None:
     limiter = RateLimiter(None)
