@@ -165,3 +165,60 @@ def test_a_write_is_undone_after_the_kernel_restarts(fresh_sandbox, tmp_path) ->
     finally:
         second.stop()
     assert fresh_sandbox.rows("Features")[0]["salesPrice"] == row["salesPrice"]
+
+
+# Code run in the kernel to make one moment of a fetch last long enough to be interrupted in:
+# the first answer (a slow service), the pages (a slow service, small pages), the conversion of
+# the pages into the frame, and the closing count of a concurrent fetch. The last two wrap public
+# functions of the package with a pause; the interrupt itself is a real SIGINT to the kernel.
+_MOMENTS = {
+    "first answer": "_sb.configure(latency_ms=3000)",
+    "download": "_sb.configure(latency_ms=300, page_size=20)",
+    "conversion": (
+        "import time as _time\n"
+        "from elfsquad_magic.fetch.frames import FrameBuilder as _FB\n"
+        "_frame = _FB.frame\n"
+        "_FB.frame = lambda self: (_time.sleep(4), _frame(self))[1]\n"
+    ),
+    "count check": (
+        "import time as _time\n"
+        "import elfsquad_magic.fetch.collection as _c\n"
+        "_read_page = _c.read_page\n"
+        "_c.read_page = lambda t, url, **kw: (\n"
+        "    _time.sleep(4) if '%24top=0' in url or '$top=0' in url else None,\n"
+        "    _read_page(t, url, **kw),\n"
+        ")[1]\n"
+    ),
+}
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_any_moment_of_a_fetch_is_one_line_and_changes_nothing(kernel: Kernel) -> None:
+    import threading
+
+    assert kernel.run("%elfsquad_login --demo")[1] == "ok"
+    sandbox = "_sb = get_ipython().magics_manager.registry['ElfsquadMagic'].session.sandbox"
+    assert kernel.run(sandbox)[1] == "ok"
+    for moment, setup in _MOMENTS.items():
+        assert kernel.run(setup)[1] == "ok", moment
+        timer = threading.Timer(1.0, kernel.manager.interrupt_kernel)
+        timer.start()
+        try:
+            outputs, status = kernel.run("lines = 1\n%elfsquad -o lines GET /data/1/quotationlines")
+        finally:
+            timer.cancel()
+        assert status == "error", (moment, outputs)
+        [error] = _errors(outputs)
+        shown = "\n".join(error["traceback"])
+        assert error["ename"] == "FetchInterrupted", (moment, shown)
+        assert len(error["traceback"]) == 1, (moment, shown)
+        assert "nothing was returned" in shown and "Traceback" not in shown, moment
+        restore = (
+            "_sb.configure(latency_ms=0, page_size=500)\n"
+            "if '_frame' in globals(): _FB.frame = _frame\n"
+            "if '_read_page' in globals(): _c.read_page = _read_page\n"
+        )
+        assert kernel.run(restore)[1] == "ok"
+        outputs, status = kernel.run("vats = %elfsquad GET /data/1/vats\nprint(lines)")
+        assert status == "ok", (moment, outputs)  # the session is fine, -o untouched
+        assert any(o.get("text", "").strip() == "1" for o in outputs), (moment, outputs)
