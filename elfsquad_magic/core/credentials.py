@@ -13,8 +13,8 @@ import requests
 
 from ..errors import LoginError
 from .auth import Masked, TokenProvider, clock_text, secure_base_url
+from .http_sessions import new_session
 from .odata import DEFAULT_LOGIN_URL, DEFAULT_SCOPE
-from .sessions import new_session
 
 __all__ = ["Credentials"]
 

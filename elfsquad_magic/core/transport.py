@@ -20,11 +20,11 @@ from urllib3.filepost import encode_multipart_formdata
 from ..errors import InsecureURLError, NotLoggedInError
 from .auth import Masked, TokenProvider, check_secure_url
 from .http_errors import connection_error, http_error, redirect_error
+from .http_sessions import new_session, origin
 from .odata import ENV_SCIM_TOKEN, is_scim_path
 from .rate_limit import RateLimiter, rate_hint
 from .request import Params, encode_query, shown_url
 from .retry import retry_after, retry_wait
-from .sessions import new_session, origin
 
 __all__ = ["RequestCancelled", "Transport", "redact_headers"]
 

@@ -3,7 +3,7 @@
 Nothing here talks HTTP, builds queries or decides how to log in: that is ``ElfsquadClient``
 (every magic calls only its public methods), ``cell.parse_request``, ``arguments`` (the lines'
 options and which go together) and ``login`` (where credentials come from). The settings are
-in ``settings``.
+in ``traits``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from .cell import parse_request
 from .login import LoginFlow
 from .output import keep_result, status_line
 from .session import ElfsquadSession
-from .settings import CELL_SETTINGS, MagicSettings
+from .traits import CELL_SETTINGS, MagicSettings
 
 __all__ = ["ElfsquadMagic", "bodyless_cell_as_line", "load", "unload"]
 

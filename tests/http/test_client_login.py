@@ -137,7 +137,7 @@ def test_repr_and_pickle_never_reveal_credentials(sandbox) -> None:
 
 
 def test_proxy_settings_apply_to_remote_hosts_but_not_loopback(monkeypatch) -> None:
-    from elfsquad_magic.core.sessions import new_session
+    from elfsquad_magic.core.http_sessions import new_session
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from elfsquad_magic.core.http_sessions import new_session
 from elfsquad_magic.core.retry import retry_wait
-from elfsquad_magic.core.sessions import new_session
 
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 BUDGET = 60.0
