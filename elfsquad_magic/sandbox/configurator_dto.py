@@ -4,13 +4,10 @@ configuration's language writes money."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .configurator import RELATIONSHIP_TYPES, Conflict, FeatureModelGraph
-
-if TYPE_CHECKING:
-    from .configurator_api import _DtoBuilder
 
 # FeatureModelRelationshipDisplayType: names in the order of their numbers.
 DISPLAY_TYPES = {
@@ -64,7 +61,53 @@ class Pricing:
         return f"{self.symbol} {sign}{text}"
 
 
-def node_dto(build: _DtoBuilder, node_id: str, depth: int | None = None) -> dict:
+@dataclass
+class LinkedInstance:
+    """One configuration of a linked model beneath a node of its parent configuration."""
+
+    id: str
+    parent_node_id: str
+    configuration_id: str
+    multiplier: int = 1
+
+
+@dataclass
+class State:
+    """A configuration's answers and settings."""
+
+    id: str
+    code: str
+    model_id: str
+    explicit: dict[str, float] = field(default_factory=dict)
+    text_values: dict[str, str] = field(default_factory=dict)
+    image_values: dict[str, str] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    language: str = "en"
+    currency: str = "EUR"
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    quotation_id: str | None = None
+    linked: list[LinkedInstance] = field(default_factory=list)
+
+
+class DtoBuilder:
+    """Builds node DTOs of one configuration (see ``configurator_dto.node_dto``)."""
+
+    def __init__(
+        self, graph: FeatureModelGraph, values: dict[str, float], state: State, pricing: Pricing
+    ) -> None:
+        self.graph, self.values, self.state, self.pricing = graph, values, state, pricing
+
+    def node_total(self, node_id: str, vat: bool = False) -> float:
+        """A selected node's price times its value, converted (0 when not selected)."""
+        value = self.values.get(node_id, 0.0)
+        return self.pricing.total(self.graph, node_id, value, vat)
+
+    def node(self, node_id: str, depth: int | None = None) -> dict:
+        """The node's DTO with its children (``depth`` levels of them; all when ``None``)."""
+        return node_dto(self, node_id, depth)
+
+
+def node_dto(build: DtoBuilder, node_id: str, depth: int | None = None) -> dict:
     """A node of the configuration with its prices and (``depth`` levels of) children."""
     graph, pricing, state = build.graph, build.pricing, build.state
     node = graph.nodes[node_id]
@@ -131,7 +174,7 @@ def node_dto(build: _DtoBuilder, node_id: str, depth: int | None = None) -> dict
     return doc
 
 
-def conflict_dto(conflict: Conflict, graph: FeatureModelGraph, build: _DtoBuilder) -> dict:
+def conflict_dto(conflict: Conflict, graph: FeatureModelGraph, build: DtoBuilder) -> dict:
     """A conflict: the node concerned (its path of names from the root), the kind and values."""
     path = [graph.nodes[n]["featureId"] for n in reversed(graph.ancestors(conflict.node_id))]
     names = [(graph.features.get(f) or {}).get("name") or "" for f in path]
@@ -150,4 +193,12 @@ def conflict_dto(conflict: Conflict, graph: FeatureModelGraph, build: _DtoBuilde
     }
 
 
-__all__ = ["DISPLAY_TYPES", "Pricing", "conflict_dto", "node_dto"]
+__all__ = [
+    "DISPLAY_TYPES",
+    "DtoBuilder",
+    "LinkedInstance",
+    "Pricing",
+    "State",
+    "conflict_dto",
+    "node_dto",
+]
