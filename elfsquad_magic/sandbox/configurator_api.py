@@ -156,7 +156,15 @@ class ConfiguratorApi(ShowroomMixin):
         state.currency = row.get("currencyIso") or "EUR"
         lines = self.ledger.rows("QuotationLines", "configurationId", row["id"])
         if lines:
-            state.quotation_id = lines[0]["quotationId"]
+            # Revisions share a configuration: its quotation is the latest version among them.
+            quotations = {
+                q: self.ledger.get("Quotations", q) for q in {x["quotationId"] for x in lines}
+            }
+            latest = max(
+                quotations, key=lambda q: ((quotations[q] or {}).get("versionNumber") or 0, q)
+            )
+            state.quotation_id = latest
+            lines = [x for x in lines if x["quotationId"] == latest]
             count = lines[0]["groupAmount"] or 1
             for line in lines:
                 if line["featureModelNodeId"]:
