@@ -10,7 +10,7 @@ import orjson
 from .configurator_dto import DtoBuilder, LinkedInstance, State
 from .cpqhttp import CpqRequest, answer, empty, guid, invalid, missing
 from .dataapi import Reply
-from .values import utc_now_text
+from .values import EMPTY_DATE, normalize_datetime, utc_now_text
 
 
 class ShowroomMixin:
@@ -80,8 +80,8 @@ class ShowroomMixin:
             "organizationId": row.get("organizationId"),
             "reference": None,
             "synced": False,
-            "createdDate": row.get("createdDate") or "0001-01-01T00:00:00Z",
-            "updatedDate": row.get("updatedDate") or "0001-01-01T00:00:00Z",
+            "createdDate": normalize_datetime(row.get("createdDate") or EMPTY_DATE),
+            "updatedDate": normalize_datetime(row.get("updatedDate") or EMPTY_DATE),
             "requireLogin": bool(row.get("requireLogin")),
             "primaryColor": row.get("primaryColor"),
             "accentColor": row.get("accentColor"),
@@ -126,8 +126,8 @@ class ShowroomMixin:
                 "organizationId": vat["organizationId"],
                 "reference": vat["reference"],
                 "synced": False,
-                "createdDate": vat["createdDate"],
-                "updatedDate": vat["updatedDate"],
+                "createdDate": normalize_datetime(vat["createdDate"]),
+                "updatedDate": normalize_datetime(vat["updatedDate"]),
                 "name": vat["name"],
                 "pct": vat["pct"],
                 "pctString": f"{vat['pct']:g}%",

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from .dataextras import (
+    Functions,
     functions_document,
     generate_document,
     is_function_call,
@@ -109,6 +110,7 @@ class DataApi:
         self.store = store
         self.page_size = page_size
         self._metadata = csdl(service).encode()
+        self.functions = Functions(service, store)
 
     def schema_changed(self) -> None:
         """Serve the ``$metadata`` of the properties as they are now (one was added)."""
@@ -124,6 +126,9 @@ class DataApi:
             return self._only(req, ("GET",)) or Reply(
                 200, self._metadata, "application/xml; charset=utf-8", {"OData-Version": "4.0"}
             )
+        if segs[0] == "$functions" and len(segs) == 2:
+            doc = self.functions.call(segs[1], self._json_body(req), req.base_url)
+            return self._only(req, ("PUT",)) or Reply(200, orjson.dumps(doc))
         if segs[0] in ("$functions", "$triggers") and len(segs) == 1:
             make = functions_document if segs[0] == "$functions" else triggers_document
             return self._only(req, ("GET",)) or Reply(200, orjson.dumps(make(req.base_url)))

@@ -4,19 +4,22 @@ and subscribed to), and ``Quotations({id})/Default.GenerateDocument(...)`` (a PD
 
 from __future__ import annotations
 
+import base64
 import re
-from urllib.parse import unquote
+import uuid
+from urllib.parse import quote, unquote
 
 import orjson
 
 from .metadata import EntitySetSpec, ServiceSpec
 from .pdf import small_pdf
-from .query import bad_request
+from .query import ODataError, bad_request
 from .store import Store, column
 
 _FUNCTION = re.compile(
     r"^(?:Default\.)?GenerateDocument\((?P<args>.*)\)$", re.IGNORECASE | re.DOTALL
 )
+PDF_TYPE = "application/pdf"
 _JSON_TYPES = {
     "Edm.Guid": {"type": "string", "format": "uuid"},
     "Edm.DateTimeOffset": {"type": "string", "format": "date-time"},
@@ -113,6 +116,11 @@ def generate_document(
     unknown = set(args) - {"type", "languageIso", "quotationTemplateId"}
     if unknown:
         raise bad_request(f"GenerateDocument has no parameter '{sorted(unknown)[0]}'.")
+    return quotation_pdf(service, store, key)
+
+
+def quotation_pdf(service: ServiceSpec, store: Store, key: object) -> tuple[bytes, str] | None:
+    """A quotation's PDF and file name (``None`` when there is no such quotation)."""
     spec = service.sets["Quotations"]
     raw = store.get(spec, key)
     if raw is None:
@@ -138,8 +146,91 @@ def generate_document(
     return small_pdf(title, text), name
 
 
+class Functions:
+    """``PUT $functions/GenerateDocument``, ``AttachDocument`` and ``DownloadFile``, as the
+    Power Automate connector calls them (PascalCase bodies, JSON answers with base64 content).
+    Attached documents are ``FileEntities`` and ``QuotationFiles`` rows; their bytes stay in
+    memory, where ``DownloadFile`` finds them by URL."""
+
+    def __init__(self, service: ServiceSpec, store: Store) -> None:
+        self.service, self.store = service, store
+        self.files: dict[str, tuple[str, bytes]] = {}  # url -> (name, content)
+
+    def call(self, name: str, body: object, base_url: str) -> dict:
+        """Run one function; 400/404 OData errors as the Data API gives them."""
+        if not isinstance(body, dict):
+            raise bad_request("Send a JSON object.")
+        action = {
+            "generatedocument": self.generate,
+            "attachdocument": self.attach,
+            "downloadfile": self.download,
+        }.get(name.lower())
+        if action is None:
+            raise ODataError(404, "NotFound", f"The function '{name}' does not exist.")
+        return action(body, base_url)
+
+    def _pdf(self, body: dict) -> tuple[bytes, str]:
+        from .values import normalize_guid
+
+        try:
+            key = normalize_guid(str(body.get("QuotationId")))
+        except ValueError:
+            raise bad_request("QuotationId must be a quotation's id.") from None
+        made = quotation_pdf(self.service, self.store, key)
+        if made is None:
+            raise ODataError(404, "NotFound", f"No Quotation with key '{key}' exists.")
+        return made
+
+    def generate(self, body: dict, base_url: str) -> dict:
+        content, name = self._pdf(body)
+        return {
+            "FileName": name,
+            "ContentType": PDF_TYPE,
+            "Content": base64.b64encode(content).decode(),
+        }
+
+    def attach(self, body: dict, base_url: str) -> dict:
+        from .values import EMPTY_DATE, utc_now_text
+
+        content, name = self._pdf(body)
+        name = str(body.get("FileName") or name)
+        file_id, now = str(uuid.uuid4()), utc_now_text()
+        url = f"{base_url}/files/{file_id}/{quote(name)}"
+        stamp = {"createdDate": now, "updatedDate": EMPTY_DATE}
+        entity = {
+            **dict.fromkeys(self.service.sets["FileEntities"].properties),
+            **stamp,
+            "id": file_id,
+            "name": name,
+            "url": url,
+        }
+        link = {
+            **dict.fromkeys(self.service.sets["QuotationFiles"].properties),
+            **stamp,
+            "id": str(uuid.uuid4()),
+            "quotationId": body["QuotationId"].lower(),
+            "fileId": file_id,
+        }
+        self.store.insert(self.service.sets["FileEntities"], [entity])
+        self.store.insert(self.service.sets["QuotationFiles"], [link])
+        self.files[url] = (name, content)
+        return {"FileName": name, "Url": url, "FileId": file_id, "QuotationId": link["quotationId"]}
+
+    def download(self, body: dict, base_url: str) -> dict:
+        url = str(body.get("Url") or "")
+        if url not in self.files:
+            raise ODataError(404, "NotFound", f"No file at '{url}' in this sandbox.")
+        name, content = self.files[url]
+        return {
+            "FileName": name,
+            "ContentType": PDF_TYPE,
+            "Content": base64.b64encode(content).decode(),
+        }
+
+
 __all__ = [
     "GENERATE_DOCUMENT",
+    "Functions",
     "TOPICS",
     "functions_document",
     "generate_document",

@@ -301,8 +301,9 @@ class QuotationApi:
                 "reference": row["reference"],
                 "synced": False,
                 "inactive": False,
-                "createdDate": row["createdDate"],
-                "updatedDate": row["updatedDate"],
+                # RFC 3339 in this API (the Data API keeps the seed's awkward forms).
+                "createdDate": normalize_datetime(row["createdDate"]),
+                "updatedDate": normalize_datetime(row["updatedDate"]),
                 "temp": None,
                 **{f"customField{i}": row.get(f"customField{i}") for i in range(1, 6)},
             }
