@@ -10,6 +10,7 @@ import orjson
 from .configurator_dto import DtoBuilder, LinkedInstance, State
 from .cpqhttp import CpqRequest, answer, empty, guid, invalid, missing
 from .dataapi import Reply
+from .quotationapi import main_organization, new_quotation
 from .values import EMPTY_DATE, normalize_datetime, utc_now_text
 
 
@@ -121,20 +122,7 @@ class ShowroomMixin:
             "languages": [{"iso": k, "name": v} for k, v in self.languages().items()],
         }
         if vat:
-            doc["defaultVat"] = {
-                "id": vat["id"],
-                "organizationId": vat["organizationId"],
-                "reference": vat["reference"],
-                "synced": False,
-                "createdDate": normalize_datetime(vat["createdDate"]),
-                "updatedDate": normalize_datetime(vat["updatedDate"]),
-                "name": vat["name"],
-                "pct": vat["pct"],
-                "pctString": f"{vat['pct']:g}%",
-                "includesVAT": bool(vat["includesVAT"]),
-                "defaultVat": bool(vat["defaultVat"]),
-                "coefficient": round(1 + vat["pct"] / 100, 4),
-            }
+            doc["defaultVat"] = _vat_doc(vat)
         return answer(req, doc)
 
     def _instance(self, state: State, body: object, name: str = "linkedConfigurationId") -> int:
@@ -217,16 +205,34 @@ class ShowroomMixin:
         if not isinstance(body, dict) or not isinstance(body.get("quotationRequest"), dict):
             raise invalid("quotationRequest", "The quotationRequest field is required.")
         ask = body["quotationRequest"]
-        ledger = self.ledger
-        orgs = ledger.store.rows(self._set("Organizations"))
-        org = min(orgs, key=lambda o: o["createdDate"])["id"] if orgs else None
-        now = utc_now_text()
-        account = dict.fromkeys(self._set("CrmAccounts").properties)
+        account, contact = self._requester(ask)
+        fields = {
+            "organizationId": account["organizationId"],
+            "debtorId": account["id"],
+            "debtorContactId": contact["id"],
+            "shipToId": account["id"],
+            "subject": ask.get("subject"),
+            "remarks": ask.get("remarks"),
+            "customerReference": ask.get("customerReference"),
+        }
+        quotation = new_quotation(self.ledger, fields)
+        if body.get("configurationIds"):
+            add = {
+                "quotationId": quotation["id"],
+                "configurationIds": body["configurationIds"],
+                "quantities": body.get("quantities"),
+            }
+            inner = CpqRequest("PUT", ["addtoquotation"], [], orjson.dumps(add), req.accept)
+            self.add_to_quotation(inner)
+        return empty()
+
+    def _requester(self, ask: dict) -> tuple[dict, dict]:
+        """The CRM account and contact of an anonymous quotation request, stored."""
+        org = main_organization(self.ledger)
+        stamp = {"createdDate": utc_now_text(), "updatedDate": EMPTY_DATE, "organizationId": org}
+        account = {**dict.fromkeys(self._set("CrmAccounts").properties), **stamp}
         account.update(
             id=str(uuid.uuid4()),
-            createdDate=now,
-            updatedDate="0001-01-01T00:00:00Z",
-            organizationId=org,
             companyName=ask.get("companyName"),
             email=ask.get("email"),
             phone1=ask.get("phoneNumber"),
@@ -239,12 +245,9 @@ class ShowroomMixin:
             firstName=ask.get("firstName"),
             lastName=ask.get("lastName"),
         )
-        contact = dict.fromkeys(self._set("CrmContacts").properties)
+        contact = {**dict.fromkeys(self._set("CrmContacts").properties), **stamp}
         contact.update(
             id=str(uuid.uuid4()),
-            createdDate=now,
-            updatedDate="0001-01-01T00:00:00Z",
-            organizationId=org,
             firstName=ask.get("firstName"),
             lastName=ask.get("lastName"),
             email=ask.get("email"),
@@ -252,31 +255,27 @@ class ShowroomMixin:
             useParentAddress=True,
         )
         account["defaultContactId"] = contact["id"]
-        ledger.put("CrmAccounts", [account])
-        ledger.put("CrmContacts", [contact])
-        from .quotationapi import new_quotation  # one module creates quotations
+        self.ledger.put("CrmAccounts", [account])
+        self.ledger.put("CrmContacts", [contact])
+        return account, contact
 
-        quotation = new_quotation(
-            ledger,
-            {
-                "organizationId": org,
-                "debtorId": account["id"],
-                "debtorContactId": contact["id"],
-                "shipToId": account["id"],
-                "subject": ask.get("subject"),
-                "remarks": ask.get("remarks"),
-                "customerReference": ask.get("customerReference"),
-            },
-        )
-        add = {
-            "quotationId": quotation["id"],
-            "configurationIds": body.get("configurationIds"),
-            "quantities": body.get("quantities"),
-        }
-        if add["configurationIds"]:
-            inner = CpqRequest("PUT", ["addtoquotation"], [], orjson.dumps(add), req.accept)
-            self.add_to_quotation(inner)
-        return empty()
+
+def _vat_doc(vat: dict) -> dict:
+    """A Data API ``Vats`` row as the configurator's ``VAT``."""
+    return {
+        "id": vat["id"],
+        "organizationId": vat["organizationId"],
+        "reference": vat["reference"],
+        "synced": False,
+        "createdDate": normalize_datetime(vat["createdDate"]),
+        "updatedDate": normalize_datetime(vat["updatedDate"]),
+        "name": vat["name"],
+        "pct": vat["pct"],
+        "pctString": f"{vat['pct']:g}%",
+        "includesVAT": bool(vat["includesVAT"]),
+        "defaultVat": bool(vat["defaultVat"]),
+        "coefficient": round(1 + vat["pct"] / 100, 4),
+    }
 
 
 def category_tree(categories: list[dict], attached: dict[str, list[str]]) -> list[dict]:

@@ -113,61 +113,12 @@ class Ledger:
     ) -> list[dict]:
         """A group for ``configuration`` with a line per selected, non-phantom node (values times
         ``count``), parent lines as in the tree; the quotation's totals recomputed."""
-        features = graph.features
         existing = self.rows("QuotationLines", "quotationId", quotation["id"])
         groups = self.rows("QuotationGroups", "quotationId", quotation["id"])
         number = max((x["lineNumber"] or 0 for x in existing), default=0)
-        group_id = str(uuid.uuid4())
-        now = utc_now_text()
-        template = dict.fromkeys(self.service.sets["QuotationLines"].properties)
-        line_of: dict[str, str] = {}
-        lines = []
-        for node_id, value in result.values.items():
-            node = graph.nodes[node_id]
-            if node.get("isPhantom"):
-                continue
-            up = graph.parent.get(node_id)
-            while up is not None and up not in line_of:
-                up = graph.parent.get(up)
-            feature = features.get(node["featureId"]) or {}
-            price = graph.price(node_id)
-            number += 1
-            line = dict(template)
-            line.update(
-                id=str(uuid.uuid4()),
-                createdDate=now,
-                updatedDate=EMPTY_DATE,
-                organizationId=quotation["organizationId"],
-                quotationId=quotation["id"],
-                lineNumber=number,
-                articleCode=feature.get("articleCode"),
-                description=feature.get("name"),
-                featureId=node["featureId"],
-                featureModelNodeId=node_id,
-                quantity=float(value * count),
-                parentLineId=line_of.get(up) if up is not None else None,
-                groupedRootLine=node_id == graph.root,
-                groupId=group_id,
-                groupOrder=len(groups),
-                groupTitle=configuration.get("name"),
-                groupAmount=count,
-                addedFromConfiguration=True,
-                configurationId=configuration["id"],
-                vatId=feature.get("vatId"),
-                discountPct=0.0,
-                marginPct=feature.get("marginPct"),
-                purchasePriceDiscountPct=0.0,
-                groupDiscountPct=0.0,
-                defaultPurchasePriceDiscountPct=0.0,
-                unitPrice=price,
-                originalUnitPrice=price,
-                featureModelId=graph.model_id,
-            )
-            line_of[node_id] = line["id"]
-            lines.append(line)
         group = dict.fromkeys(self.service.sets["QuotationGroups"].properties)
         group.update(
-            groupId=group_id,
+            groupId=str(uuid.uuid4()),
             groupOrder=len(groups),
             groupAmount=count,
             groupTitle=configuration.get("name"),
@@ -176,11 +127,69 @@ class Ledger:
             quotationId=quotation["id"],
             groupMarginPct=0.0,
         )
+        line_of: dict[str, str] = {}
+        lines = []
+        for node_id, value in result.values.items():
+            if graph.nodes[node_id].get("isPhantom"):
+                continue
+            up = graph.parent.get(node_id)
+            while up is not None and up not in line_of:
+                up = graph.parent.get(up)
+            number += 1
+            line = self._line(quotation, graph, node_id, value * count, group, number)
+            line["parentLineId"] = line_of.get(up) if up is not None else None
+            line_of[node_id] = line["id"]
+            lines.append(line)
         group.update(group_totals(lines, self.vat_pct(), count))
         self.put("QuotationLines", lines)
         self.put("QuotationGroups", [group])
         self.recompute(quotation["id"])
         return lines
+
+    def _line(
+        self,
+        quotation: dict,
+        graph: FeatureModelGraph,
+        node_id: str,
+        quantity: float,
+        group: dict,
+        number: int,
+    ) -> dict:
+        """A configured line of ``group`` for one node, at the node's price, no discount."""
+        node = graph.nodes[node_id]
+        feature = graph.features.get(node["featureId"]) or {}
+        price = graph.price(node_id)
+        line = dict.fromkeys(self.service.sets["QuotationLines"].properties)
+        line.update(
+            id=str(uuid.uuid4()),
+            createdDate=utc_now_text(),
+            updatedDate=EMPTY_DATE,
+            organizationId=quotation["organizationId"],
+            quotationId=quotation["id"],
+            lineNumber=number,
+            articleCode=feature.get("articleCode"),
+            description=feature.get("name"),
+            featureId=node["featureId"],
+            featureModelNodeId=node_id,
+            quantity=float(quantity),
+            groupedRootLine=node_id == graph.root,
+            groupId=group["groupId"],
+            groupOrder=group["groupOrder"],
+            groupTitle=group["groupTitle"],
+            groupAmount=group["groupAmount"],
+            addedFromConfiguration=True,
+            configurationId=group["configurationId"],
+            vatId=feature.get("vatId"),
+            discountPct=0.0,
+            marginPct=feature.get("marginPct"),
+            purchasePriceDiscountPct=0.0,
+            groupDiscountPct=0.0,
+            defaultPurchasePriceDiscountPct=0.0,
+            unitPrice=price,
+            originalUnitPrice=price,
+            featureModelId=graph.model_id,
+        )
+        return line
 
 
 __all__ = ["Ledger", "amount", "amount_incl", "cost", "group_totals"]

@@ -76,7 +76,8 @@ def _statuses(ledger: Ledger) -> list[dict]:
     return sorted(rows, key=lambda s: (s["order"] or 0, s["id"]))
 
 
-def _main_org(ledger: Ledger) -> str | None:
+def main_organization(ledger: Ledger) -> str | None:
+    """The tenant's own organisation (the one that owns itself)."""
     orgs = ledger.store.rows(ledger.service.sets["Organizations"])
     top = [o for o in orgs if o["organizationId"] == o["id"]] or orgs
     return top[0]["id"] if top else None
@@ -96,7 +97,7 @@ def new_quotation(ledger: Ledger, fields: dict) -> dict:
         import orjson
 
         number = (orjson.loads(numbers[0])["quotationNumber"] if numbers else 100000) + 1
-    org_id = fields.get("organizationId") or _main_org(ledger)
+    org_id = fields.get("organizationId") or main_organization(ledger)
     org = ledger.get("Organizations", org_id) if org_id else None
     if org_id and org is None:
         raise invalid("organizationId", f"The organization {org_id} does not exist.")
@@ -281,36 +282,16 @@ class QuotationApi:
             (p for p in props if p["isRequired"] and p["id"] not in filled),
             key=lambda p: (p["order"] or 0, p["id"]),
         )
-        tenant = _main_org(ledger)
+        tenant = main_organization(ledger)
         fields = [] if quotation.get("debtorId") else ["debtorId"]
         return [self.property_doc(p, tenant) for p in wanted], fields
 
     def property_doc(self, prop: dict, tenant: str | None) -> dict:
         """A quotation property as the Quotation API's ``QuotationProperty`` (texts, fields)."""
         ledger = self.ledger
-        zero = str(uuid.UUID(int=0))
-
-        def base(row: dict) -> dict:
-            return {
-                "id": row["id"],
-                "tenantId": tenant or zero,
-                "organizationId": row["organizationId"],
-                "organizationName": None,
-                "creatorId": row["creatorId"] or zero,
-                "modifierId": row["creatorId"] or zero,
-                "reference": row["reference"],
-                "synced": False,
-                "inactive": False,
-                # RFC 3339 in this API (the Data API keeps the seed's awkward forms).
-                "createdDate": normalize_datetime(row["createdDate"]),
-                "updatedDate": normalize_datetime(row["updatedDate"]),
-                "temp": None,
-                **{f"customField{i}": row.get(f"customField{i}") for i in range(1, 6)},
-            }
-
         texts = [
             {
-                **base(t),
+                **_entity(t, tenant),
                 "value": t["value"],
                 "languageIso": t["languageIso"],
                 "entityPropertyId": prop["id"],
@@ -321,7 +302,7 @@ class QuotationApi:
         for f in ledger.rows("QuotationPropertyFields", "entityPropertyId", prop["id"]):
             field_texts = [
                 {
-                    **base(t),
+                    **_entity(t, tenant),
                     "value": t["value"],
                     "languageIso": t["languageIso"],
                     "entityPropertyFieldId": f["id"],
@@ -333,7 +314,7 @@ class QuotationApi:
             ]
             fields.append(
                 {
-                    **base(f),
+                    **_entity(f, tenant),
                     "code": f["code"],
                     "description": f["description"],
                     "entityPropertyId": prop["id"],
@@ -344,7 +325,7 @@ class QuotationApi:
             )
         kind = PROPERTY_TYPES.index(prop["type"]) if prop["type"] in PROPERTY_TYPES else 0
         return {
-            **base(prop),
+            **_entity(prop, tenant),
             "description": prop["description"],
             "isRequired": bool(prop["isRequired"]),
             "isReadonly": bool(prop["isReadonly"]),
@@ -605,10 +586,31 @@ class QuotationApi:
         return empty()
 
 
+def _entity(row: dict, tenant: str | None) -> dict:
+    """The audit members every entity of the Quotation API carries."""
+    zero = str(uuid.UUID(int=0))
+    return {
+        "id": row["id"],
+        "tenantId": tenant or zero,
+        "organizationId": row["organizationId"],
+        "organizationName": None,
+        "creatorId": row["creatorId"] or zero,
+        "modifierId": row["creatorId"] or zero,
+        "reference": row["reference"],
+        "synced": False,
+        "inactive": False,
+        # RFC 3339 in this API (the Data API keeps the seed's awkward forms).
+        "createdDate": normalize_datetime(row["createdDate"]),
+        "updatedDate": normalize_datetime(row["updatedDate"]),
+        "temp": None,
+        **{f"customField{i}": row.get(f"customField{i}") for i in range(1, 6)},
+    }
+
+
 def _dumps(doc: object) -> bytes:
     import orjson
 
     return orjson.dumps(doc)
 
 
-__all__ = ["READ_FIELDS", "QuotationApi", "new_quotation", "read_dto"]
+__all__ = ["READ_FIELDS", "QuotationApi", "main_organization", "new_quotation", "read_dto"]
