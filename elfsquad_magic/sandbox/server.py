@@ -272,22 +272,24 @@ class SandboxApp:
         if (denied := self.authenticate(handler)) is not None:
             return denied
         host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
-        if (reply := self._serve_cpq(handler, body, split, path, host)) is not None:
-            return reply
-        segments = (
-            [unquote(s) for s in path[len("/data/1/") :].split("/")] if path != "/data/1" else []
-        )
-        request = Request(
-            method="GET" if handler.command == "HEAD" else handler.command,
-            segments=segments,
-            options=parse_qsl(split.query, keep_blank_values=True),
-            body=body,
-            base_url=f"http://{host}",
-            path=path,
-            prefer=handler.headers.get("Prefer", ""),
-            if_match=handler.headers.get("If-Match", ""),
-        )
-        reply = self.api.handle(request)
+        reply = self._serve_cpq(handler, body, split, path, host)
+        if reply is None:
+            segments = (
+                [unquote(s) for s in path[len("/data/1/") :].split("/")]
+                if path != "/data/1"
+                else []
+            )
+            request = Request(
+                method="GET" if handler.command == "HEAD" else handler.command,
+                segments=segments,
+                options=parse_qsl(split.query, keep_blank_values=True),
+                body=body,
+                base_url=f"http://{host}",
+                path=path,
+                prefer=handler.headers.get("Prefer", ""),
+                if_match=handler.headers.get("If-Match", ""),
+            )
+            reply = self.api.handle(request)
         if fault == "cut":
             self.count("faults_cut")
             return "cut:" + str(reply.status), reply  # type: ignore[return-value]
