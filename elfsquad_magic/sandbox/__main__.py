@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Elfsquad sandbox serving at {sandbox.url} (ready in {elapsed:.1f}s)")
     print(f"  token endpoint : {sandbox.url}/oauth2/token")
     print(f"  Data API       : {sandbox.url}/data/1/")
+    print(f"  Quotation API  : {sandbox.url}/quotation/1/")
+    print(f"  Configurator   : {sandbox.url}/configurator/3/configurator/")
     print(f"  client id      : {sandbox.client_id}")
     print(f"  client secret  : {sandbox.client_secret}")
     print(f"  SCIM API       : {sandbox.url}/scim/2/Users (token {sandbox.scim_token})")

@@ -9,10 +9,13 @@ from types import TracebackType
 
 import orjson
 
+from .configurator_api import ConfiguratorApi
 from .dataapi import DataApi
 from .faults import FAULT_KINDS, FaultInjector
+from .ledger import Ledger
 from .metadata import EntitySetSpec, load_service
 from .profile import Capacity, RateLimit
+from .quotationapi import QuotationApi
 from .scim import ScimApi
 from .seed import generate_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
@@ -113,7 +116,16 @@ class Sandbox:
         self._store = store
         self._api = DataApi(service, store, self._page_size)
         scim = ScimApi(store, service.sets["Users"], self.scim_token)
-        self._app = SandboxApp(self._api, self._tokens, self._faults, self._settings, scim)
+        ledger = Ledger(service, store)
+        self._app = SandboxApp(
+            self._api,
+            self._tokens,
+            self._faults,
+            self._settings,
+            scim,
+            QuotationApi(ledger),
+            ConfiguratorApi(ledger),
+        )
         self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -13,6 +13,14 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from .dataextras import (
+    Functions,
+    functions_document,
+    generate_document,
+    is_function_call,
+    json_schema,
+    triggers_document,
+)
 from .metadata import EntitySetSpec, ServiceSpec, csdl
 from .query import (
     ODataError,
@@ -41,6 +49,7 @@ KNOWN_OPTIONS = {
     "$search",
 }
 BULK_ACTIONS = {"BulkInsert", "BulkUpdate", "BulkUpsert", "BulkDelete"}
+_SCHEMA_JSON = "application/schema+json; charset=utf-8"
 
 _KEY_SEGMENT = re.compile(r"^(?P<set>[A-Za-z_][A-Za-z0-9_]*)\((?P<key>.*)\)$", re.DOTALL)
 _PREFER_PAGE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
@@ -101,6 +110,7 @@ class DataApi:
         self.store = store
         self.page_size = page_size
         self._metadata = csdl(service).encode()
+        self.functions = Functions(service, store)
 
     def schema_changed(self) -> None:
         """Serve the ``$metadata`` of the properties as they are now (one was added)."""
@@ -116,6 +126,12 @@ class DataApi:
             return self._only(req, ("GET",)) or Reply(
                 200, self._metadata, "application/xml; charset=utf-8", {"OData-Version": "4.0"}
             )
+        if segs[0] == "$functions" and len(segs) == 2:
+            doc = self.functions.call(segs[1], self._json_body(req), req.base_url)
+            return self._only(req, ("PUT",)) or Reply(200, orjson.dumps(doc))
+        if segs[0] in ("$functions", "$triggers") and len(segs) == 1:
+            make = functions_document if segs[0] == "$functions" else triggers_document
+            return self._only(req, ("GET",)) or Reply(200, orjson.dumps(make(req.base_url)))
         first = segs[0]
         key_text = None
         if m := _KEY_SEGMENT.match(first):
@@ -135,6 +151,13 @@ class DataApi:
         if rest and rest != [""]:
             if key_text is None and len(rest) == 1 and rest[0] == "$count":
                 return self._only(req, ("GET",)) or self.count_segment(req, spec)
+            if key_text is None and len(rest) == 1 and rest[0] in ("$schema", "$patch-schema"):
+                doc = json_schema(spec, patch=rest[0] == "$patch-schema")
+                return self._only(req, ("GET",)) or Reply(200, orjson.dumps(doc), _SCHEMA_JSON)
+            if key_text is not None and len(rest) == 1 and is_function_call(rest[0]):
+                if spec.name != "Quotations":
+                    raise not_found(f"'{rest[0]}' is not a function of {spec.name}.")
+                return self._only(req, ("GET",)) or self.document(spec, key_text, rest[0])
             if key_text is None and len(rest) == 1 and (action := _bound_action(rest[0])):
                 if action not in spec.bulk_actions:
                     raise not_found(f"'{rest[0]}' is not an action of {spec.name}.")
@@ -162,6 +185,15 @@ class DataApi:
             "MethodNotAllowed", f"The method {req.method} is not allowed on this resource."
         )
         return Reply(405, body, headers={"Allow": ", ".join(allowed)})
+
+    def document(self, spec: EntitySetSpec, key_text: str, segment: str) -> Reply:
+        """``Quotations({id})/Default.GenerateDocument(...)``: the quotation as a PDF."""
+        made = generate_document(self.service, self.store, self.parse_key(spec, key_text), segment)
+        if made is None:
+            raise not_found(f"No {spec.entity_type} with key '{key_text}' exists.")
+        content, name = made
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Reply(200, content, "application/pdf", disposition)
 
     def parse_key(self, spec: EntitySetSpec, text: str) -> object:
         """Key text (``<guid>``, ``'NL'``, ``id=<guid>``) -> the store's comparable form."""

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from odata_query import ast
+from odata_query import exceptions as odata_exceptions
 from odata_query.grammar import ODataLexer, ODataParser
 from odata_query.sql.sqlite import AstToSqliteSqlVisitor
 
@@ -264,6 +265,8 @@ def translate_filter(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, obj
         tree = ODataParser().parse(ODataLexer().tokenize(prepared))
     except ODataError:
         raise
+    except (odata_exceptions.ParsingException, odata_exceptions.TokenizingException) as exc:
+        raise bad_request(syntax_error(text, prepared, exc)) from None
     except Exception as exc:  # the grammar raises several exception types for bad input
         raise bad_request(f"The $filter is not valid OData: {exc}") from None
     if tree is None:
@@ -276,6 +279,65 @@ def translate_filter(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, obj
     except Exception as exc:
         raise bad_request(f"The $filter cannot be evaluated: {exc}") from None
     return sql, visitor.params
+
+
+_KEYWORDS = {
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "and",
+    "or",
+    "not",
+    "has",
+    "in",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "divby",
+    "mod",
+}
+_WORD = re.compile(r"[^\s()]+")
+
+
+def syntax_error(text: str, prepared: str, exc: Exception) -> str:
+    """A parse error in ASP.NET Core OData's words, naming the (1-based) position and the
+    token: "Syntax error at position 12 in 'salesPrice gtt 100': 'gtt' is not a valid
+    operator." The parser reports the whitespace before an unknown word; the word is named."""
+    token = getattr(exc, "token", None)
+    if token is None:  # the text ended too early: "(name eq 'x'"
+        if text.count("(") > text.count(")"):
+            return f"')' or operator expected at position {len(text) + 1} in '{text}'."
+        return f"Expression expected at position {len(text) + 1} in '{text}'."
+    index = token.index
+    if text != prepared:  # quoting or lower-casing moved the characters: find the same word
+        index = min(index, len(text))
+    if isinstance(exc, odata_exceptions.TokenizingException):
+        value = str(token.value)
+        if value.startswith("'"):
+            return f"There is an unterminated string literal at position {index + 1} in '{text}'."
+        return (
+            f"Syntax error: character '{value[:1]}' is not valid at position {index + 1} "
+            f"in '{text}'."
+        )
+    if token.type in ("(", ")", ","):
+        return (
+            f"Syntax error at position {index + 1} in '{text}': '{token.value}' is not valid here."
+        )
+    word = _WORD.search(text, index)
+    if word is None:
+        return f"Expression expected at position {len(text) + 1} in '{text}'."
+    name, position = word.group(0), word.start() + 1
+    if name.lower() in _KEYWORDS:
+        after = word.end() + 1
+        rest = text[word.end() :].strip()
+        if not rest:
+            return f"Expression expected at position {after} in '{text}'."
+        return f"Syntax error at position {position} in '{text}': '{name}' is not valid here."
+    return f"Syntax error at position {position} in '{text}': '{name}' is not a valid operator."
 
 
 _ORDER_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)

@@ -5,6 +5,10 @@
 to real quotations and features, quotations to real accounts, contacts and statuses, and a
 quotation's ``totalPrice`` is the sum of its lines' ``round(quantity * unitPrice *
 (1 - discountPct / 100), 2)``; ``totalPriceInclVat`` adds each line's VAT.
+
+This module makes the reference sets, the organisation, users, catalogue and CRM; the product
+model lives in ``seed_products``, quotations in ``seed_quotations``, dealer terms in
+``seed_dealers``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,24 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from .configurator import FeatureModelGraph
 from .metadata import load_service
+from .seed_dealers import (
+    EXCHANGE_RATES,
+    child_organizations,
+    dealer_terms,
+    exchange_rates,
+    status_actions,
+)
+from .seed_dealers import settings as tenant_settings
+from .seed_products import feature_models, feature_properties, feature_texts, model_trees
+from .seed_quotations import (
+    Catalogue,
+    QuotationWriter,
+    crm_discount_lines,
+    property_sets,
+    property_value,
+)
 from .values import EMPTY_DATE
 
 _LANGUAGES = [
@@ -52,7 +73,7 @@ _DISCOUNTS += [100.0]
 # Languages and currencies of each country, so that a dealer in London quotes in pounds.
 _LANGUAGE_OF = {"NL": "nl", "BE": "nl", "DE": "de", "CH": "de", "FR": "fr", "ES": "en"}
 _CURRENCY_OF = {"GB": "GBP", "CH": "CHF", "US": "USD"}
-_STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived"]
+_STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived", "Revised"]
 _VATS = [
     ("High 21%", 21.0, True),
     ("Low 9%", 9.0, False),
@@ -80,8 +101,8 @@ _CATEGORIES = [
     "Spare parts",
     "Discounts",
 ]
-# Discounts (negative prices) are about 1.5 % of the features.
-_CATEGORY_WEIGHTS = [12 if name != "Discounts" else 1.5 for name in _CATEGORIES]
+# Discounts (negative prices) are one feature in a hundred, by index, so never more than 1 %.
+_DISCOUNT_EVERY = 100
 _WORDS = [
     "Alu",
     "Carbon",
@@ -228,19 +249,132 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     t = _Tenant(scale, seed)
     out = _reference_sets()
     # Each step draws from the one seeded generator, so their order is part of the data.
-    out["Organizations"] = _organizations(t)
+    out["Organizations"] = orgs = _organizations(t)
     out["Users"] = _users(t)
     out["Vats"] = vats = _vats(t)
     out["UnitOfMeasurements"] = units = _units(t)
     out["Categories"] = categories = _categories(t)
     out["Features"] = features = _features(t, categories, vats, units)
-    out["FeatureModels"] = models = _feature_models(t, features)
+    _products(t, out, features)
     out["QuotationStatuses"] = statuses = _statuses(t)
+    out["QuotationStatusChangeActions"] = status_actions(t, statuses)
     out["CrmAccounts"], out["CrmContacts"] = _crm(t, vats)
-    out["Quotations"], out["QuotationLines"] = _quotations(
-        t, features, vats, models, statuses, out["CrmAccounts"], out["CrmContacts"]
-    )
+    _dealers(t, out, orgs, features)
+    _properties(t, out)
+    _sales(t, out, vats, statuses)
+    settings = tenant_settings(t, statuses, vats, 100000 + len(out["Quotations"]) + 1)
+    out["Settings"] = [settings]
+    orgs[0]["settingsId"] = settings["id"]
     return _in_property_order(out)
+
+
+def _template(name: str) -> dict:
+    """An empty row of a set, its properties in model order."""
+    return dict.fromkeys(load_service().sets[name].properties)
+
+
+def _products(t: _Tenant, out: dict[str, list[dict]], features: list[dict]) -> None:
+    """Feature models as trees, their links, feature properties and texts."""
+    out["FeatureModels"] = models = feature_models(t, features)
+    nodes, edges, linked = model_trees(
+        t, models, features, _template("FeatureModelNodes"), _template("FeatureModelRelationships")
+    )
+    out["FeatureModelNodes"], out["FeatureModelRelationships"] = nodes, edges
+    out["LinkedFeatureModels"] = linked
+    props, values = feature_properties(t, features)
+    out["FeatureProperties"], out["FeatureHasFeatureProperties"] = props, values
+    out["FeatureTexts"] = feature_texts(t, features, nodes)
+
+
+def _dealers(t: _Tenant, out: dict, orgs: list[dict], features: list[dict]) -> None:
+    """The dealer tree, dealer terms, exchange rates, CRM discount lines."""
+    out["OrganizationHasChildOrganizationRelationships"] = child_organizations(t, orgs)
+    sells, sells_models = dealer_terms(t, orgs, features, out["FeatureModels"])
+    out["OrganizationSellsFeatures"], out["OrganizationSellsFeatureModels"] = sells, sells_models
+    out["ExchangeRates"] = exchange_rates(t)
+    out["CrmDiscountLines"] = crm_discount_lines(t, out["CrmAccounts"])
+
+
+def _properties(t: _Tenant, out: dict[str, list[dict]]) -> None:
+    """Custom fields of quotations and of CRM accounts, with the accounts' values."""
+    quotation = property_sets(
+        t, _quotation_property_specs(), "QuotationProperties", "QuotationPropertyFields"
+    )
+    out["QuotationProperties"] = quotation["QuotationProperties"]
+    out["QuotationPropertyFields"] = quotation["QuotationPropertyFields"]
+    out["QuotationPropertyFieldTexts"] = [
+        {**row, "type": "Description"} for row in quotation["field_texts"]
+    ]
+    crm = property_sets(
+        t, _crm_property_specs(), "CrmAccountProperties", "CrmAccountPropertyFields"
+    )
+    out["CrmAccountProperties"] = crm["CrmAccountProperties"]
+    out["CrmAccountPropertyFields"] = crm["CrmAccountPropertyFields"]
+    out["CrmAccountPropertyFieldTexts"] = crm["field_texts"]
+    out["EntityPropertyTexts"] = quotation["texts"] + crm["texts"]
+    values = []
+    for account in out["CrmAccounts"]:
+        for prop in crm["CrmAccountProperties"]:
+            if t.rng.random() < 0.6:
+                row = t.audited(account["organizationId"])
+                value = property_value(t, prop, crm["CrmAccountPropertyFields"])
+                row.update(entityId=account["id"], entityPropertyId=prop["id"], value=value)
+                values.append(row)
+    out["CrmAccountPropertyValues"] = values
+
+
+def _quotation_property_specs() -> list:
+    from .seed_quotations import _QUOTATION_PROPERTIES
+
+    return _QUOTATION_PROPERTIES
+
+
+def _crm_property_specs() -> list:
+    from .seed_quotations import _CRM_PROPERTIES
+
+    return _CRM_PROPERTIES
+
+
+def _sales(t: _Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: list) -> None:
+    """Quotations with their revisions, groups, lines, configurations and custom values."""
+    features = {f["id"]: f for f in out["Features"]}
+    nodes_of: dict[str, list[dict]] = {}
+    for node in out["FeatureModelNodes"]:
+        nodes_of.setdefault(node["featureModelId"], []).append(node)
+    edges_of: dict[str, list[dict]] = {}
+    for edge in out["FeatureModelRelationships"]:
+        edges_of.setdefault(edge["featureModelId"], []).append(edge)
+    models = out["FeatureModels"]
+    graphs = {
+        m["id"]: FeatureModelGraph(
+            m, nodes_of.get(m["id"], []), edges_of.get(m["id"], []), features
+        )
+        for m in models
+    }
+    catalogue = Catalogue(
+        models=models,
+        graphs=graphs,
+        features=features,
+        priced=[f for f in out["Features"] if f["salesPrice"] is not None],
+        vat_pct={v["id"]: v["pct"] for v in vats},
+        rates=EXCHANGE_RATES,
+        purchase_discount={m["id"]: m["purchaseDiscount"] for m in models},
+    )
+    writer = QuotationWriter(
+        t,
+        catalogue,
+        statuses,
+        out["CrmAccounts"],
+        out["CrmContacts"],
+        _template("QuotationLines"),
+    )
+    for row in out["CrmDiscountLines"]:
+        writer.discounts_of.setdefault(row["crmAccountId"], []).append(row)
+    writer.quantities, writer.discounts = _QUANTITIES, _DISCOUNTS
+    writer.units = [code for code, _ in _UNITS]
+    writer.properties = out["QuotationProperties"]
+    writer.fields = out["QuotationPropertyFields"]
+    out.update(writer.write(320 * t.scale))
 
 
 def _reference_sets() -> dict[str, list[dict]]:
@@ -344,6 +478,8 @@ def _features(
     t: _Tenant, categories: list[dict], vats: list[dict], units: list[dict]
 ) -> list[dict]:
     rng = t.rng
+    discounts = next(c for c in categories if c["name"] == "Discounts")
+    products = [c for c in categories if c["name"] != "Discounts"]
     features = []
     for i in range(400 * t.scale):
         row = t.audited()
@@ -355,8 +491,11 @@ def _features(
         else:
             name = " ".join(rng.sample(_WORDS, rng.randint(1, 3))) + f" {i}"
         # A discount line item (negative price) or a free one is rare, as in a real catalogue.
-        category = rng.choices(categories, weights=_CATEGORY_WEIGHTS)[0]
-        if category["name"] == "Discounts":
+        if i % _DISCOUNT_EVERY == 57:
+            category = discounts
+        else:
+            category = products[int(rng.random() * len(products))]
+        if category is discounts:
             price = -t.money(5, 250)
         elif rng.random() < 0.015:
             price = 0.0
@@ -385,25 +524,6 @@ def _features(
         )
         features.append(row)
     return features
-
-
-def _feature_models(t: _Tenant, features: list[dict]) -> list[dict]:
-    rng = t.rng
-    models = []
-    for i in range(10 * t.scale):
-        row = t.audited()
-        row.update(
-            rootFeatureId=rng.choice(features)["id"],
-            order=i,
-            displayPrices=rng.random() < 0.8,
-            hideInShowroom=rng.random() < 0.2,
-            hideInOrderEntry=False,
-            autodeskUrn=None,
-            isLocked=rng.random() < 0.1,
-            purchaseDiscount=float(rng.choice([0, 10, 15])),
-        )
-        models.append(row)
-    return models
 
 
 def _statuses(t: _Tenant) -> list[dict]:
@@ -481,190 +601,6 @@ def _crm(t: _Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
     return accounts, contacts
 
 
-def _quotations(
-    t: _Tenant,
-    features: list[dict],
-    vats: list[dict],
-    models: list[dict],
-    statuses: list[dict],
-    accounts: list[dict],
-    contacts: list[dict],
-) -> tuple[list[dict], list[dict]]:
-    """Quotations with 2-32 lines each; totals add up from the lines."""
-    rng = t.rng
-    org_ids = t.org_ids
-    vat_pct = {v["id"]: v["pct"] for v in vats}
-    priced = [f for f in features if f["salesPrice"] is not None]
-    contacts_of: dict[str, list[str]] = {}
-    for c in contacts:
-        contacts_of.setdefault(c["crmAccountId"], []).append(c["id"])
-    service = load_service()
-    line_template = dict.fromkeys(service.sets["QuotationLines"].properties)
-    random_ = rng.random
-    quotations, lines = [], []
-    for i in range(320 * t.scale):
-        q = t.audited(rng.choice(org_ids))
-        created = t.moment()
-        q["createdDate"] = t.stamp(created)
-        account = rng.choice(accounts)
-        status = rng.choice(statuses)
-        contact_id = rng.choice(contacts_of[account["id"]])
-        total = total_vat = 0.0
-        line_count = rng.randint(2, 32)
-        for n in range(line_count):
-            feature = priced[int(random_() * len(priced))]
-            quantity = _QUANTITIES[int(random_() * len(_QUANTITIES))]
-            discount = _DISCOUNTS[int(random_() * len(_DISCOUNTS))]
-            unit_price = feature["salesPrice"]
-            amount = round(quantity * unit_price * (1 - discount / 100), 2)
-            vat_id = feature["vatId"]
-            total += amount
-            total_vat += round(amount * (1 + vat_pct[vat_id] / 100), 2)
-            line = _quotation_line(
-                t,
-                template=line_template,
-                quotation=q,
-                created=created,
-                number=n,
-                feature=feature,
-                quantity=quantity,
-                discount=discount,
-                amount=amount,
-                models=models,
-            )
-            lines.append(line)
-        _complete_quotation(
-            t,
-            q,
-            index=i,
-            created=created,
-            account=account,
-            contact_id=contact_id,
-            status=status,
-            total=total,
-            total_vat=total_vat,
-            accounts=accounts,
-        )
-        quotations.append(q)
-    return quotations, lines
-
-
-def _quotation_line(
-    t: _Tenant,
-    *,
-    template: dict,
-    quotation: dict,
-    created: datetime,
-    number: int,
-    feature: dict,
-    quantity: float,
-    discount: float,
-    amount: float,
-    models: list[dict],
-) -> dict:
-    rng = t.rng
-    random_ = rng.random
-    user_ids = t.user_ids
-    q, n = quotation, number
-    org_id = q["organizationId"]
-    unit_price = feature["salesPrice"]
-    vat_id = feature["vatId"]
-    line = dict(template)
-    roll = random_()
-    line.update(
-        id=t.guid(),
-        createdDate=q["createdDate"],
-        updatedDate=q["createdDate"]
-        if roll < 0.5
-        else t.stamp(created + timedelta(days=roll * 90)),
-        organizationId=org_id,
-        creatorId=user_ids[int(roll * 7919) % len(user_ids)],
-        quotationId=q["id"],
-        lineNumber=n + 1,
-        articleCode=feature["articleCode"],
-        deliverydate=(
-            t.stamp(created + timedelta(days=rng.randint(7, 120))) if rng.random() < 0.7 else None
-        ),
-        description=feature["name"] if rng.random() < 0.9 else f"{feature['name']} – custom",
-        featureId=feature["id"],
-        featureModelNodeId=None,
-        quantity=quantity,
-        imageValue=None,
-        textValue="Engraving: “Anna’s bike”" if rng.random() < 0.01 else None,
-        parentLineId=None,
-        groupedRootLine=n == 0,
-        groupId=None,
-        parentGroupId=None,
-        groupOrder=0,
-        groupTitle=None,
-        groupAmount=1,
-        addedFromConfiguration=rng.random() < 0.6,
-        configurationId=None,
-        vatId=vat_id,
-        discountPct=discount,
-        marginPct=feature["marginPct"],
-        purchasePriceDiscountPct=0.0,
-        groupDiscountPct=0.0,
-        defaultPurchasePriceDiscountPct=0.0,
-        unitPrice=unit_price,
-        originalUnitPrice=unit_price,
-        unitOfMeasurement=rng.choice(_UNITS)[0],
-        file=None,
-        featureModelId=rng.choice(models)["id"] if rng.random() < 0.6 else None,
-    )
-    return line
-
-
-def _complete_quotation(
-    t: _Tenant,
-    q: dict,
-    *,
-    index: int,
-    created: datetime,
-    account: dict,
-    contact_id: str,
-    status: dict,
-    total: float,
-    total_vat: float,
-    accounts: list[dict],
-) -> None:
-    """The quotation's own fields, once its lines are known."""
-    rng = t.rng
-    user_ids = t.user_ids
-    i = index
-    expires = created + timedelta(days=30)
-    q.update(
-        sellerId=q["organizationId"],
-        sellerContactId=rng.choice(user_ids),
-        debtorId=account["id"],
-        debtorContactId=contact_id,
-        shipToId=account["id"] if rng.random() < 0.8 else rng.choice(accounts)["id"],
-        shipToContactId=contact_id if rng.random() < 0.8 else None,
-        languageIso=rng.choice(["nl", "en", "de", "fr"]),
-        currencyIso=rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"]),
-        synced=rng.random() < 0.5,
-        quotationNumber=100000 + i,
-        versionNumber=rng.choice([1, 1, 1, 2, 3]),
-        status=status["name"],
-        statusId=status["id"],
-        subject=rng.choice(
-            ["Offerte e-bike", "Quote, fleet of 12", 'Order "rush"', "Ångström bikes", None]
-        ),
-        totalPrice=round(total, 2),
-        totalPriceInclVat=round(total_vat, 2),
-        isVerified=rng.random() < 0.4,
-        customerReference=f"PO-{rng.randrange(10**5)}" if rng.random() < 0.5 else None,
-        quotationReference=None,
-        deliverydate=t.stamp(created + timedelta(days=45)) if rng.random() < 0.6 else None,
-        remarks=("Lorem ipsum dolor sit amet. " * 40).strip() if i % 50 == 3 else None,
-        expiresDate=t.stamp(expires) if rng.random() < 0.85 else EMPTY_DATE,
-        quotationTemplateId=None,
-        propertyIds=[],
-        exchangeRate=1.0,
-        purchaseDiscount=0.0,
-    )
-
-
 def _in_property_order(out: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """Every entity set of the service, each row with the set's properties in model order."""
     service = load_service()
@@ -672,7 +608,7 @@ def _in_property_order(out: dict[str, list[dict]]) -> dict[str, list[dict]]:
     for name, spec in service.sets.items():
         rows = out.get(name, [])
         props = list(spec.properties)
-        if rows and list(rows[0]) == props and name == "QuotationLines":
+        if rows and list(rows[0]) == props:
             result[name] = rows  # built from a template in property order
         else:
             result[name] = [{p: row.get(p) for p in props} for row in rows]

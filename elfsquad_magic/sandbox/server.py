@@ -17,11 +17,14 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import orjson
 
+from .configurator_api import ConfiguratorApi
+from .cpqhttp import CpqRequest
 from .dataapi import DataApi, Reply, Request, error_body
 from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
 from .metadata import read_apispec
 from .profile import Capacity, RateLimit
 from .query import ODataError
+from .quotationapi import QuotationApi
 from .scim import ScimApi
 from .tokens import TokenIssuer
 
@@ -35,6 +38,9 @@ _ADDFILE = re.compile(r"^/quotation/1/quotations/([0-9A-Fa-f-]{36})/addfile/?$",
 HEALTH_PATHS = frozenset(
     f"/{api}/health/ready" for api in ("data/1", "quotation/1", "configurator/1", "configurator/3")
 )
+# The Configurator API moved from version 1 to 3 in 2026; both are served alike.
+_CONFIGURATOR = re.compile(r"^/configurator/(?:1|3)/configurator(?:/|$)", re.IGNORECASE)
+_QUOTATION = re.compile(r"^/quotation/1(?:/|$)", re.IGNORECASE)
 
 
 class Settings:
@@ -70,9 +76,13 @@ class SandboxApp:
         faults: FaultInjector,
         settings: Settings,
         scim: ScimApi | None = None,
+        quotation: QuotationApi | None = None,
+        configurator: ConfiguratorApi | None = None,
     ) -> None:
         self.api = api
         self.scim = scim
+        self.quotation = quotation
+        self.configurator = configurator
         self.tokens = tokens
         self.faults = faults
         self.settings = settings
@@ -200,7 +210,11 @@ class SandboxApp:
         if match := _ADDFILE.match(path):
             if (denied := self.authenticate(handler)) is not None:
                 return denied
-            return self.add_file(handler, match.group(1), body)
+            try:
+                return self.add_file(handler, match.group(1), body)
+            except ODataError as exc:  # the Quotation API's errors are not OData's
+                doc = {"message": exc.message}
+                return Reply(exc.status, orjson.dumps(doc), "application/json; charset=utf-8")
         if path.startswith("/scim/2/") and self.scim is not None:
             self.count("scim_requests")
             segments = [unquote(s) for s in path[len("/scim/2/") :].split("/") if s]
@@ -213,7 +227,8 @@ class SandboxApp:
                 path=path,
             )
             return self.scim.handle(request, segments, handler.headers.get("Authorization", ""))
-        if path != "/data/1" and not path.startswith("/data/1/"):
+        cpq = bool(_QUOTATION.match(path) or _CONFIGURATOR.match(path))
+        if path != "/data/1" and not path.startswith("/data/1/") and not cpq:
             raise ODataError(404, "NotFound", f"No resource at {path}.")
         self.count("api_requests")
         if handler.command not in ("GET", "HEAD"):
@@ -257,24 +272,49 @@ class SandboxApp:
         if (denied := self.authenticate(handler)) is not None:
             return denied
         host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
-        segments = (
-            [unquote(s) for s in path[len("/data/1/") :].split("/")] if path != "/data/1" else []
-        )
-        request = Request(
-            method="GET" if handler.command == "HEAD" else handler.command,
-            segments=segments,
-            options=parse_qsl(split.query, keep_blank_values=True),
-            body=body,
-            base_url=f"http://{host}",
-            path=path,
-            prefer=handler.headers.get("Prefer", ""),
-            if_match=handler.headers.get("If-Match", ""),
-        )
-        reply = self.api.handle(request)
+        reply = self._serve_cpq(handler, body, split, path, host)
+        if reply is None:
+            segments = (
+                [unquote(s) for s in path[len("/data/1/") :].split("/")]
+                if path != "/data/1"
+                else []
+            )
+            request = Request(
+                method="GET" if handler.command == "HEAD" else handler.command,
+                segments=segments,
+                options=parse_qsl(split.query, keep_blank_values=True),
+                body=body,
+                base_url=f"http://{host}",
+                path=path,
+                prefer=handler.headers.get("Prefer", ""),
+                if_match=handler.headers.get("If-Match", ""),
+            )
+            reply = self.api.handle(request)
         if fault == "cut":
             self.count("faults_cut")
             return "cut:" + str(reply.status), reply  # type: ignore[return-value]
         return reply
+
+    def _serve_cpq(
+        self, handler: SandboxHandler, body: bytes, split: SplitResult, path: str, host: str
+    ) -> Reply | None:
+        """A Quotation or Configurator API request, or ``None`` for the Data API."""
+        if (m := _QUOTATION.match(path)) and self.quotation is not None:
+            api, rest = self.quotation, path[m.end() :]
+        elif (m := _CONFIGURATOR.match(path)) and self.configurator is not None:
+            api, rest = self.configurator, path[m.end() :]
+        else:
+            return None
+        request = CpqRequest(
+            method="GET" if handler.command == "HEAD" else handler.command,
+            segments=[unquote(s) for s in rest.split("/") if s],
+            query=parse_qsl(split.query, keep_blank_values=True),
+            body=body,
+            accept=handler.headers.get("Accept", ""),
+            content_type=handler.headers.get("Content-Type", ""),
+            base_url=f"http://{host}",
+        )
+        return api.handle(request)
 
 
 def oauth_error(status: int, code: str, description: str, headers: dict | None = None) -> Reply:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -74,3 +74,23 @@ def fetch_all(call: Callable[..., requests.Response], path: str, **params) -> li
         doc = reply.json()
         rows.extend(doc["value"])
     return rows
+
+
+@pytest.fixture(scope="module")
+def cpq_sandbox() -> Iterator[Sandbox]:
+    """A private sandbox of the session sandbox's tenant (scale 1, seed 42) for one test module
+    that writes through the Quotation or Configurator API."""
+    with Sandbox(scale=1, seed=42) as sb:
+        yield sb
+
+
+def cpq_caller(sb: Sandbox, base: str) -> Callable[..., requests.Response]:
+    """``call("PUT", "path", json=...)`` below ``base`` (``/quotation/1/``...), asking for JSON."""
+    session = session_for(sb)
+    session.headers["Accept"] = "application/json"
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return session.request(method, f"{sb.url}{base}{path}", **kwargs)
+
+    return call
