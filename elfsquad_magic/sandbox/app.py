@@ -23,6 +23,8 @@ from .store import Store
 from .tokens import TokenIssuer
 from .values import utc_now_text
 
+__all__ = ["seed_store", "Sandbox"]
+
 # Seeded databases of small tenants, copied into each new sandbox: tests start many sandboxes.
 _TEMPLATES: dict[tuple[int, int], Store] = {}
 _TEMPLATES_LOCK = threading.Lock()

@@ -115,9 +115,6 @@ def node_dto(build: DtoBuilder, node_id: str, depth: int | None = None) -> dict:
     edge = graph.edge.get(node_id) or {}
     selected = node_id in build.values
     value = build.values.get(node_id, 0.0)
-    unit, unit_vat = pricing.unit(graph, node_id), pricing.unit(graph, node_id, vat=True)
-    total = pricing.total(graph, node_id, value, False)
-    total_vat = pricing.total(graph, node_id, value, True)
     children = None
     if depth is None or depth > 0:
         below = None if depth is None else depth - 1
@@ -147,18 +144,7 @@ def node_dto(build: DtoBuilder, node_id: str, depth: int | None = None) -> dict:
         "hideTextValue": bool(node.get("hideTextValue")),
         "displayType": DISPLAY_TYPES.get(edge.get("displayType") or "Standard", 0),
         "hideInQuotation": bool(node.get("hideInQuotation")),
-        "unitPrice": pricing.format(unit),
-        "unitPriceExclVat": unit,
-        "unitPriceInclVat": pricing.format(unit_vat),
-        "totalPrice": pricing.format(total),
-        "totalPriceExclVat": total,
-        "totalPriceInclVat": pricing.format(total_vat),
-        "price": {
-            "unitPriceExcVat": unit,
-            "unitPriceIncVat": unit_vat,
-            "totalPriceIncVat": total_vat,
-            "totalPriceExcVat": total,
-        },
+        **_prices(build, node_id, value),
         "minValue": float(feature.get("minValue") or 0.0),
         "maxValue": float(feature.get("maxValue") or 0.0),
         "stepValue": float(feature.get("stepValue") or 0.0),
@@ -172,6 +158,28 @@ def node_dto(build: DtoBuilder, node_id: str, depth: int | None = None) -> dict:
     if node_id in state.files:
         doc["file"] = dict(state.files[node_id])
     return doc
+
+
+def _prices(build: DtoBuilder, node_id: str, value: float) -> dict:
+    """A node's prices, as formatted strings and as numbers (the service sends both)."""
+    graph, pricing = build.graph, build.pricing
+    unit, unit_vat = pricing.unit(graph, node_id), pricing.unit(graph, node_id, vat=True)
+    total = pricing.total(graph, node_id, value, False)
+    total_vat = pricing.total(graph, node_id, value, True)
+    return {
+        "unitPrice": pricing.format(unit),
+        "unitPriceExclVat": unit,
+        "unitPriceInclVat": pricing.format(unit_vat),
+        "totalPrice": pricing.format(total),
+        "totalPriceExclVat": total,
+        "totalPriceInclVat": pricing.format(total_vat),
+        "price": {
+            "unitPriceExcVat": unit,
+            "unitPriceIncVat": unit_vat,
+            "totalPriceIncVat": total_vat,
+            "totalPriceExcVat": total,
+        },
+    }
 
 
 def conflict_dto(conflict: Conflict, graph: FeatureModelGraph, build: DtoBuilder) -> dict:

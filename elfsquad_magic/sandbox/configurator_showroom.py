@@ -10,7 +10,7 @@ import orjson
 from .configurator_dto import DtoBuilder, LinkedInstance, State
 from .cpqhttp import CpqRequest, answer, empty, guid, invalid, missing
 from .dataapi import Reply
-from .quotationapi import main_organization, new_quotation
+from .quotation_records import main_organization, new_quotation
 from .values import EMPTY_DATE, normalize_datetime, utc_now_text
 
 
@@ -279,6 +279,7 @@ def _vat_doc(vat: dict) -> dict:
 
 
 def category_tree(categories: list[dict], attached: dict[str, list[str]]) -> list[dict]:
+    """The showroom's categories as a tree, each with the models ``attached`` to it."""
     kids: dict[str | None, list[dict]] = {}
     for c in sorted(categories, key=lambda c: (c["order"] or 0, c["id"])):
         kids.setdefault(c["parentId"], []).append(c)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import threading
 
+__all__ = ["FAULT_KINDS", "FaultInjector", "SERVICE_UNAVAILABLE_HTML"]
+
 FAULT_KINDS = ("429", "503", "cut")
 
 

@@ -8,6 +8,17 @@ from functools import lru_cache
 from importlib import resources
 from xml.sax.saxutils import quoteattr
 
+__all__ = [
+    "NAMESPACE",
+    "CORE_DESCRIPTION",
+    "Navigation",
+    "EntitySetSpec",
+    "ServiceSpec",
+    "read_apispec",
+    "load_service",
+    "csdl",
+]
+
 NAMESPACE = "Default"
 CORE_DESCRIPTION = "Org.OData.Core.V1.Description"
 

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+__all__ = ["Capacity", "RateLimit"]
+
 
 class Capacity:
     """At most ``limit`` requests in service at once (``None``: no limit); others queue."""

@@ -21,6 +21,22 @@ from .metadata import EntitySetSpec, ServiceSpec
 from .store import column
 from .values import normalize_datetime, normalize_guid, utc_now_text
 
+__all__ = [
+    "ODataError",
+    "bad_request",
+    "SafeSqliteVisitor",
+    "translate_filter",
+    "syntax_error",
+    "translate_orderby",
+    "split_top_level",
+    "parse_select",
+    "Expansion",
+    "parse_expand",
+    "parse_nonnegative",
+    "parse_count",
+    "translate_search",
+]
+
 
 class ODataError(Exception):
     """A request the service refuses: HTTP status, OData error code and a message."""
@@ -481,9 +497,7 @@ def translate_search(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, obj
     """``$search`` -> (SQL, parameters): each term, case-insensitive, in any text property;
     terms side by side or joined by ``AND`` must all match, ``OR`` either, ``NOT`` negates,
     ``"a phrase"`` is one term, parentheses group."""
-    columns = [column(name) for name in spec.text_properties()]
-    params: dict[str, object] = {}
-    tokens = []
+    tokens: list[object] = []
     for phrase, opening, closing, word in _SEARCH_TOKEN.findall(text):
         if opening or closing:
             tokens.append(opening or closing)
@@ -493,55 +507,62 @@ def translate_search(spec: EntitySetSpec, text: str) -> tuple[str, dict[str, obj
             tokens.append(("term", phrase or word))
     if not tokens:
         raise bad_request("The $search expression is empty.")
-    position = 0
+    parser = _SearchParser(tokens, [column(name) for name in spec.text_properties()])
+    sql = parser.disjunction()
+    if parser.position != len(tokens):
+        raise bad_request("The $search expression is not valid: unbalanced parentheses.")
+    return sql, parser.params
 
-    def term_sql(term: str) -> str:
-        name = f"s{len(params)}"
-        params[name] = term.lower()
-        if not columns:
+
+class _SearchParser:
+    """A recursive-descent reading of ``$search`` tokens into SQL over the text columns."""
+
+    def __init__(self, tokens: list[object], columns: list[str]) -> None:
+        self.tokens = tokens
+        self.columns = columns
+        self.params: dict[str, object] = {}
+        self.position = 0
+
+    def term_sql(self, term: str) -> str:
+        name = f"s{len(self.params)}"
+        self.params[name] = term.lower()
+        if not self.columns:
             return "0"
-        return (
-            "(" + " OR ".join(f"IFNULL(instr(lower({c}), :{name}) > 0, 0)" for c in columns) + ")"
-        )
+        found = (f"IFNULL(instr(lower({c}), :{name}) > 0, 0)" for c in self.columns)
+        return "(" + " OR ".join(found) + ")"
 
-    def peek() -> object:
-        return tokens[position] if position < len(tokens) else None
+    def peek(self) -> object:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
 
-    def take() -> object:
-        nonlocal position
-        position += 1
-        return tokens[position - 1]
+    def take(self) -> object:
+        self.position += 1
+        return self.tokens[self.position - 1]
 
-    def primary() -> str:
-        token = take() if peek() is not None else None
+    def primary(self) -> str:
+        token = self.take() if self.peek() is not None else None
         if token == "NOT":
-            return f"(NOT {primary()})"
+            return f"(NOT {self.primary()})"
         if token == "(":
-            inner = disjunction()
-            closing = take() if peek() is not None else None
+            inner = self.disjunction()
+            closing = self.take() if self.peek() is not None else None
             if closing != ")":
                 raise bad_request("The $search expression has an unclosed parenthesis.")
             return inner
         if isinstance(token, tuple):
-            return term_sql(token[1])
+            return self.term_sql(token[1])
         raise bad_request(f"The $search expression is not valid near {token!r}.")
 
-    def conjunction() -> str:
-        parts = [primary()]
-        while peek() not in (None, "OR", ")"):
-            if peek() == "AND":
-                take()
-            parts.append(primary())
+    def conjunction(self) -> str:
+        parts = [self.primary()]
+        while self.peek() not in (None, "OR", ")"):
+            if self.peek() == "AND":
+                self.take()
+            parts.append(self.primary())
         return "(" + " AND ".join(parts) + ")"
 
-    def disjunction() -> str:
-        parts = [conjunction()]
-        while peek() == "OR":
-            take()
-            parts.append(conjunction())
+    def disjunction(self) -> str:
+        parts = [self.conjunction()]
+        while self.peek() == "OR":
+            self.take()
+            parts.append(self.conjunction())
         return "(" + " OR ".join(parts) + ")"
-
-    sql = disjunction()
-    if position != len(tokens):
-        raise bad_request("The $search expression is not valid: unbalanced parentheses.")
-    return sql, params

@@ -24,38 +24,22 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
 
 from .cpqhttp import CpqError, CpqRequest, answer, empty, error_reply, guid, invalid, missing
 from .dataapi import Reply
 from .ledger import Ledger
 from .metadata import EntitySetSpec
+from .quotation_records import (
+    READ_FIELDS,
+    entity_dto,
+    main_organization,
+    new_quotation,
+    read_dto,
+    statuses_in_order,
+)
 from .seed_quotations import PROPERTY_TYPES
-from .store import column
 from .values import EMPTY_DATE, normalize_datetime, utc_now_text
 
-READ_FIELDS = (
-    "id",
-    "customField1",
-    "customField2",
-    "customField3",
-    "customField4",
-    "customField5",
-    "organizationId",
-    "customerReference",
-    "subject",
-    "quotationReference",
-    "remarks",
-    "debtorId",
-    "debtorContactId",
-    "sellerId",
-    "sellerContactId",
-    "shipToId",
-    "shipToContactId",
-    "statusId",
-    "quotationNumber",
-    "versionNumber",
-)
 _LINE_ACTIONS = {
     "applylinediscount": "discountPct",
     "applylinedeliverydate": "deliveryDate",
@@ -64,75 +48,6 @@ _LINE_ACTIONS = {
     "applygroupdeliverydate": "deliveryDate",
     "applygroupvat": "vatId",
 }
-
-
-def read_dto(quotation: dict) -> dict:
-    """A quotation as ``QuotationReadDto``."""
-    return {name: quotation.get(name) for name in READ_FIELDS}
-
-
-def _statuses(ledger: Ledger) -> list[dict]:
-    rows = ledger.store.rows(ledger.service.sets["QuotationStatuses"])
-    return sorted(rows, key=lambda s: (s["order"] or 0, s["id"]))
-
-
-def main_organization(ledger: Ledger) -> str | None:
-    """The tenant's own organisation (the one that owns itself)."""
-    orgs = ledger.store.rows(ledger.service.sets["Organizations"])
-    top = [o for o in orgs if o["organizationId"] == o["id"]] or orgs
-    return top[0]["id"] if top else None
-
-
-def new_quotation(ledger: Ledger, fields: dict) -> dict:
-    """A new, empty quotation row from ``fields`` (a QuotationCreateDto), stored."""
-    spec = ledger.service.sets["Quotations"]
-    statuses = _statuses(ledger)
-    by_id = {s["id"]: s for s in statuses}
-    status_id = fields.get("statusId") or (statuses[0]["id"] if statuses else None)
-    if status_id not in by_id:
-        raise invalid("statusId", f"The quotation status {status_id} does not exist.")
-    number = fields.get("quotationNumber")
-    if number is None:
-        numbers = ledger.store.select_json(spec, "", None, f"{column('quotationNumber')} DESC", 1)
-        import orjson
-
-        number = (orjson.loads(numbers[0])["quotationNumber"] if numbers else 100000) + 1
-    org_id = fields.get("organizationId") or main_organization(ledger)
-    org = ledger.get("Organizations", org_id) if org_id else None
-    if org_id and org is None:
-        raise invalid("organizationId", f"The organization {org_id} does not exist.")
-    currency = (org or {}).get("currencyIso") or "EUR"
-    rates = {
-        r["currencyIso"]: r["rate"] for r in ledger.store.rows(ledger.service.sets["ExchangeRates"])
-    }
-    now = datetime.now(timezone.utc)
-    row = dict.fromkeys(spec.properties)
-    row.update({k: v for k, v in fields.items() if k in spec.properties and v is not None})
-    row.update(
-        id=fields.get("id") or str(uuid.uuid4()),
-        createdDate=utc_now_text(),
-        updatedDate=EMPTY_DATE,
-        organizationId=org_id,
-        sellerId=fields.get("sellerId") or org_id,
-        languageIso=(org or {}).get("languageIso") or "en",
-        currencyIso=currency,
-        synced=False,
-        quotationNumber=number,
-        versionNumber=fields.get("versionNumber") or 1,
-        statusId=status_id,
-        status=by_id[status_id]["name"],
-        totalPrice=0.0,
-        totalPriceInclVat=0.0,
-        isVerified=False,
-        expiresDate=(now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
-        propertyIds=[],
-        exchangeRate=float(rates.get(currency, 1.0)),
-        purchaseDiscount=0.0,
-    )
-    if ledger.get("Quotations", row["id"]) is not None:
-        raise invalid("id", f"A quotation with id {row['id']} already exists.")
-    ledger.put("Quotations", [row])
-    return row
 
 
 class QuotationApi:
@@ -250,7 +165,7 @@ class QuotationApi:
         )
         if action is None:
             raise missing(f"Status change action {body.get('actionId')} was not found.")
-        statuses = {s["id"]: s for s in _statuses(self.ledger)}
+        statuses = {s["id"]: s for s in statuses_in_order(self.ledger)}
         target = statuses.get(action["quotationStatusId"])
         if target is None:
             raise missing(f"The action's status {action['quotationStatusId']} was not found.")
@@ -291,7 +206,7 @@ class QuotationApi:
         ledger = self.ledger
         texts = [
             {
-                **_entity(t, tenant),
+                **entity_dto(t, tenant),
                 "value": t["value"],
                 "languageIso": t["languageIso"],
                 "entityPropertyId": prop["id"],
@@ -302,7 +217,7 @@ class QuotationApi:
         for f in ledger.rows("QuotationPropertyFields", "entityPropertyId", prop["id"]):
             field_texts = [
                 {
-                    **_entity(t, tenant),
+                    **entity_dto(t, tenant),
                     "value": t["value"],
                     "languageIso": t["languageIso"],
                     "entityPropertyFieldId": f["id"],
@@ -314,7 +229,7 @@ class QuotationApi:
             ]
             fields.append(
                 {
-                    **_entity(f, tenant),
+                    **entity_dto(f, tenant),
                     "code": f["code"],
                     "description": f["description"],
                     "entityPropertyId": prop["id"],
@@ -325,7 +240,7 @@ class QuotationApi:
             )
         kind = PROPERTY_TYPES.index(prop["type"]) if prop["type"] in PROPERTY_TYPES else 0
         return {
-            **_entity(prop, tenant),
+            **entity_dto(prop, tenant),
             "description": prop["description"],
             "isRequired": bool(prop["isRequired"]),
             "isReadonly": bool(prop["isReadonly"]),
@@ -355,7 +270,7 @@ class QuotationApi:
                     f"({latest}): revise that one."
                 },
             )
-        statuses = _statuses(ledger)
+        statuses = statuses_in_order(ledger)
         settings = ledger.store.rows(ledger.service.sets["Settings"])
         revised_id = settings[0].get("defaultRevisedStatusId") if settings else None
         revised = next((s for s in statuses if s["id"] == revised_id), None) or next(
@@ -586,31 +501,10 @@ class QuotationApi:
         return empty()
 
 
-def _entity(row: dict, tenant: str | None) -> dict:
-    """The audit members every entity of the Quotation API carries."""
-    zero = str(uuid.UUID(int=0))
-    return {
-        "id": row["id"],
-        "tenantId": tenant or zero,
-        "organizationId": row["organizationId"],
-        "organizationName": None,
-        "creatorId": row["creatorId"] or zero,
-        "modifierId": row["creatorId"] or zero,
-        "reference": row["reference"],
-        "synced": False,
-        "inactive": False,
-        # RFC 3339 in this API (the Data API keeps the seed's awkward forms).
-        "createdDate": normalize_datetime(row["createdDate"]),
-        "updatedDate": normalize_datetime(row["updatedDate"]),
-        "temp": None,
-        **{f"customField{i}": row.get(f"customField{i}") for i in range(1, 6)},
-    }
-
-
 def _dumps(doc: object) -> bytes:
     import orjson
 
     return orjson.dumps(doc)
 
 
-__all__ = ["READ_FIELDS", "QuotationApi", "main_organization", "new_quotation", "read_dto"]
+__all__ = ["QuotationApi"]

@@ -19,6 +19,17 @@ from .metadata import EntitySetSpec
 from .store import Store
 from .values import utc_now_text
 
+__all__ = [
+    "USER_SCHEMA",
+    "LIST_SCHEMA",
+    "PATCH_SCHEMA",
+    "ERROR_SCHEMA",
+    "SCIM_JSON",
+    "MAX_PAGE",
+    "ScimError",
+    "ScimApi",
+]
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -13,9 +13,6 @@ model lives in ``seed_products``, quotations in ``seed_quotations``, dealer term
 
 from __future__ import annotations
 
-import random
-from datetime import datetime, timedelta
-
 from .configurator import FeatureModelGraph
 from .metadata import load_service
 from .seed_dealers import (
@@ -34,7 +31,9 @@ from .seed_quotations import (
     property_sets,
     property_value,
 )
-from .values import EMPTY_DATE
+from .seed_tenant import Tenant
+
+__all__ = ["LANGUAGE_OF", "CURRENCY_OF", "ODD_NAMES", "CITIES", "generate_tenant"]
 
 _LANGUAGES = [
     ("nl", "Nederlands", "Dutch"),
@@ -71,8 +70,8 @@ _QUANTITIES += [2.75, 0.0]
 _DISCOUNTS = [0.0] * 55 + [5.0] * 18 + [10.0] * 14 + [12.5] * 6 + [15.0] * 5 + [20.0] * 1
 _DISCOUNTS += [100.0]
 # Languages and currencies of each country, so that a dealer in London quotes in pounds.
-_LANGUAGE_OF = {"NL": "nl", "BE": "nl", "DE": "de", "CH": "de", "FR": "fr", "ES": "en"}
-_CURRENCY_OF = {"GB": "GBP", "CH": "CHF", "US": "USD"}
+LANGUAGE_OF = {"NL": "nl", "BE": "nl", "DE": "de", "CH": "de", "FR": "fr", "ES": "en"}
+CURRENCY_OF = {"GB": "GBP", "CH": "CHF", "US": "USD"}
 _STATUSES = ["Concept", "Sent", "Accepted", "Rejected", "Expired", "Archived", "Revised"]
 _VATS = [
     ("High 21%", 21.0, True),
@@ -123,7 +122,7 @@ _WORDS = [
     "Grip",
     "Mirror",
 ]
-_ODD_NAMES = [
+ODD_NAMES = [
     "O'Brien's \"special\" frame, 58cm",
     "Größe XL – Übergröße",
     'Wheel 28", black; reflective',
@@ -170,7 +169,7 @@ _LAST = [
 ]
 _COMPANIES = ["Fietsen", "Cycles", "Bikes", "Rad", "Vélos", "Wheels"]
 _SUFFIX = ["B.V.", "GmbH", "Ltd.", "S.A.", "& Zn.", "Inc."]
-_CITIES = [
+CITIES = [
     ("Amsterdam", "NL"),
     ("Rotterdam", "NL"),
     ("Antwerpen", "BE"),
@@ -185,68 +184,9 @@ _CITIES = [
 ]
 
 
-class _Tenant:
-    def __init__(self, scale: int, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.scale = max(1, int(scale))
-        self.base = datetime(2019, 1, 1)
-        self.main_org = ""
-        self.org_ids: list[str] = []
-        self.user_ids: list[str] = []
-
-    # Values -------------------------------------------------------------------------------
-    def guid(self) -> str:
-        # A version-4 guid from the seeded generator (uuid.UUID is slow at 100k+ rows).
-        h = f"{self.rng.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-    def moment(self, start_year: int = 2019, end_year: int = 2025) -> datetime:
-        start = datetime(start_year, 1, 1)
-        span = (datetime(end_year, 12, 31) - start).total_seconds()
-        return start + timedelta(seconds=self.rng.random() * span)
-
-    def stamp(self, moment: datetime) -> str:
-        """A date-time in one of the forms the real service sends."""
-        roll = self.rng.random()
-        m = moment
-        text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        if roll < 0.6:
-            return f"{text}.{m.microsecond * 10 + int(roll * 16) % 10:07d}Z"
-        if roll < 0.8:
-            return f"{text}Z"
-        if roll < 0.9:
-            # Local time with an offset: the same instant written an hour later.
-            m = m + timedelta(hours=1)
-            text = (
-                f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            )
-            return f"{text}.{m.microsecond // 1000:03d}+01:00"
-        return text  # no offset at all
-
-    def audit(self, org_id: str, creator: str | None) -> dict:
-        created = self.moment()
-        updated = created + timedelta(days=self.rng.random() * 200)
-        return {
-            "id": self.guid(),
-            "createdDate": self.stamp(created),
-            "updatedDate": self.stamp(updated) if self.rng.random() < 0.9 else EMPTY_DATE,
-            "organizationId": org_id,
-            "creatorId": creator,
-            "reference": None,
-        }
-
-    def audited(self, org: str | None = None) -> dict:
-        """Audit fields of a row created by a random user of ``org`` (default: the tenant)."""
-        creator = self.rng.choice(self.user_ids)
-        return self.audit(org or self.main_org, creator)
-
-    def money(self, low: float, high: float) -> float:
-        return round(self.rng.uniform(low, high), 2)
-
-
 def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     """Rows of every entity set (empty where not seeded), deterministic for (scale, seed)."""
-    t = _Tenant(scale, seed)
+    t = Tenant(scale, seed)
     out = _reference_sets()
     # Each step draws from the one seeded generator, so their order is part of the data.
     out["Organizations"] = orgs = _organizations(t)
@@ -273,7 +213,7 @@ def _template(name: str) -> dict:
     return dict.fromkeys(load_service().sets[name].properties)
 
 
-def _products(t: _Tenant, out: dict[str, list[dict]], features: list[dict]) -> None:
+def _products(t: Tenant, out: dict[str, list[dict]], features: list[dict]) -> None:
     """Feature models as trees, their links, feature properties and texts."""
     out["FeatureModels"] = models = feature_models(t, features)
     nodes, edges, linked = model_trees(
@@ -286,7 +226,7 @@ def _products(t: _Tenant, out: dict[str, list[dict]], features: list[dict]) -> N
     out["FeatureTexts"] = feature_texts(t, features, nodes)
 
 
-def _dealers(t: _Tenant, out: dict, orgs: list[dict], features: list[dict]) -> None:
+def _dealers(t: Tenant, out: dict, orgs: list[dict], features: list[dict]) -> None:
     """The dealer tree, dealer terms, exchange rates, CRM discount lines."""
     out["OrganizationHasChildOrganizationRelationships"] = child_organizations(t, orgs)
     sells, sells_models = dealer_terms(t, orgs, features, out["FeatureModels"])
@@ -295,7 +235,7 @@ def _dealers(t: _Tenant, out: dict, orgs: list[dict], features: list[dict]) -> N
     out["CrmDiscountLines"] = crm_discount_lines(t, out["CrmAccounts"])
 
 
-def _properties(t: _Tenant, out: dict[str, list[dict]]) -> None:
+def _properties(t: Tenant, out: dict[str, list[dict]]) -> None:
     """Custom fields of quotations and of CRM accounts, with the accounts' values."""
     quotation = property_sets(
         t, _quotation_property_specs(), "QuotationProperties", "QuotationPropertyFields"
@@ -324,18 +264,18 @@ def _properties(t: _Tenant, out: dict[str, list[dict]]) -> None:
 
 
 def _quotation_property_specs() -> list:
-    from .seed_quotations import _QUOTATION_PROPERTIES
+    from .seed_quotations import QUOTATION_PROPERTIES
 
-    return _QUOTATION_PROPERTIES
+    return QUOTATION_PROPERTIES
 
 
 def _crm_property_specs() -> list:
-    from .seed_quotations import _CRM_PROPERTIES
+    from .seed_quotations import CRM_PROPERTIES
 
-    return _CRM_PROPERTIES
+    return CRM_PROPERTIES
 
 
-def _sales(t: _Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: list) -> None:
+def _sales(t: Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: list) -> None:
     """Quotations with their revisions, groups, lines, configurations and custom values."""
     features = {f["id"]: f for f in out["Features"]}
     nodes_of: dict[str, list[dict]] = {}
@@ -392,7 +332,7 @@ def _reference_sets() -> dict[str, list[dict]]:
     return out
 
 
-def _organizations(t: _Tenant) -> list[dict]:
+def _organizations(t: Tenant) -> list[dict]:
     """The tenant itself and its dealers."""
     rng = t.rng
     # Organizations: the tenant itself and its dealers.
@@ -401,15 +341,15 @@ def _organizations(t: _Tenant) -> list[dict]:
     for i in range(2 + t.scale):
         org_id = main_org if i == 0 else t.guid()
         row = t.audit(main_org, None)
-        city, country = ("Amsterdam", "NL") if i == 0 else rng.choice(_CITIES)
+        city, country = ("Amsterdam", "NL") if i == 0 else rng.choice(CITIES)
         row.update(
             id=org_id,
             name="Velo Demo B.V." if i == 0 else f"Dealer {i} – {city}",
             settingsId=None,
             defaultDiscountPct=0.0 if i == 0 else float(rng.choice([0, 5, 7.5, 10])),
             defaultUpValuePct=0.0,
-            currencyIso=_CURRENCY_OF.get(country, "EUR"),
-            languageIso=_LANGUAGE_OF.get(country, "en"),
+            currencyIso=CURRENCY_OF.get(country, "EUR"),
+            languageIso=LANGUAGE_OF.get(country, "en"),
             isConfigurationModelPreviewer=False,
             organizationTypeId=None,
         )
@@ -419,7 +359,7 @@ def _organizations(t: _Tenant) -> list[dict]:
     return orgs
 
 
-def _users(t: _Tenant) -> list[dict]:
+def _users(t: Tenant) -> list[dict]:
     rng = t.rng
     org_ids = t.org_ids
     users = []
@@ -445,7 +385,7 @@ def _users(t: _Tenant) -> list[dict]:
     return users
 
 
-def _vats(t: _Tenant) -> list[dict]:
+def _vats(t: Tenant) -> list[dict]:
     vats = []
     for i, (name, pct, default) in enumerate(_VATS):
         row = t.audited()
@@ -454,7 +394,7 @@ def _vats(t: _Tenant) -> list[dict]:
     return vats
 
 
-def _units(t: _Tenant) -> list[dict]:
+def _units(t: Tenant) -> list[dict]:
     units = []
     for code, description in _UNITS:
         row = t.audited()
@@ -463,7 +403,7 @@ def _units(t: _Tenant) -> list[dict]:
     return units
 
 
-def _categories(t: _Tenant) -> list[dict]:
+def _categories(t: Tenant) -> list[dict]:
     rng = t.rng
     categories = []
     for i, name in enumerate(_CATEGORIES):
@@ -474,9 +414,7 @@ def _categories(t: _Tenant) -> list[dict]:
     return categories
 
 
-def _features(
-    t: _Tenant, categories: list[dict], vats: list[dict], units: list[dict]
-) -> list[dict]:
+def _features(t: Tenant, categories: list[dict], vats: list[dict], units: list[dict]) -> list[dict]:
     rng = t.rng
     discounts = next(c for c in categories if c["name"] == "Discounts")
     products = [c for c in categories if c["name"] != "Discounts"]
@@ -485,7 +423,7 @@ def _features(
         row = t.audited()
         roll = rng.random()
         if i % 36 == 9:  # each awkward name once per 400 features (under 3 %), always there
-            name = _ODD_NAMES[(i // 36) % len(_ODD_NAMES)]
+            name = ODD_NAMES[(i // 36) % len(ODD_NAMES)]
         elif roll < 0.02:
             name = None
         else:
@@ -526,7 +464,7 @@ def _features(
     return features
 
 
-def _statuses(t: _Tenant) -> list[dict]:
+def _statuses(t: Tenant) -> list[dict]:
     statuses = []
     for i, name in enumerate(_STATUSES):
         row = t.audited()
@@ -535,14 +473,14 @@ def _statuses(t: _Tenant) -> list[dict]:
     return statuses
 
 
-def _crm(t: _Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
+def _crm(t: Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
     """CRM accounts (companies and persons) and one to three contacts each."""
     rng = t.rng
     org_ids = t.org_ids
     accounts, contacts = [], []
     for i in range(150 * t.scale):
         row = t.audited(rng.choice(org_ids))
-        city, country = rng.choice(_CITIES)
+        city, country = rng.choice(CITIES)
         person = rng.random() < 0.15
         first, (prefix, last) = rng.choice(_FIRST), rng.choice(_LAST)
         company = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .seed import _Tenant
+    from .seed_tenant import Tenant
 
 # Rates against the tenant's currency (EUR) for every currency a quotation or dealer uses.
 EXCHANGE_RATES = {"EUR": 1.0, "USD": 1.0842, "GBP": 0.8513, "CHF": 0.9632}
@@ -21,7 +21,7 @@ _ACTIONS = [
 ]
 
 
-def child_organizations(t: _Tenant, orgs: list[dict]) -> list[dict]:
+def child_organizations(t: Tenant, orgs: list[dict]) -> list[dict]:
     """Every dealer is a child of the tenant, except every third, a sub-dealer of the one before."""
     rows = []
     for i, org in enumerate(orgs[1:], start=1):
@@ -33,7 +33,7 @@ def child_organizations(t: _Tenant, orgs: list[dict]) -> list[dict]:
 
 
 def dealer_terms(
-    t: _Tenant, orgs: list[dict], features: list[dict], models: list[dict]
+    t: Tenant, orgs: list[dict], features: list[dict], models: list[dict]
 ) -> tuple[list[dict], list[dict]]:
     """What each dealer may sell and on which terms: per feature and per model."""
     rng = t.rng
@@ -63,7 +63,7 @@ def dealer_terms(
     return per_feature, per_model
 
 
-def exchange_rates(t: _Tenant) -> list[dict]:
+def exchange_rates(t: Tenant) -> list[dict]:
     """One rate per currency in use."""
     rows = []
     for iso, rate in EXCHANGE_RATES.items():
@@ -73,7 +73,7 @@ def exchange_rates(t: _Tenant) -> list[dict]:
     return rows
 
 
-def status_actions(t: _Tenant, statuses: list[dict]) -> list[dict]:
+def status_actions(t: Tenant, statuses: list[dict]) -> list[dict]:
     """``QuotationStatusChangeActions``: each moves a quotation into its status."""
     by_name = {s["name"]: s for s in statuses}
     rows = []
@@ -84,7 +84,7 @@ def status_actions(t: _Tenant, statuses: list[dict]) -> list[dict]:
     return rows
 
 
-def settings(t: _Tenant, statuses: list[dict], vats: list[dict], next_number: int) -> dict:
+def settings(t: Tenant, statuses: list[dict], vats: list[dict], next_number: int) -> dict:
     """The tenant's settings row (most settings unset): the statuses a revision, an archive and
     an expiry move to, the next quotation number."""
     by_name = {s["name"]: s["id"] for s in statuses}

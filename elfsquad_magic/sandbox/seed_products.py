@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .configurator import TREE_TYPES
 
 if TYPE_CHECKING:
-    from .seed import _Tenant
+    from .seed_tenant import Tenant
 
 # Node counts and depths: most models are small, one is large, as in a real catalogue.
 _SIZES = [24, 30, 36, 45, 50, 60, 70, 85, 100, 120]
@@ -41,7 +41,7 @@ _TEXT_VALUES = {
 _TEXT_LANGUAGES = [("en", "{name}"), ("nl", "{name} (NL)"), ("de", "{name} – DE")]
 
 
-def feature_models(t: _Tenant, features: list[dict]) -> list[dict]:
+def feature_models(t: Tenant, features: list[dict]) -> list[dict]:
     """``10 * scale`` models, each on its own root feature (a named one)."""
     rng = t.rng
     named = [f for f in features if f["name"] and f["name"].strip()]
@@ -64,7 +64,7 @@ def feature_models(t: _Tenant, features: list[dict]) -> list[dict]:
 
 
 def model_trees(
-    t: _Tenant, models: list[dict], features: list[dict], node_template: dict, edge_template: dict
+    t: Tenant, models: list[dict], features: list[dict], node_template: dict, edge_template: dict
 ) -> tuple[list[dict], list[dict], list[dict]]:
     """Nodes, relationships (tree and constraint edges) and linked models of every model."""
     rng = t.rng
@@ -91,7 +91,7 @@ def model_trees(
 class _Tree:
     """One model's nodes and edges, grown at random within a size and a depth."""
 
-    def __init__(self, t: _Tenant, model: dict, node_template: dict, edge_template: dict) -> None:
+    def __init__(self, t: Tenant, model: dict, node_template: dict, edge_template: dict) -> None:
         self.t, self.model = t, model
         self.node_template, self.edge_template = node_template, edge_template
         self.nodes: list[dict] = []
@@ -244,7 +244,7 @@ class _Tree:
             self.edge(a, b, kind, 0, False)
 
 
-def _linked_models(t: _Tenant, models: list[dict], nodes: list[dict]) -> list[dict]:
+def _linked_models(t: Tenant, models: list[dict], nodes: list[dict]) -> list[dict]:
     """A leaf of every fifth model links the next model (never one linking back)."""
     rng = t.rng
     by_model: dict[str, list[dict]] = {}
@@ -276,7 +276,7 @@ def _linked_models(t: _Tenant, models: list[dict], nodes: list[dict]) -> list[di
     return links
 
 
-def feature_properties(t: _Tenant, features: list[dict]) -> tuple[list[dict], list[dict]]:
+def feature_properties(t: Tenant, features: list[dict]) -> tuple[list[dict], list[dict]]:
     """``FeatureProperties`` and, for about 40 % of the features, one to three values each:
     ``value`` for Input, ``textValue`` for Text, ``associatedFeatureId`` for AssociatedFeatures."""
     rng = t.rng
@@ -309,7 +309,7 @@ def feature_properties(t: _Tenant, features: list[dict]) -> tuple[list[dict], li
     return properties, values
 
 
-def feature_texts(t: _Tenant, features: list[dict], nodes: list[dict]) -> list[dict]:
+def feature_texts(t: Tenant, features: list[dict], nodes: list[dict]) -> list[dict]:
     """Descriptions of every feature used in a model, in English and Dutch (German for some)."""
     rng = t.rng
     used = {n["featureId"] for n in nodes}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .configurator import FeatureModelGraph
 
 if TYPE_CHECKING:
-    from .seed import _Tenant
+    from .seed_tenant import Tenant
 
 # The configurator's EntityPropertyType (0-9) by name: the names are the sandbox's own, the
 # public descriptions give only the numbers.
@@ -34,7 +34,7 @@ PROPERTY_TYPES = [
     "Url",
     "File",
 ]
-_QUOTATION_PROPERTIES = [
+QUOTATION_PROPERTIES = [
     ("Project name", "Text", True, []),
     (
         "Sales channel",
@@ -46,7 +46,7 @@ _QUOTATION_PROPERTIES = [
     ("Installation included", "Boolean", False, []),
     ("Workshop notes", "TextArea", False, []),
 ]
-_CRM_PROPERTIES = [
+CRM_PROPERTIES = [
     (
         "Customer segment",
         "Dropdown",
@@ -63,7 +63,7 @@ _CONFIGURED_GROUPS = [0] * 3 + [1] * 8 + [2] * 6 + [3] * 3
 
 
 def property_sets(
-    t: _Tenant, specs: list, entity: str, field_set: str, accounts: list[dict] | None = None
+    t: Tenant, specs: list, entity: str, field_set: str, accounts: list[dict] | None = None
 ) -> dict[str, list[dict]]:
     """A property trio's definitions: properties, dropdown fields, their texts (nl, en)."""
     out: dict[str, list[dict]] = {entity: [], field_set: [], "texts": [], "field_texts": []}
@@ -95,7 +95,7 @@ def property_sets(
     return out
 
 
-def property_value(t: _Tenant, prop: dict, fields: list[dict]) -> str:
+def property_value(t: Tenant, prop: dict, fields: list[dict]) -> str:
     """A value of ``prop``'s type as the service stores it (text; a dropdown's field id)."""
     rng = t.rng
     kind = prop["type"]
@@ -112,7 +112,7 @@ def property_value(t: _Tenant, prop: dict, fields: list[dict]) -> str:
     return rng.choice(_PROJECTS)
 
 
-def crm_discount_lines(t: _Tenant, accounts: list[dict]) -> list[dict]:
+def crm_discount_lines(t: Tenant, accounts: list[dict]) -> list[dict]:
     """Standing discounts of about one account in six (a percentage or an amount)."""
     rng = t.rng
     rows = []
@@ -156,7 +156,7 @@ class _Group:
     discount: float
 
 
-def configuration_values(t: _Tenant, graph: FeatureModelGraph) -> dict[str, float]:
+def configuration_values(t: Tenant, graph: FeatureModelGraph) -> dict[str, float]:
     """A configuration as a customer makes one: each Alternative group answered (mostly with its
     default), one or two of each Or group, two in five optional children; then the rules."""
     rng = t.rng
@@ -199,7 +199,7 @@ class QuotationWriter:
 
     def __init__(
         self,
-        t: _Tenant,
+        t: Tenant,
         cat: Catalogue,
         statuses: list[dict],
         accounts: list[dict],
@@ -532,7 +532,7 @@ def _cost(line: dict) -> float:
 
 
 def _complete_quotation(
-    t: _Tenant,
+    t: Tenant,
     q: dict,
     family: int,
     version: int,

@@ -28,6 +28,19 @@ from .quotationapi import QuotationApi
 from .scim import ScimApi
 from .tokens import TokenIssuer
 
+__all__ = [
+    "SCOPE",
+    "SWAGGER_FILES",
+    "MAX_BODY",
+    "HEALTH_PATHS",
+    "Settings",
+    "retry_after_text",
+    "SandboxApp",
+    "oauth_error",
+    "SandboxHandler",
+    "SandboxHTTPServer",
+]
+
 SCOPE = "Elfskot.Api"
 SWAGGER_FILES = {
     "/quotation/1/swagger/v1/swagger.json": "quotation_api.json",

@@ -18,6 +18,8 @@ import orjson
 from .metadata import EntitySetSpec, ServiceSpec
 from .values import normalize_datetime, normalize_guid
 
+__all__ = ["table_name", "column", "is_stored", "column_value", "Store"]
+
 # Queries whose row order and count are kept between requests (the pages of a few fetches).
 _REMEMBERED_QUERIES = 16
 # Foreign keys that are filtered or joined on often enough to deserve an index.

@@ -6,6 +6,8 @@ import secrets
 import threading
 import time
 
+__all__ = ["TokenIssuer"]
+
 
 class TokenIssuer:
     """Issues opaque bearer tokens for one client and remembers when each expires."""

@@ -6,6 +6,8 @@ import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
+__all__ = ["normalize_datetime", "EMPTY_DATE", "utc_now_text", "normalize_guid"]
+
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"

@@ -223,7 +223,7 @@ def test_sequential_walk_when_windows_do_not_fit(small_pages, options, why) -> N
         # The lowest line number whose lines fill more than one page but at most two.
         rows = small_pages.rows("QuotationLines")
         lowest = next(
-            n for n in range(40) if PAGE < sum(r["lineNumber"] >= n for r in rows) <= 2 * PAGE
+            n for n in range(200) if PAGE < sum(r["lineNumber"] >= n for r in rows) <= 2 * PAGE
         )
         options["filter"] = f"lineNumber ge {lowest}"
     client = make_client(small_pages)

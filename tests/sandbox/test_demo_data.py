@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elfsquad_magic.sandbox.seed import _ODD_NAMES, generate_tenant
+from elfsquad_magic.sandbox.seed import ODD_NAMES, generate_tenant
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_awkward_values_are_present_but_rare(demo) -> None:
         "negative price": _share(features, lambda r: (r["salesPrice"] or 0) < 0),
         "zero price": _share(features, lambda r: r["salesPrice"] == 0),
         "no name": _share(features, lambda r: r["name"] is None),
-        "awkward name": _share(features, lambda r: r["name"] in _ODD_NAMES),
+        "awkward name": _share(features, lambda r: r["name"] in ODD_NAMES),
         "100% discount": _share(lines, lambda r: r["discountPct"] == 100),
         "zero quantity": _share(lines, lambda r: r["quantity"] == 0),
     }
@@ -32,15 +32,15 @@ def test_awkward_values_are_present_but_rare(demo) -> None:
 
 def test_every_awkward_name_is_in_the_demo(demo) -> None:
     names = {r["name"] for r in demo["Features"]}
-    assert set(_ODD_NAMES) <= names
+    assert set(ODD_NAMES) <= names
 
 
 def test_dealers_quote_in_the_currency_and_language_of_their_city(demo) -> None:
-    from elfsquad_magic.sandbox.seed import _CITIES, _CURRENCY_OF, _LANGUAGE_OF
+    from elfsquad_magic.sandbox.seed import CITIES, CURRENCY_OF, LANGUAGE_OF
 
-    country_of = dict(_CITIES)
+    country_of = dict(CITIES)
     for org in demo["Organizations"][1:]:
         city = org["name"].split(" – ", 1)[1]
         country = country_of[city]
-        assert org["currencyIso"] == _CURRENCY_OF.get(country, "EUR"), org["name"]
-        assert org["languageIso"] == _LANGUAGE_OF.get(country, "en"), org["name"]
+        assert org["currencyIso"] == CURRENCY_OF.get(country, "EUR"), org["name"]
+        assert org["languageIso"] == LANGUAGE_OF.get(country, "en"), org["name"]

@@ -9,7 +9,7 @@ import requests
 from conftest import data, fetch_all
 from sandbox_expected import instant
 
-from elfsquad_magic.sandbox.seed import EMPTY_DATE
+from elfsquad_magic.sandbox.values import EMPTY_DATE
 
 
 def _ids(rows: list[dict]) -> set[str]:

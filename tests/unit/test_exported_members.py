@@ -26,7 +26,7 @@ def _all_modules() -> list[str]:
     return names
 
 
-MODULES = [name for name in _all_modules() if name and not name.startswith("sandbox.")]
+MODULES = [name for name in _all_modules() if name]
 
 
 def test_the_package_exports_the_client_and_the_extension_hooks() -> None:
