@@ -199,9 +199,18 @@ def find_leaks(nb: nbformat.NotebookNode, secrets: Iterable[str]) -> list[str]:
     return sorted(set(leaks))
 
 
+DEMO_NOTEBOOKS = (
+    "01-getting-started.ipynb",
+    "02-quotation-analysis.ipynb",
+    "03-updating-data.ipynb",
+)
+"""The demo notebooks, in reading order: a notebook of the user's own in the folder (File > New
+> Notebook in Lab saves one there) is neither run nor checked."""
+
+
 def notebooks() -> list[Path]:
     """The demo notebooks, in reading order."""
-    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    return [NOTEBOOK_DIR / name for name in DEMO_NOTEBOOKS]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,19 @@ def _load_runner():
 runner = _load_runner()
 
 
-def test_the_three_demo_notebooks_exist():
+def test_the_demo_notebooks_exist():
+    assert [p.name for p in runner.notebooks()] == EXPECTED
+    assert all(path.is_file() for path in runner.notebooks())
+
+
+def test_a_notebook_of_the_users_own_is_left_alone(tmp_path, monkeypatch):
+    """File > New > Notebook in Lab saves notebooks/Untitled.ipynb: no demo, not checked."""
+    (tmp_path / "Untitled.ipynb").write_text(
+        nbformat.writes(nbformat.v4.new_notebook()), encoding="utf-8"
+    )
+    for name in EXPECTED:
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path)
     assert [p.name for p in runner.notebooks()] == EXPECTED
 
 
