@@ -1,8 +1,9 @@
 """Write compact copies of the Quotation and Configurator API descriptions into the package.
 
-The copies keep what path completion and the sandbox's swagger documents need (paths, methods,
-summaries, tags, parameter names and places) and drop request/response schemas, which make up
-nearly all of the 2.4 MB configurator description. The result is still a valid OpenAPI 3 document.
+The copies keep what path completion, ``%elfsquad_describe`` and the sandbox's swagger documents
+need (paths, methods, summaries, tags, parameter names and places, and the top-level properties
+of JSON bodies and answers with their types) and drop the deeper schemas, which make up nearly
+all of the 2.4 MB configurator description. The result is still a valid OpenAPI 3 document.
 
 Usage: ``python scripts/build_path_specs.py [--source DIR] [--target DIR]``
 """
@@ -27,14 +28,31 @@ SPECS = {
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-def _shallow_schema(schema: Any) -> dict[str, Any]:
-    """Only the type and format of a schema (and of array items): enough to read, tiny to ship."""
+def _shallow_schema(schema: Any, levels: int = 0) -> dict[str, Any]:
+    """The type and format of a schema (and of array items), and ``levels`` levels of an
+    object's properties: enough to read, small to ship."""
     if not isinstance(schema, dict):
         return {}
-    kept = {key: schema[key] for key in ("type", "format") if key in schema}
+    kept = {key: schema[key] for key in ("type", "format", "nullable") if key in schema}
     if schema.get("type") == "array":
-        kept["items"] = _shallow_schema(schema.get("items"))
+        kept["items"] = _shallow_schema(schema.get("items"), levels)
+    properties = schema.get("properties")
+    if levels > 0 and isinstance(properties, dict):
+        kept["properties"] = {
+            name: _shallow_schema(value, levels - 1) for name, value in properties.items()
+        }
     return kept
+
+
+def _json_content(content: dict[str, Any]) -> dict[str, Any]:
+    """The JSON media type of a content map (one is enough: the others repeat it)."""
+    for media_type in ("application/json", "text/json", "application/*+json"):
+        if media_type in content:
+            return {media_type: {"schema": _shallow_schema(content[media_type].get("schema"), 1)}}
+    return {
+        media_type: {"schema": _shallow_schema((media or {}).get("schema"))}
+        for media_type, media in content.items()
+    }
 
 
 def _first_sentence(text: str) -> str:
@@ -67,22 +85,20 @@ def _compact_operation(operation: dict[str, Any]) -> dict[str, Any]:
     body = operation.get("requestBody")
     if isinstance(body, dict):
         content = body.get("content") or {}
-        compact_body: dict[str, Any] = {
-            "content": {
-                media_type: {"schema": _shallow_schema((media or {}).get("schema"))}
-                for media_type, media in content.items()
-            }
-        }
+        compact_body: dict[str, Any] = {"content": _json_content(content)}
         if body.get("description"):
             compact_body["description"] = _first_sentence(body["description"])
         if body.get("required"):
             compact_body["required"] = True
         kept["requestBody"] = compact_body
     responses = operation.get("responses") or {"default": {}}
-    kept["responses"] = {
-        str(status): {"description": (answer or {}).get("description") or str(status)}
-        for status, answer in responses.items()
-    }
+    kept["responses"] = {}
+    for status, answer in responses.items():
+        compact_answer = {"description": (answer or {}).get("description") or str(status)}
+        content = (answer or {}).get("content")
+        if str(status).startswith("2") and isinstance(content, dict) and content:
+            compact_answer["content"] = _json_content(content)
+        kept["responses"][str(status)] = compact_answer
     return kept
 
 

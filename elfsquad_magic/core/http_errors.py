@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +26,14 @@ from .odata import ENV_SCIM_TOKEN, is_scim_path
 from .request import shown_url, strip_credentials
 from .retry import retry_after
 
-__all__ = ["connection_error", "redirect_error", "http_error", "server_error", "broke_mid_answer"]
+__all__ = [
+    "UNSATISFIED",
+    "broke_mid_answer",
+    "connection_error",
+    "http_error",
+    "redirect_error",
+    "server_error",
+]
 
 _HINTS = {
     400: "The service did not accept the request: check the query options and property names.",
@@ -118,6 +126,11 @@ def http_error(
             "The SCIM token was refused: make a new one in Elfsquad's SCIM settings and "
             f"give it with {ENV_SCIM_TOKEN} or %elfsquad_login --scim."
         )
+    if code == UNSATISFIED:
+        hint = (
+            "Fill them (the quotation's custom fields in Elfsquad, or QuotationPropertyValues "
+            "through the Data API) and invoke the action again."
+        )
     if status == 429:
         wait = retry_after(response)
         if wait is not None:
@@ -143,31 +156,20 @@ def broke_mid_answer(exc: BaseException) -> bool:
     return type(reason).__name__ == "ProtocolError" or "aborted" in str(reason).lower()
 
 
+UNSATISFIED = "UnsatisfiedProperties"
+"""The code of a Quotation API refusal that names the quotation properties left empty."""
+
+
 def server_error(response: requests.Response) -> tuple[str | None, str | None]:
-    """(code, message) from an OData or OAuth error body; a short text for anything else."""
+    """(code, message) from the error body: OData's ``{"error": {...}}``, OAuth's, the Quotation
+    and Configurator APIs' ``{"errors": {...}}``, ``{"message"}``, ``{"reason"}`` and
+    ``{"unsatisfiedProperties", "unsatisfiedFields"}``; a short text for anything else."""
     try:
         payload = decode_json(response.content)
     except ValueError:
         payload = None
     if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            code = error.get("code")
-            message = error.get("message")
-            details = error.get("details")
-            if isinstance(details, list):
-                extra = [d.get("message") for d in details if isinstance(d, dict)]
-                extra = [e for e in extra if e and e != message]
-                if extra:
-                    message = f"{message} ({'; '.join(map(str, extra))})"
-            return (str(code) if code else None), _clip(str(message)) if message else None
-        if isinstance(error, str):
-            description = payload.get("error_description")
-            return error, _clip(str(description or error))
-        for key in ("message", "Message", "title", "detail"):
-            if isinstance(payload.get(key), str):
-                return None, _clip(payload[key])
-        return None, None
+        return _json_error(payload)
     text = response.text.strip() if response.content else ""
     if not text:
         return None, None
@@ -175,6 +177,54 @@ def server_error(response: requests.Response) -> tuple[str | None, str | None]:
         title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
         return None, _clip(title.group(1).strip()) if title else "(an HTML page)"
     return None, _clip(text)
+
+
+def _json_error(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    error = payload.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        message = error.get("message")
+        details = error.get("details")
+        if isinstance(details, list):
+            extra = [d.get("message") for d in details if isinstance(d, dict)]
+            extra = [e for e in extra if e and e != message]
+            if extra:
+                message = f"{message} ({'; '.join(map(str, extra))})"
+        return (str(code) if code else None), _clip(str(message)) if message else None
+    if isinstance(error, str):
+        description = payload.get("error_description")
+        return error, _clip(str(description or error))
+    if "unsatisfiedProperties" in payload or "unsatisfiedFields" in payload:
+        return UNSATISFIED, _unsatisfied(payload)
+    errors = payload.get("errors")
+    if isinstance(errors, dict) and errors:
+        said = [
+            f"{field}: {' '.join(map(str, problems)) if isinstance(problems, list) else problems}"
+            for field, problems in errors.items()
+        ]
+        return None, _clip("; ".join(said))
+    for key in ("message", "Message", "reason", "title", "detail"):
+        if isinstance(payload.get(key), str):
+            return None, _clip(payload[key])
+    return None, None
+
+
+def _unsatisfied(payload: dict[str, Any]) -> str:
+    """What a refused status change needs: the properties by their description (or first
+    text), and the quotation's own fields."""
+    names = []
+    for prop in payload.get("unsatisfiedProperties") or []:
+        if not isinstance(prop, dict):
+            continue
+        texts = [t.get("value") for t in prop.get("texts") or [] if isinstance(t, dict)]
+        names.append(prop.get("description") or next((t for t in texts if t), None) or "?")
+    fields = [str(f) for f in payload.get("unsatisfiedFields") or []]
+    parts = []
+    if names:
+        parts.append("these quotation properties filled in: " + ", ".join(map(repr, names)))
+    if fields:
+        parts.append("these fields of the quotation: " + ", ".join(fields))
+    return _clip("The action needs " + "; and ".join(parts) + ".", 500)
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -30,6 +30,8 @@ class Answer:
     elapsed: float = 0.0
     pace: dict[str, Any] | None = None
     """The pace of a collection fetch (concurrency reached, rate, 429s), else ``None``."""
+    document: dict[str, Any] | None = None
+    """The scalar members of a JSON document whose natural table is the value, else ``None``."""
 
     @property
     def status_line(self) -> str:
@@ -51,4 +53,6 @@ class Answer:
         }
         if self.pace is not None:
             attrs["pace"] = self.pace
+        if self.document is not None:
+            attrs["document"] = self.document
         return attrs

@@ -41,6 +41,7 @@ from ..errors import (
 from .answer import Answer
 from .arrow_reader import PageReader
 from .collection import fetch_collection
+from .documents import Document, natural_table
 from .etags import ETagMemory
 from .frames import FrameBuilder, document_frame
 from .options import FetchOptions
@@ -212,11 +213,7 @@ class Fetcher:
         elif isinstance(payload, dict) and isinstance(payload.get("value"), list):
             self._collection(answer, response.url, payload, options, pace, progress)
         else:
-            edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
-            answer.value = document_frame(
-                payload, edm_types, self.results.dtype_backend, options.limit
-            )
-            self._take_etags(request, answer.value)
+            self._document(answer, payload, options)
         answer.elapsed = time.monotonic() - started
         if answer.value is not None and hasattr(answer.value, "attrs"):
             answer.value.attrs["elfsquad"] = answer.attrs()
@@ -267,8 +264,24 @@ class Fetcher:
         payload = json_body(response)
         if payload is NOT_JSON:
             document = text_or_bytes(response) if raw else not_json_answer(response, request.method)
+            if isinstance(document, bytes):
+                kind = response.headers.get("Content-Type", "")
+                document = Document(document, kind, f"{request.method} {request.api_path}")
             return document, False
         return payload, True
+
+    def _document(self, answer: Answer, payload: Any, options: FetchOptions) -> None:
+        """A JSON answer that is not a collection: its natural table (Quotation and
+        Configurator documents), else one row (a single entity)."""
+        request = answer.request
+        table = None if request.is_data_api or request.is_scim else natural_table(payload)
+        if table is not None:
+            rows, answer.document = table
+            answer.value = document_frame(rows, None, self.results.dtype_backend, options.limit)
+            return
+        edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
+        answer.value = document_frame(payload, edm_types, self.results.dtype_backend, options.limit)
+        self._take_etags(request, answer.value)
 
     def _scim_list(self, answer: Answer, payload: dict[str, Any], options: FetchOptions) -> None:
         """Every page of a SCIM list, as one frame."""

@@ -13,6 +13,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 
 from ..errors import UsageError
 from .cell import split_magic_line
+from .output import is_file_target
 
 __all__ = [
     "check_combinations",
@@ -85,8 +86,11 @@ def parse_request_line(magic: Any, line: str) -> tuple[Namespace, str]:
     return args, line[split.request_start :]
 
 
-def check_out_name(name: str | None, example: str) -> None:
-    """Refuse an ``-o NAME`` that is not a Python variable name."""
+def check_out_name(name: str | None, example: str, *, files: bool = False) -> None:
+    """Refuse an ``-o NAME`` that is not a Python variable name (or, with ``files``, a file
+    name such as ``offer.pdf``)."""
+    if name is not None and files and is_file_target(name):
+        return
     if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
         raise UsageError(
             f"-o/--out needs a Python variable name, not {name!r}.",

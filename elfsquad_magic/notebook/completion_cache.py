@@ -8,14 +8,13 @@ ships stand in for the service's own when those cannot be read.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from .. import apispec
 from ..core.odata import CONFIGURATOR_ROOT, CONFIGURATOR_V3_ROOT, QUOTATION_ROOT, SCIM_ROOT
 from ..core.schema import ServiceSchema
 
@@ -37,7 +36,6 @@ SWAGGER_PATHS = {
     "quotation": "/quotation/1/swagger/v1/swagger.json",
     "configurator": "/configurator/v1/swagger.json",
 }
-_SHIPPED_SPECS = {"quotation": "quotation_api.json", "configurator": "configurator_api.json"}
 _ROOT_OF_API = {
     "quotation": QUOTATION_ROOT,
     "configurator": CONFIGURATOR_ROOT,
@@ -198,12 +196,7 @@ _shipped_cache: dict[str, tuple[str, ...]] = {}
 def shipped_paths(api: str) -> tuple[str, ...]:
     """The paths of the Quotation or Configurator API from the description the package ships."""
     if api not in _shipped_cache:
-        text = (
-            resources.files("elfsquad_magic.apispec")
-            .joinpath(_SHIPPED_SPECS[_DOCUMENT_OF_API[api]])
-            .read_text(encoding="utf-8")
-        )
-        _shipped_cache[api] = _paths_of(json.loads(text), _ROOT_OF_API[api])
+        _shipped_cache[api] = _paths_of(apispec.load(_DOCUMENT_OF_API[api]), _ROOT_OF_API[api])
     return _shipped_cache[api]
 
 

@@ -141,7 +141,8 @@ def describe_frame(client: ElfsquadClient, entity_set: str) -> pd.DataFrame:
     """One row per property of ``entity_set`` (any casing), navigation properties last.
 
     Columns: name, edm_type, dtype (the pandas dtype it becomes), nullable, key, target (the
-    set a navigation property leads to, for ``$expand``; None for plain properties).
+    set a navigation property leads to, for ``$expand``) and note (the property's description),
+    the last two only when some row has one.
     """
     schema = _schema(client)
     found = schema.find(_set_name(entity_set))
@@ -193,6 +194,8 @@ def _properties_frame(entity_set: EntitySet, dtype_backend: str | None) -> pd.Da
             }
         )
     columns = ["name", "edm_type", "dtype", "nullable", "key", "target", "note"]
+    # A column with nothing in it says nothing: target (no navigation), note (no description).
+    columns = [c for c in columns if c not in ("target", "note") or any(r[c] for r in rows)]
     dtypes = {"nullable": bool, "key": bool, "target": object, "note": object}
     # Built column by column so that a missing target stays None (a str column would hold NaN).
     return pd.DataFrame(

@@ -190,7 +190,8 @@ class ElfsquadMagic(MagicSettings, Magics):
         "-o",
         "--out",
         metavar="NAME",
-        help="Also store the result in the variable NAME.",
+        help="Also store the result in the variable NAME; a document (a PDF) given a file "
+        "name (-o offer.pdf) is written to that file instead.",
     )
     @argument(
         "--limit", type=positive_int, metavar="N", help="Stop after N rows (GET collections)."
@@ -273,7 +274,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         DataFrame; a 204 answer None.
         """
         args, request_text = parse_request_line(self.elfsquad, line)
-        check_out_name(args.out, "%%elfsquad -o features GET /data/1/features")
+        check_out_name(args.out, "%%elfsquad -o features GET /data/1/features", files=True)
         if not request_text.strip():
             raise UsageError("The magic line has no PATH.", usage_hint(self.elfsquad))
         check_combinations(args)
@@ -425,11 +426,21 @@ class ElfsquadMagic(MagicSettings, Magics):
         return entities_frame(self.session.require_client(), count=args.count)
 
     @magic_arguments()
-    @argument("entity_set", metavar="SET", help="Entity-set name, e.g. features.")
+    @argument(
+        "entity_set",
+        metavar="SET|API",
+        help="An entity set (features), or the Quotation or Configurator API or one of its "
+        "paths (/quotation/1, /configurator/3/configurator/new/E-Bike).",
+    )
     @line_magic
     def elfsquad_describe(self, line: str = "") -> Any:
-        """List an entity set's properties and their types as a DataFrame."""
+        """An entity set's properties and their types as a DataFrame; or the operations of the
+        Quotation or Configurator API, or the parameters, body and answer fields of one."""
         args = parse_line(self.elfsquad_describe, line)
+        from .explore_apis import api_of, describe_api
+
+        if api_of(args.entity_set) is not None:
+            return describe_api(args.entity_set)
         from .explore import describe_frame
 
         return describe_frame(self.session.require_client(), args.entity_set)

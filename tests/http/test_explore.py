@@ -79,7 +79,7 @@ def test_describe_frame_lists_properties_and_navigation_of_metadata(
 ) -> None:
     frame = describe_frame(client, "quotationlines")  # any casing
     lines = metadata.entity_sets["QuotationLines"]
-    assert list(frame.columns) == ["name", "edm_type", "dtype", "nullable", "key", "target", "note"]
+    assert list(frame.columns) == ["name", "edm_type", "dtype", "nullable", "key", "target"]
     assert list(frame["name"]) == [*lines.properties, *lines.navigation]
     by_name = frame.set_index("name")
     for prop in lines.properties.values():

@@ -37,12 +37,13 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
                 base = base[: len(base) - (node.level - 1)]
                 prefix = ".".join(base)
                 target = f"{prefix}.{node.module}" if node.module else prefix
-                found.append(target)
-                # `from . import x` and `from .pkg import mod` may import submodules
-                found.extend(f"{target}.{alias.name}" for alias in node.names)
             else:
-                found.append(node.module or "")
-                found.extend(f"{node.module}.{alias.name}" for alias in node.names)
+                target = node.module or ""
+            if node.module:
+                found.append(target)
+            # `from . import x` and `from .pkg import mod` may import submodules; a name that
+            # is no module stands for the package it comes from (see module_graph).
+            found.extend(f"{target}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -67,8 +68,10 @@ def module_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
         for target in _imports(tree, module, path.name == "__init__.py"):
             if target.startswith(NAME):
                 if target not in modules:
-                    continue  # `from .x import name`: the name of a module, not a module
-                if target != module:
+                    # `from .x import name`: x is counted already; `from . import name`: the
+                    # package it comes from.
+                    target = target.rsplit(".", 1)[0]
+                if target in modules and target != module:
                     edges.add(target)
             else:
                 edges.add("!" + target)
