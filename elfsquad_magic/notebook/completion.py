@@ -377,6 +377,9 @@ def suggest(
     if "%elfsquad" not in before:
         return _NONE
     describe = _DESCRIBE_RE.match(before)
+    if describe is not None and describe.group(1).startswith("/"):
+        # An API or one of its paths: the same path completion as a request line.
+        return path_suggestions(describe.group(1), cache.schema, cache.api_paths)
     if describe is not None:
         schema = cache.schema()
         names = sorted(schema.entity_sets, key=str.lower) if schema is not None else ()

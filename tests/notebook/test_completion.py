@@ -126,6 +126,11 @@ def test_describe_completes_entity_set_names(shell: Any, current: _Current) -> N
     assert "CrmAccountProperties" in texts(shell, "%elfsquad_describe CRMACC")
 
 
+def test_describe_completes_api_paths(shell: Any, current: _Current) -> None:
+    assert texts(shell, "%elfsquad_describe /quo") == ["/quotation/1/"]
+    assert "invoke" in texts(shell, "%elfsquad_describe /quotation/1/quotations/{id}/inv")
+
+
 # -- cell magic ------------------------------------------------------------------------------
 
 CELL = "%%elfsquad GET /data/1/features\n"
