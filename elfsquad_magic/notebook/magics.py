@@ -466,6 +466,12 @@ def bodyless_cell_as_line(lines: list[str]) -> list[str]:
     return [match.group(1) + "%elfsquad" + lines[0][match.end() :]]
 
 
+# IPython's check_complete (terminal IPython asks it whether Enter runs the input) skips the
+# transforms marked so: a "%%elfsquad ..." line typed at the prompt stays an open cell until a
+# blank line, as every cell magic in a terminal; Jupyter sends a cell whole, where it applies.
+bodyless_cell_as_line.has_side_effects = True  # type: ignore[attr-defined]
+
+
 def load(shell: Any) -> ElfsquadMagic:
     """Register the magics on the shell (and on its `%config`), install tab completion and
     the body-less cell transformer."""

@@ -332,6 +332,16 @@ def test_a_cell_magic_with_nothing_below_runs_as_the_line_magic(ip, sandbox_env)
     assert len(with_body.result) == 1  # a real body is untouched
 
 
+def test_in_a_terminal_enter_after_a_cell_magic_line_continues_the_cell(ip) -> None:
+    """Terminal IPython asks check_complete whether Enter runs the input: a ``%%elfsquad``
+    line alone is an open cell until a blank line, as for any cell magic."""
+    check = ip.input_transformer_manager.check_complete
+    assert check("%%elfsquad GET /data/1/features\n")[0] == "incomplete"
+    assert check("%%elfsquad GET /data/1/features\n$select=name\n")[0] == "incomplete"
+    assert check("%%elfsquad GET /data/1/features\n$select=name\n\n")[0] == "complete"
+    assert check("%elfsquad GET /data/1/features\n")[0] == "complete"
+
+
 def test_the_transformer_leaves_other_cells_alone() -> None:
     from elfsquad_magic.notebook.magics import bodyless_cell_as_line
 
