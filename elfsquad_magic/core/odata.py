@@ -29,6 +29,7 @@ __all__ = [
     "API_ROOTS",
     "METADATA_PATH",
     "SCIM_ROOT",
+    "SCIM_QUERY_OPTIONS",
     "ENV_SCIM_TOKEN",
     "is_scim_path",
     "DEFAULT_LOGIN_URL",
@@ -118,6 +119,10 @@ QUOTATION_ROOT = "/quotation/1/"
 CONFIGURATOR_ROOT = "/configurator/1/"
 CONFIGURATOR_V3_ROOT = "/configurator/3/"  # where Elfsquad's configurator library moved in 2026
 SCIM_ROOT = "/scim/2/"
+SCIM_QUERY_OPTIONS = frozenset(
+    {"filter", "startindex", "count", "attributes", "excludedattributes", "sortby", "sortorder"}
+)
+"""The query options of a SCIM list (RFC 7644), lower case."""
 API_ROOTS = (DATA_ROOT, QUOTATION_ROOT, CONFIGURATOR_ROOT, CONFIGURATOR_V3_ROOT, SCIM_ROOT)
 """The paths the Elfsquad APIs live under, on the API host."""
 

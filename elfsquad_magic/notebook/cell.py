@@ -12,15 +12,24 @@ import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .. import apispec
 from ..core.literals import to_json_compatible, to_odata_literal
-from ..core.odata import BODYLESS_METHODS, METHODS, SYSTEM_QUERY_OPTIONS
+from ..core.odata import (
+    BODYLESS_METHODS,
+    METHODS,
+    QUOTATION_ROOT,
+    SCIM_QUERY_OPTIONS,
+    SCIM_ROOT,
+    SYSTEM_QUERY_OPTIONS,
+)
 from ..core.request import ODataRequest, split_outside_quotes
 from ..errors import InterpolationError, UsageError
 
-__all__ = ["USAGE", "MagicLine", "parse_request", "split_magic_line"]
+__all__ = ["USAGE", "MagicLine", "custom_options", "parse_request", "split_magic_line"]
 
 USAGE = (
     "Usage: %%elfsquad [METHOD] PATH[?query]\n"
@@ -37,6 +46,7 @@ _PLACEHOLDER_EXPR = re.compile(
 )
 _ACCESSOR = re.compile(r"""\.\s*(?P<attr>[A-Za-z_]\w*)|\[\s*(?P<key>-?\d+|'[^']*'|"[^"]*")\s*\]""")
 # `name=` at the start of a body line opens a new option; other indented lines continue one.
+_HOST_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _OPTION_START = re.compile(r"^[?&]?\$?[A-Za-z_][\w.-]*\s*=")
 # Path characters a value may keep; everything else (/, ?, #, &, spaces) is percent-encoded.
 _PATH_SAFE = "-_.~'()!*,;:@$=+"
@@ -96,7 +106,7 @@ def parse_request(
                 f"{method} sends no body, so --json cannot be used with it.",
                 "Use POST, PATCH or PUT to send JSON.",
             )
-        params.extend(_body_options(body, namespace, method))
+        params.extend(_body_options(body, namespace, method, path))
         _check_options(params)
         return ODataRequest(method, path, tuple(params))
 
@@ -159,8 +169,36 @@ def _strip_comments(body: str) -> str:
     return "\n".join(ln for ln in body.splitlines() if not ln.strip().startswith("#"))
 
 
-def _body_options(body: str, namespace: Mapping[str, Any], method: str) -> list[tuple[str, str]]:
-    """One ``name=value`` per line; indented lines continue the previous option's value."""
+def custom_options(path: str) -> frozenset[str]:
+    """The query options other than OData's ``$`` ones that the API of ``path`` takes (lower
+    case): the SCIM list's, and the query parameters the Quotation and Configurator APIs
+    describe; the Data API takes none."""
+    lowered = "/" + _HOST_PREFIX.sub("", path).lstrip("/").lower()
+    if lowered.startswith(SCIM_ROOT):
+        return SCIM_QUERY_OPTIONS
+    for root, api in ((QUOTATION_ROOT, "quotation"), ("/configurator/", "configurator")):
+        if lowered.startswith(root):
+            return _described_query_options(api)
+    return frozenset()
+
+
+@cache
+def _described_query_options(api: str) -> frozenset[str]:
+    return frozenset(
+        parameter["name"].lower()
+        for item in apispec.load(api).get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "query"
+    )
+
+
+def _body_options(
+    body: str, namespace: Mapping[str, Any], method: str, path: str
+) -> list[tuple[str, str]]:
+    """One ``name=value`` per line; indented lines continue the previous option's value. A
+    line that names no option the API takes (``total = len(frame)``) is refused."""
     collected: list[list[str]] = []
     for number, raw in enumerate(body.splitlines(), start=1):
         stripped = raw.strip()
@@ -181,6 +219,19 @@ def _body_options(body: str, namespace: Mapping[str, Any], method: str) -> list[
                 f"Line {number} of the cell body is not a query option: {_shorten(stripped)!r}",
                 "Write one option per line as name=value, e.g. $filter=salesPrice gt 100; "
                 "indent a line to continue the previous option.",
+            )
+        if not name.strip().startswith("$") and name.strip().lower() not in custom_options(path):
+            known = sorted(custom_options(path))
+            raise UsageError(
+                f"Line {number} of the cell body is not a query option of this API: "
+                f"{_shorten(stripped)!r}",
+                (
+                    f"It takes OData's $options and {', '.join(known)}. "
+                    if known
+                    else "It takes OData's $options ($filter, $select, $orderby, $top...). "
+                )
+                + "A %%elfsquad cell holds one request: put Python in a cell of its own "
+                "(keep the result with -o NAME).",
             )
         collected.append([name.strip(), value.strip()])
     return [(name, _interpolate_option(name, value, namespace)) for name, value in collected]

@@ -71,7 +71,6 @@ def test_body_options_one_per_line_with_comments_and_blanks() -> None:
     $select=name,articleCode,salesPrice
     $orderby=salesPrice desc
     $top=5
-    custom=a b#c
     """
     request = parse("GET /data/1/features", body)
     assert list(request.options) == [
@@ -79,8 +78,26 @@ def test_body_options_one_per_line_with_comments_and_blanks() -> None:
         ("$select", "name,articleCode,salesPrice"),
         ("$orderby", "salesPrice desc"),
         ("$top", "5"),
-        ("custom", "a b#c"),
     ]
+
+
+def test_a_custom_option_the_api_knows_passes_through() -> None:
+    request = parse("GET /scim/2/Users", 'filter=userName eq "a b#c"\ncount=10')
+    assert list(request.options) == [("filter", 'userName eq "a b#c"'), ("count", "10")]
+    request = parse("GET /configurator/3/configurator/open/abc", "languageIso = nl")
+    assert list(request.options) == [("languageIso", "nl")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["cheap_count = len(cheap)", "custom=a b", "total=frame.sum()"],
+)
+def test_a_python_line_in_a_get_cell_is_refused_quoting_it(line: str) -> None:
+    """A stray line of Python would otherwise reach the service as a query parameter."""
+    with pytest.raises(UsageError, match="Line 2 .*not a query option of this API") as caught:
+        parse("GET /data/1/features", f"$filter=salesPrice gt 100\n{line}")
+    assert repr(line) in caught.value.message
+    assert "cell of its own" in caught.value.hint
 
 
 def test_indented_line_continues_the_previous_option() -> None:
