@@ -249,8 +249,9 @@ def strip_credentials(url: str) -> str:
 
 
 def shown_url(url: str, limit: int = SHOWN_URL_LIMIT) -> str:
-    """``url`` for an error message: no credentials, decoded, and cut to ``limit`` characters."""
-    text = strip_credentials(url)
+    """``url`` for an error message: no credentials, decoded but for white space (``%20``, so
+    that a notebook links the whole URL), and cut to ``limit`` characters."""
+    text = re.sub(r"\s", lambda m: quote(m.group(0)), strip_credentials(url))
     if len(text) <= limit:
         return text
     return f"{text[: limit - 40]}... ({len(text):,} characters)"
