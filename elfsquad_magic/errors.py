@@ -31,6 +31,9 @@ The tree::
 
 from __future__ import annotations
 
+import re
+import sys
+
 __all__ = [
     "ElfsquadError",
     "UsageError",
@@ -54,7 +57,43 @@ __all__ = [
     "ServerError",
     "DataChangedWarning",
     "FetchInterrupted",
+    "hint_for_scripts",
 ]
+
+# Hints name the magics, which are at hand in a notebook; a script (no IPython shell running)
+# reads the client's way of doing the same.
+_SCRIPT_WORDING = (
+    (r"%elfsquad_entities( --count)?", "client.schema().entity_sets"),
+    (r"%elfsquad_describe (\w+)", r"client.schema().find('\1').properties"),
+    (r"%elfsquad_login --demo", "a Sandbox() of elfsquad_magic.sandbox"),
+    (r"%elfsquad_login --scim", "client.set_scim_token(...)"),
+    (r"%elfsquad_logout --keyring", "keyring.delete_password('elfsquad-magic', client_id)"),
+    (r"%elfsquad_login", "client.login() (or ElfsquadClient.from_env())"),
+    (r"%elfsquad_mirror --drop (\w+)", r"client.mirror.drop('\1')"),
+    (r"%elfsquad_mirror", "client.mirror.sets()"),
+    (r"%elfsquad_journal", "client.journal.frame()"),
+    (r"%elfsquad_undo (\S+)", r"client.undo('\1')"),
+    (r"%elfsquad_undo", "client.undo()"),
+    (r"%elfsquad --sync --full GET /data/1/(\w+)", r"client.sync('\1', full=True)"),
+    (r"%elfsquad --sync( --\w+)* GET /data/1/(\w+)", r"client.sync('\2')"),
+    (r"%%elfsquad_sql", "client.sql()"),
+)
+
+
+def hint_for_scripts(hint: str) -> str:
+    """``hint`` with each magic it names replaced by the client call that does the same."""
+    for pattern, wording in _SCRIPT_WORDING:
+        hint = re.sub(pattern, wording, hint)
+    return hint
+
+
+def _in_a_notebook_or_shell() -> bool:
+    """Whether an IPython shell runs here (a kernel or terminal IPython), where the magics are."""
+    ipython = sys.modules.get("IPython")
+    try:
+        return ipython is not None and ipython.get_ipython() is not None
+    except Exception:  # an IPython that cannot tell: assume the magics are at hand
+        return True
 
 
 class ElfsquadError(Exception):
@@ -67,7 +106,8 @@ class ElfsquadError(Exception):
 
     def __str__(self) -> str:
         if self.hint:
-            return f"{self.message}\nHint: {self.hint}"
+            hint = self.hint if _in_a_notebook_or_shell() else hint_for_scripts(self.hint)
+            return f"{self.message}\nHint: {hint}"
         return self.message
 
     def _render_traceback_(self) -> list[str]:

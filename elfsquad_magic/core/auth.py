@@ -237,7 +237,7 @@ class TokenProvider:
             if self._token is not None:
                 raise NotLoggedInError(
                     "The Elfsquad token has expired and the secret was not kept to renew it.",
-                    "Log in again with %elfsquad_login (or ElfsquadClient.login()).",
+                    "Log in again with %elfsquad_login.",
                 )
             raise NotLoggedInError()
         started = time.monotonic()

@@ -23,6 +23,7 @@ import requests
 
 from ..core.auth import Masked, TokenProvider
 from ..core.odata import ETAG, METADATA_PATH
+from ..core.property_names import misspelt_properties
 from ..core.rate_limit import RateLimiter
 from ..core.request import ODataRequest, strip_credentials
 from ..core.schema import ServiceSchema, parse_metadata
@@ -195,11 +196,13 @@ class Fetcher:
         if options.paginate and not options.raw and pace.ceiling > 1:
             # @odata.count lets the pages after the first be fetched concurrently.
             sent = with_count(request, options.limit)
-        failure: NotFoundError | None = None
+        failure: NotFoundError | BadRequestError | None = None
         try:
             response, sent = self._first_response(request, sent, options)
         except NotFoundError as exc:
             failure = self._with_set_suggestion(exc, request)
+        except BadRequestError as exc:
+            failure = self._with_property_suggestion(exc, request)
         if failure is not None:
             raise failure  # outside the handler: no requests object rides along
         answer = Answer(
@@ -365,12 +368,47 @@ class Fetcher:
             schema = self.schema()  # cached after the first query; else one request, here only
         except ElfsquadError:
             return error
-        if schema.find(name) is not None:
-            return error  # the set exists: the key or the path was not found
-        matches = schema.close_matches(name)
-        hint = f"Did you mean {', '.join(matches)}?" if matches else error.hint
-        hint = f"{hint} (%elfsquad_entities lists the entity sets.)"
+        found = schema.find(name)
+        if found is not None and request.key is not None:
+            # The set exists: the record does not (deleted, or never there).
+            hint = (
+                f"There is no {found.name} record with the key {request.key} (deleted, or "
+                f"another tenant's); read the set to find it: GET /data/1/{found.name}"
+            )
+        elif found is not None:
+            return error  # the set exists: the path below it was not found
+        else:
+            matches = schema.close_matches(name)
+            hint = f"Did you mean {', '.join(matches)}?" if matches else (error.hint or "")
+            hint = f"{hint} (%elfsquad_entities lists the entity sets.)"
         return NotFoundError(
+            error.message,
+            hint,
+            status=error.status,
+            method=error.method,
+            url=error.url,
+            server_message=error.server_message,
+            code=error.code,
+        )
+
+    def _with_property_suggestion(
+        self, error: BadRequestError, request: ODataRequest
+    ) -> BadRequestError:
+        """``error`` with the properties a misspelt name in ``$select``, ``$filter``,
+        ``$orderby`` or ``$expand`` may have meant, from the cached schema (no request)."""
+        schema = self.cached_schema
+        found = schema.find(request.entity_set) if schema and request.entity_set else None
+        if found is None or not request.is_data_api:
+            return error
+        misspelt = misspelt_properties(request, found, error.server_message)
+        if not misspelt:
+            return error
+        said = [
+            f"{name!r}: did you mean {' or '.join(close)}?" if close else f"{name!r} is unknown."
+            for name, close in misspelt.items()
+        ]
+        hint = f"{' '.join(said)} ({found.name}'s properties: %elfsquad_describe {found.name})"
+        return BadRequestError(
             error.message,
             hint,
             status=error.status,

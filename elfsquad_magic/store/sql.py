@@ -125,14 +125,34 @@ def run_sql(
             result = connection.execute(query, dict(params) if params else None)
             return result.df()
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(
-                f"DuckDB: {first}",
-                "Tables are the Data API's entity sets (%elfsquad_entities), in any casing; "
-                "%elfsquad_mirror lists what is mirrored.",
-            ) from None
+            raise _sql_error(exc) from None
     finally:
         connection.close()
+
+
+def _sql_error(exc: Exception) -> UsageError:
+    """DuckDB's error in its own words (with its "did you mean"), and a hint that fits it."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    # DuckDB's second line often says what it would have taken: keep it.
+    said = first
+    if len(lines) > 1 and lines[1].startswith(("Did you mean", "Candidate bindings")):
+        said = f"{first} {lines[1]}"
+    if "Referenced column" in first:
+        hint = (
+            "Columns are the set's properties, as the Data API names them: "
+            "%elfsquad_describe <Set> lists them (in SQL: DESCRIBE <Set>)."
+        )
+    elif first.startswith(("Catalog Error", "Binder Error: Table")) or "does not exist" in first:
+        hint = (
+            "Tables are the Data API's entity sets (%elfsquad_entities), in any casing; "
+            "%elfsquad_mirror lists what is mirrored."
+        )
+    elif first.startswith("Parser Error"):
+        hint = "Check the SQL near the place DuckDB names (DuckDB's SQL dialect)."
+    else:
+        hint = "The query ran over the mirrored sets; check the types and names it uses."
+    return UsageError(f"DuckDB: {said}", hint)
 
 
 def _mirrored(

@@ -140,3 +140,83 @@ def test_a_misspelt_entity_set_gets_close_matches_from_the_schema(sandbox) -> No
     with pytest.raises(NotFoundError) as missing_key:
         client.get("/data/1/features(00000000-0000-4000-8000-000000000000)")
     assert "Did you mean" not in str(missing_key.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "misspelt", "meant"),
+    [
+        ({"select": "nme,articleCode"}, "nme", "name"),
+        ({"filter": "salesPrise gt 100"}, "salesPrise", "salesPrice"),
+        ({"orderby": "articleCod desc"}, "articleCod", "articleCode"),
+        ({"expand": "categry"}, "categry", "category"),
+    ],
+)
+def test_a_misspelt_property_gets_close_names_from_the_cached_schema(
+    sandbox, options, misspelt, meant
+) -> None:
+    from clients import make_client
+
+    from elfsquad_magic.errors import BadRequestError
+
+    client = make_client(sandbox)
+    client.get("/data/1/vats")  # the schema is cached by the first query
+    session = client.engine.transport.session
+    sent, original = [], session.request
+    session.request = lambda method, url, *a, **k: (
+        sent.append(url) or original(method, url, *a, **k)
+    )
+    with pytest.raises(BadRequestError) as caught:
+        client.get("/data/1/features", **options)
+    assert sent and not any("$metadata" in url for url in sent)  # no schema request
+    assert f"{misspelt!r}: did you mean {meant}" in caught.value.hint
+    assert "%elfsquad_describe Features" in caught.value.hint
+
+
+def test_a_syntax_error_gets_no_property_suggestion(sandbox) -> None:
+    from clients import make_client
+
+    from elfsquad_magic.errors import BadRequestError
+
+    client = make_client(sandbox)
+    client.get("/data/1/vats")
+    with pytest.raises(BadRequestError) as caught:
+        client.get("/data/1/features", filter="salesPrice gtt 100")
+    assert "gtt" in caught.value.message and "did you mean" not in (caught.value.hint or "")
+
+
+def test_a_record_that_is_not_there_says_so(fresh_sandbox) -> None:
+    from clients import make_client
+
+    from elfsquad_magic.errors import NotFoundError
+
+    client = make_client(fresh_sandbox)
+    row = fresh_sandbox.rows("Vats")[0]
+    client.delete(f"/data/1/vats({row['id']})")
+    with pytest.raises(NotFoundError) as caught:
+        client.get(f"/data/1/vats({row['id']})")
+    assert f"no Vats record with the key {row['id']}" in caught.value.hint
+    assert "entity-set name" not in caught.value.hint
+
+
+def test_a_script_reads_hints_in_the_clients_words(sandbox, tmp_path) -> None:
+    """No IPython shell: the hint names the client call, not the magic."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from elfsquad_magic import ElfsquadClient\n"
+        "from elfsquad_magic.errors import NotFoundError\n"
+        f"client = ElfsquadClient({sandbox.client_id!r}, {sandbox.client_secret!r}, "
+        f"login_url={sandbox.login_url!r}, api_url={sandbox.api_url!r}, progress=False)\n"
+        "try:\n"
+        "    client.get('/data/1/featurez')\n"
+        "except NotFoundError as error:\n"
+        "    print(error)\n",
+        encoding="utf-8",
+    )
+    said = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "Did you mean Features" in said
+    assert "client.schema().entity_sets" in said and "%elfsquad" not in said

@@ -141,6 +141,13 @@ def test_sql_errors_are_short(shell) -> None:
         sql(shell, "  \n", "--offline")
 
 
+def test_a_misspelt_column_gets_a_hint_about_columns(shell) -> None:
+    sql(shell, "SELECT count(*) FROM features")  # synced once
+    with pytest.raises(UsageError, match='DuckDB: .*"nme".*Candidate bindings') as caught:
+        sql(shell, "SELECT nme FROM features", "--offline")
+    assert "%elfsquad_describe" in caught.value.hint and "Tables are" not in caught.value.hint
+
+
 def test_without_duckdb_the_error_names_the_extra(shell, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "duckdb", None)
     with pytest.raises(UsageError, match=r"elfsquad-magic\[sql\]"):
