@@ -39,6 +39,7 @@ from .arguments import (
     value_options,
 )
 from .cell import parse_request
+from .display import install_display, uninstall_display
 from .login import LoginFlow
 from .output import keep_result, status_line
 from .session import ElfsquadSession
@@ -60,6 +61,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         self.session = session if session is not None else ElfsquadSession()
         self.form: Any = None  # the last login form shown, so it can be reached from code
         self.completer_handle: Any = None
+        self.display_previous: Any = None  # the DataFrame HTML printer before load, if any
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -473,10 +475,11 @@ bodyless_cell_as_line.has_side_effects = True  # type: ignore[attr-defined]
 
 
 def load(shell: Any) -> ElfsquadMagic:
-    """Register the magics on the shell (and on its `%config`), install tab completion and
-    the body-less cell transformer."""
+    """Register the magics on the shell (and on its `%config`), install tab completion, the
+    body-less cell transformer and the display of results."""
     magic = ElfsquadMagic(shell)  # Magics.__init__ adds it to shell.configurables
     shell.register_magics(magic)
+    magic.display_previous = install_display(shell)
     transformers = shell.input_transformers_cleanup
     if bodyless_cell_as_line not in transformers:
         transformers.append(bodyless_cell_as_line)
@@ -510,4 +513,5 @@ def unload(shell: Any) -> None:
         from .completion import uninstall_completer
 
         uninstall_completer(shell, magic.completer_handle)
+    uninstall_display(shell, magic.display_previous)
     magic.session.close()
