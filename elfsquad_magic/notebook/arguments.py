@@ -18,6 +18,7 @@ from .output import is_file_target
 __all__ = [
     "check_combinations",
     "check_out_name",
+    "option_names",
     "parse_line",
     "parse_request_line",
     "positive_int",
@@ -31,6 +32,12 @@ def value_options(parser: argparse.ArgumentParser) -> frozenset[str]:
     return frozenset(
         name for action in parser._actions if action.nargs != 0 for name in action.option_strings
     )
+
+
+def option_names(parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    """The long option strings of ``parser`` (``--limit``...), in the order they are declared."""
+    names = [n for action in parser._actions for n in action.option_strings if n.startswith("--")]
+    return tuple(name for name in names if name != "--help")
 
 
 def positive_int(text: str) -> int:

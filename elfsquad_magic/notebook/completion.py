@@ -291,8 +291,10 @@ def line_suggestions(
     schema_getter: SchemaGetter,
     api_paths: Callable[[str], Sequence[str]],
     value_options: Collection[str] = frozenset(),
+    option_names: Sequence[str] = (),
 ) -> Suggestion:
-    """Completions on a line with ``%elfsquad``/``%%elfsquad``, ``before`` ending at the cursor."""
+    """Completions on a line with ``%elfsquad``/``%%elfsquad``, ``before`` ending at the cursor;
+    ``option_names`` are the magic's options (``--limit``...), completed after ``-``."""
     magics = list(_MAGIC_RE.finditer(before))
     magic = magics[-1] if magics else None
     cell = _CELL_MAGIC_RE.match(before)
@@ -301,7 +303,10 @@ def line_suggestions(
         return _NONE
     request = _split_magic_line(before[start:], value_options)
     if request.at_option:
-        return _NONE
+        typed = before.rsplit(None, 1)[-1] if not before[-1:].isspace() else ""
+        if not typed.startswith("-"):
+            return _NONE  # the value of an option: nothing to offer
+        return Suggestion(typed, _prefixed(option_names, typed), "option")
     if request.path is None:
         # Between tokens: the method (when none yet) or the path.
         methods = () if request.method else METHODS
@@ -362,6 +367,7 @@ def suggest(
     cursor_position: int,
     cache: CompletionCache,
     value_options: Collection[str] = frozenset(),
+    option_names: Sequence[str] = (),
 ) -> Suggestion:
     """Completions at a cursor in a cell: the whole logic, without IPython.
 
@@ -385,7 +391,7 @@ def suggest(
         names = sorted(schema.entity_sets, key=str.lower) if schema is not None else ()
         fragment = describe.group(1)
         return Suggestion(fragment, _prefixed(names, fragment), "entityset")
-    return line_suggestions(before, cache.schema, cache.api_paths, value_options)
+    return line_suggestions(before, cache.schema, cache.api_paths, value_options, option_names)
 
 
 # -- the IPython side -----------------------------------------------------------------------
@@ -404,7 +410,9 @@ class CompleterHandle:
 
 
 def make_matcher(
-    cache: CompletionCache, value_options: Collection[str] = frozenset()
+    cache: CompletionCache,
+    value_options: Collection[str] = frozenset(),
+    option_names: Sequence[str] = (),
 ) -> Callable[[CompletionContext], dict[str, Any]]:
     """An IPython v2 matcher over ``cache``; it returns nothing rather than raise."""
 
@@ -417,6 +425,7 @@ def make_matcher(
                 context.cursor_position,
                 cache,
                 value_options,
+                option_names,
             )
         except Exception:  # noqa: BLE001 - the editor must never see an error from here
             suggestion = _NONE
@@ -439,14 +448,16 @@ def install_completer(
     *,
     wait: float = 2.0,
     value_options: Collection[str] = frozenset(),
+    option_names: Sequence[str] = (),
 ) -> CompleterHandle:
     """Register the ``%elfsquad`` matcher on ``shell``'s completer; the handle removes it.
 
-    ``value_options``: the options of ``%elfsquad`` that take a value, from its parser.
+    ``value_options``: the options of ``%elfsquad`` that take a value, from its parser;
+    ``option_names``: all of its options, completed after ``-``.
     """
     quiet_fetch_logs()
     cache = CompletionCache(get_client, wait=wait)
-    matcher = make_matcher(cache, value_options)
+    matcher = make_matcher(cache, value_options, option_names)
     matchers = shell.Completer.custom_matchers
     # One at a time: a %reload_ext (or a load without unload) replaces the earlier matcher.
     matchers[:] = [m for m in matchers if _matcher_id(m) != MATCHER_ID]

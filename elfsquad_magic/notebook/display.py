@@ -50,8 +50,13 @@ def frame_html(frame: pd.DataFrame) -> str | None:
         formatters = {}  # by-name formatters need unique names; the stamps keep every digit
     # Unique across kernels too: the outputs of a saved notebook share one page in Lab.
     table_id = f"elfsquad-{secrets.token_hex(6)}"
+    whole = any(name in frame.columns for name in frame.attrs["elfsquad"].get("whole_text") or ())
     try:
-        html = _pandas_html(frame, formatters or None, table_id)
+        # A frame that asks for its text whole (the journal's paths) is shown without "...";
+        # the option holds for this rendering only.
+        width = None if whole else pd.get_option("display.max_colwidth")
+        with pd.option_context("display.max_colwidth", width):
+            html = _pandas_html(frame, formatters or None, table_id)
     except Exception:  # a pandas whose formatter differs: its own HTML, unchanged
         return frame._repr_html_()
     children = [_shown_child(frame, k) for k in nowrap]

@@ -237,7 +237,10 @@ class LoginFlow:
         )
         assert self.session.client is not None
         self.session.client.set_scim_token(sandbox.scim_token)
-        return f"{line} (demo sandbox at {sandbox.api_url}; SCIM token set)"
+        return (
+            f"{line} (demo sandbox at {sandbox.api_url}; with its SCIM token too, so "
+            "%elfsquad GET /scim/2/Users lists its users)"
+        )
 
     def login_scim(self, api_url: str | None = None) -> str:
         """Take the SCIM API's own token from ELFSQUAD_SCIM_TOKEN or a masked prompt, for

@@ -32,6 +32,7 @@ from ..fetch.options import FetchOptions
 from .arguments import (
     check_combinations,
     check_out_name,
+    option_names,
     parse_line,
     parse_request_line,
     positive_int,
@@ -492,6 +493,7 @@ def load(shell: Any) -> ElfsquadMagic:
             shell,
             lambda: magic.session.client,
             value_options=value_options(ElfsquadMagic.elfsquad.parser),
+            option_names=option_names(ElfsquadMagic.elfsquad.parser),
         )
     return magic
 

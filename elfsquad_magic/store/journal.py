@@ -265,7 +265,8 @@ class Journal:
         return None
 
     def frame(self) -> pd.DataFrame:
-        """The writes as a DataFrame: id, when, method, path, records, outcome, undone."""
+        """The writes as a DataFrame: id, when, method, path, records, outcome, undone (and
+        undo_of, the write an undo reverted, once there is one)."""
         rows = [
             {
                 "id": e.id,
@@ -275,13 +276,16 @@ class Journal:
                 "records": e.records,
                 "outcome": e.outcome,
                 "undone": e.undone_by is not None,
-                "undo_of": e.undo_of,
+                "undo_of": e.undo_of or "",
             }
             for e in self.entries()
         ]
         columns = ["id", "when", "method", "path", "records", "outcome", "undone", "undo_of"]
+        if not any(row["undo_of"] for row in rows):
+            columns.remove("undo_of")  # no undo yet: a column of nothing says nothing
         frame = pd.DataFrame(rows, columns=columns)
-        frame.attrs["elfsquad"] = {"journal": str(self.path)}
+        # The paths are what a reader looks for: shown whole, never cut with "...".
+        frame.attrs["elfsquad"] = {"journal": str(self.path), "whole_text": ["path"]}
         return frame
 
 

@@ -15,7 +15,7 @@ from IPython.core.completer import provisionalcompleter
 
 from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.core.schema import ServiceSchema
-from elfsquad_magic.notebook.arguments import value_options
+from elfsquad_magic.notebook.arguments import option_names, value_options
 from elfsquad_magic.notebook.completion import (
     API_ROOTS,
     QUERY_OPTIONS,
@@ -56,8 +56,9 @@ def shell() -> Iterator[Any]:
 def current(shell: Any, client: ElfsquadClient) -> Iterator[_Current]:
     """A bare IPython shell with the completer installed over a logged-in sandbox client."""
     holder = _Current(client)
+    parser = ElfsquadMagic.elfsquad.parser
     handle = install_completer(
-        shell, holder, value_options=value_options(ElfsquadMagic.elfsquad.parser)
+        shell, holder, value_options=value_options(parser), option_names=option_names(parser)
     )
     holder.handle = handle  # type: ignore[attr-defined]
     yield holder
@@ -124,6 +125,16 @@ def test_query_string_on_the_line_completes_options_and_properties(
 def test_describe_completes_entity_set_names(shell: Any, current: _Current) -> None:
     assert texts(shell, "%elfsquad_describe crmaccounts") == ["CrmAccounts"]
     assert "CrmAccountProperties" in texts(shell, "%elfsquad_describe CRMACC")
+
+
+def test_options_complete_after_a_dash(shell: Any, current: _Current) -> None:
+    """The README promises completion of the magic's options: <Tab> after ``--``."""
+    every = option_names(ElfsquadMagic.elfsquad.parser)
+    assert "--limit" in every and "--sync" in every
+    assert texts(shell, "%%elfsquad --") == sorted(every)
+    assert texts(shell, "%elfsquad --no-p") == ["--no-paginate", "--no-progress"]
+    assert texts(shell, "%elfsquad --limit 5 --sy") == ["--sync"]
+    assert texts(shell, "%elfsquad -o ") == []  # the value of -o: a name of the user's
 
 
 def test_describe_completes_api_paths(shell: Any, current: _Current) -> None:

@@ -294,7 +294,7 @@ def test_scim_without_stdin_fails_at_once_naming_the_variable(ip, monkeypatch) -
 
 def test_demo_sets_the_sandboxs_scim_token(ip) -> None:
     out = _say(ip, "elfsquad_login", "--demo")
-    assert "SCIM token set" in out
+    assert "with its SCIM token too" in out
     sandbox = _magic(ip).session.sandbox
     users = ip.run_line_magic("elfsquad", "GET /scim/2/Users")
     assert users["id"].tolist() == sorted(r["id"] for r in sandbox.rows("Users"))
