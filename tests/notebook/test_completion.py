@@ -134,7 +134,6 @@ def test_options_complete_after_a_dash(shell: Any, current: _Current) -> None:
     assert texts(shell, "%%elfsquad --") == sorted(every)
     assert texts(shell, "%elfsquad --no-p") == ["--no-paginate", "--no-progress"]
     assert texts(shell, "%elfsquad --limit 5 --sy") == ["--sync"]
-    assert texts(shell, "%elfsquad -o ") == []  # the value of -o: a name of the user's
 
 
 def test_describe_completes_api_paths(shell: Any, current: _Current) -> None:
