@@ -29,11 +29,17 @@ myst_heading_anchors = 3
 # The notebooks are shown as saved (with their outputs): executing them needs a sandbox and
 # takes time the test suite already spends.
 nb_execution_mode = "off"
+# The login form is a live widget in a notebook; on these pages, where nothing runs, its still
+# HTML picture shows instead, and no widget script is fetched from a CDN (the site works
+# offline).
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
+nb_ipywidgets_js: dict[str, dict[str, str]] = {}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "README.md"]
 templates_path: list[str] = []
 html_theme = "furo"
 html_title = f"elfsquad-magic {version}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["elfsquad.css"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 nitpicky = False

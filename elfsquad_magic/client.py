@@ -55,10 +55,24 @@ __all__ = ["ElfsquadClient"]
 class ElfsquadClient:
     """An authenticated client for the Elfsquad APIs (Data API, Quotation API, ...).
 
-    Settings come as three values, ``http``, ``results`` and ``storage`` (see
-    :mod:`.core.settings`), or as their flat keywords (``timeout=10``, ``dtype_backend=...``,
-    ``mirror_dir=...``). The secret and the token are held masked: they appear in no ``repr``,
-    message or log.
+    The secret and the token are held masked: they appear in no ``repr``, message or log.
+
+    Args:
+        client_id: The OpenId client's id, from Elfsquad's Integrations page (not secret).
+        client_secret: Its secret; kept (masked) to renew the token unless ``keep_secret`` is
+            False. ``ElfsquadClient.from_env()`` reads both from the environment.
+        login_url: The token host (``https://login.elfsquad.io``).
+        api_url: The API host (``https://api.elfsquad.io``); tokens go to this host only.
+        scope: The OAuth scope asked for (``Elfskot.Api``).
+        keep_secret: Keep the secret to renew an expired token; False drops it after login.
+        scim_token: The SCIM API's own token, sent to ``/scim/2/`` paths only.
+        http: Time-outs, retry budget and concurrency (:class:`.core.settings.HttpSettings`).
+        results: Column dtypes and progress bars (:class:`.core.settings.ResultSettings`).
+        storage: The mirror's and the journal's folders, look-back, bulk size
+            (:class:`.core.settings.StorageSettings`).
+        **settings: Any field of the three settings values by its name (``timeout=10``,
+            ``dtype_backend="pyarrow"``, ``mirror_dir=...``); later ``configure(...)`` or the
+            same attribute (``client.bulk_size = 100``) changes it.
     """
 
     timeout = SettingAttribute("http")

@@ -168,7 +168,36 @@ class LoginForm:
                 "Elfsquad login form: run the cell to show it (it needs a running kernel). "
                 "In a terminal, %elfsquad_login without --form asks for the credentials."
             )
+            # Where no widget can render (a docs page, a notebook viewer), a still picture of
+            # the form: its labels and client id, never the secret field's value.
+            bundle["text/html"] = self.static_html()
         return bundle
+
+    def static_html(self) -> str:
+        """The form as plain HTML, without scripts: what it looks like, for pages that cannot
+        run widgets. The secret field shows as empty."""
+        fields = [
+            ("Client ID", self.client_id.value or "OpenId client id"),
+            ("Client secret", ""),
+            ("Scope", self.scope.value),
+        ]
+        rows = "".join(
+            f'<div style="margin:2px 0"><span style="display:inline-block;width:{_LABEL_WIDTH}">'
+            f'{html.escape(label)}</span><span style="display:inline-block;width:360px;'
+            f'border:1px solid #bbb;padding:2px 6px;color:#555">{html.escape(value) or "&nbsp;"}'
+            "</span></div>"
+            for label, value in fields
+        )
+        return (
+            '<div class="elfsquad-login-form" style="font-family:sans-serif;font-size:13px">'
+            "<b>Log in to Elfsquad</b>"
+            f"{rows}"
+            '<div style="margin:2px 0;color:#555">&#9656; Advanced (login and API URLs)</div>'
+            '<div style="margin:4px 0"><span style="background:#2196f3;color:white;'
+            'padding:3px 12px">Log in</span></div>'
+            f"<div>{self.status.value}</div>"
+            "<i>(The login form; in a running notebook it is a live widget.)</i></div>"
+        )
 
     def __repr__(self) -> str:
         return f"<LoginForm client_id={self.client_id.value!r}>"
