@@ -129,6 +129,8 @@ class ErrorsReference(_Generated):
         rows = []
         for name in errors.__all__:
             cls: Any = getattr(errors, name)
+            if not inspect.isclass(cls):
+                continue  # a helper of the module, not an error
             base = cls.__bases__[0].__name__
             doc = " ".join((inspect.getdoc(cls) or "").split())
             rows.append([_code(name), _code(base), doc])
