@@ -189,7 +189,7 @@ SANDBOX_CASES = [
         "unknown key",
         "kept = %elfsquad GET /data/1/features(00000000-0000-0000-0000-000000000000)",
         NotFoundError,
-        "entity-set name",
+        "no Features record with the key",
     ),
     Case(
         "method the path does not take",
