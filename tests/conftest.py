@@ -7,8 +7,10 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 
+import keyring
 import pytest
 from clients import export_login, fetch_metadata, get_token, make_client
+from keyrings import MemoryKeyring
 from leakcheck import secrets_of  # noqa: F401  (re-exported for tests)
 from scripted import ScriptedServer, serving
 
@@ -26,6 +28,8 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_SCIM_TOKEN",
     "ELFSQUAD_MIRROR_DIR",
     "ELFSQUAD_JOURNAL_DIR",
+    "ELFSQUAD_HOME",
+    "ELFSQUAD_DEFAULT_CONNECTION",
 )
 
 
@@ -36,6 +40,8 @@ def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> No
     # Mirrors of a test stay in a folder of its own, never in the user's cache.
     monkeypatch.setenv("ELFSQUAD_MIRROR_DIR", str(tmp_path_factory.mktemp("mirror")))
     monkeypatch.setenv("ELFSQUAD_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
+    # connections.toml of a test stays in a folder of its own, never in the user's config.
+    monkeypatch.setenv("ELFSQUAD_HOME", str(tmp_path_factory.mktemp("home")))
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +85,16 @@ def metadata(sandbox: Sandbox) -> ServiceSchema:
 def server() -> Iterator[ScriptedServer]:
     """A scripted HTTP server of its own for the test (``tests/scripted.py``)."""
     yield from serving()
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """The OS keyring replaced by an in-memory one for the test (nothing reaches the user's)."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
-"""The client secret in the OS keyring, for users who opt in (``%elfsquad_login --keyring``).
+"""The client secret in the OS keyring: for a named connection (``connections.toml``), and for
+users who opt in with ``%elfsquad_login --keyring``.
 
-Off by default: without the option nothing here runs and ``keyring`` is not even imported. The
-secret is stored under the service ``elfsquad-magic`` with the client id as the user name, so
+Without either nothing here runs and ``keyring`` is not even imported. The secret is stored under the service ``elfsquad-magic`` with the client id as the user name, so
 the OS (macOS Keychain, Windows Credential Locker, Secret Service) holds it, never a file of
-ours. Needs the optional extra: ``pip install elfsquad-magic[keyring]``.
+ours. The OS keyring needs a backend (macOS, Windows and desktop Linux have one).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _keyring() -> ModuleType:
     except ImportError:
         raise LoginError(
             "--keyring needs the keyring package, which is not installed.",
-            "Install it with: pip install elfsquad-magic[keyring]",
+            "Install it with: pip install keyring",
         ) from None
     return keyring
 

@@ -130,7 +130,7 @@ class MagicSettings(Configurable):
     use_keyring = Bool(
         False,
         help="Read and store the client secret in the OS keyring (service 'elfsquad-magic'), "
-        "as %elfsquad_login --keyring does. Needs pip install elfsquad-magic[keyring].",
+        "as %elfsquad_login --keyring does.",
     ).tag(config=True)
 
     def client_settings(self) -> dict[str, Any]:

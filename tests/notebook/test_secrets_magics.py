@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import keyring
 import pytest
 from clients import export_login, make_client, sandbox_client
 from IPython.utils.capture import capture_output
+from keyrings import MemoryKeyring
 from leakcheck import secrets_of
 from scripted import SECRET, Reply, ScriptedServer, odata_error, page
 
@@ -32,15 +34,6 @@ from elfsquad_magic.errors import (
     LoginError,
     NotLoggedInError,
 )
-
-try:  # the optional extra: pip install elfsquad-magic[keyring]
-    import keyring
-    import keyring.backend
-    import keyring.errors
-except ImportError:  # pragma: no cover - the keyring tests are skipped
-    keyring = None
-
-needs_keyring = pytest.mark.skipif(keyring is None, reason="the keyring extra is not installed")
 
 
 def assert_absent(secrets: list[str], texts: list[str]) -> None:
@@ -388,48 +381,6 @@ def test_logout_drops_token_and_secret(ip, sandbox_env) -> None:
 # -- the optional OS keyring ------------------------------------------------------------------
 
 
-if keyring is not None:
-
-    class MemoryKeyring(keyring.backend.KeyringBackend):
-        """An in-process keyring backend that records every call."""
-
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self, fail: bool = False) -> None:
-            super().__init__()
-            self.items: dict[tuple[str, str], str] = {}
-            self.calls: list[str] = []
-            self.fail = fail
-
-        def _check(self, name: str) -> None:
-            self.calls.append(name)
-            if self.fail:
-                raise keyring.errors.KeyringLocked("The collection is locked.")
-
-        def get_password(self, service: str, username: str) -> str | None:
-            self._check("get")
-            return self.items.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self._check("set")
-            self.items[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self._check("delete")
-            if self.items.pop((service, username), None) is None:
-                raise keyring.errors.PasswordDeleteError(username)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@needs_keyring
 def test_without_the_option_the_keyring_is_never_touched(ip, sandbox_env, memory_keyring):
     with capture_output():
         ip.run_line_magic("elfsquad_login", "")
@@ -438,7 +389,6 @@ def test_without_the_option_the_keyring_is_never_touched(ip, sandbox_env, memory
     assert memory_keyring.calls == [] and memory_keyring.items == {}
 
 
-@needs_keyring
 def test_keyring_login_stores_then_reads_the_secret(ip, sandbox, monkeypatch, memory_keyring):
     export_login(monkeypatch, sandbox)
     with capture_output() as first:
@@ -459,7 +409,6 @@ def test_keyring_login_stores_then_reads_the_secret(ip, sandbox, monkeypatch, me
     assert_absent(secrets_of(sandbox), [first.stdout, second.stdout, bye.stdout])
 
 
-@needs_keyring
 def test_keyring_login_by_client_id_and_through_the_form(ip, sandbox, memory_keyring) -> None:
     ip.run_line_magic("config", "ElfsquadMagic.use_keyring = True")
     hosts = f"--login-url {sandbox.login_url} --api-url {sandbox.api_url}"
@@ -477,7 +426,6 @@ def test_keyring_login_by_client_id_and_through_the_form(ip, sandbox, memory_key
     assert "(secret from the OS keyring)" in cap.stdout
 
 
-@needs_keyring
 def test_a_stale_keyring_secret_says_how_to_remove_it(ip, sandbox, monkeypatch, memory_keyring):
     memory_keyring.items[(KEYRING_SERVICE, sandbox.client_id)] = "an-old-secret-value"
     export_login(monkeypatch, sandbox)
@@ -487,7 +435,6 @@ def test_a_stale_keyring_secret_says_how_to_remove_it(ip, sandbox, monkeypatch, 
     assert "an-old-secret-value" not in str(info.value)
 
 
-@needs_keyring
 def test_a_locked_keyring_is_a_login_error_with_a_way_out(ip, sandbox_env) -> None:
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring(fail=True))
