@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from .core.auth import secure_base_url
+from .core.connections import ConnectionsFile
 from .core.credentials import Credentials
 from .core.environment import login_options_from_env
 from .core.odata import (
@@ -121,12 +122,32 @@ class ElfsquadClient:
         self._engine = Fetcher(self._api_url, http=self.http, results=self.results)
         self._authorize()
         self.last_sync: SyncReport | None = None
+        self.connection: str | None = None  # the name of a connection of connections.toml
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
         """A client configured from ``ELFSQUAD_CLIENT_ID``/``_SECRET``/``_LOGIN_URL``/``_API_URL``/
         ``_SCOPE``/``_SCIM_TOKEN``; keyword arguments win over the environment."""
         return cls(**login_options_from_env(overrides))
+
+    @classmethod
+    def connect(cls, name: str | None = None, **settings: Any) -> ElfsquadClient:
+        """A client of the connection ``name`` of ``connections.toml`` (default: the default
+        connection), its secret from the OS keyring, the environment or the file."""
+        file = ConnectionsFile()
+        connection = file.get(name)
+        client = cls(
+            connection.client_id,
+            file.secret(connection),
+            login_url=connection.login_url,
+            api_url=connection.api_url,
+            scope=connection.scope,
+            **settings,
+        )
+        client.connection = connection.name
+        return client
+
+    from_connection = connect
 
     # -- settings ---------------------------------------------------------------------------
 
