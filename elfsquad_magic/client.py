@@ -436,7 +436,7 @@ class ElfsquadClient:
             raise NotLoggedInError()
         root = self.storage.journal_dir
         root = root if root is not None else default_journal_dir()
-        return Journal(root, self._api_url, self.client_id)
+        return Journal(root, self._api_url, self.client_id, self.connection)
 
     @property
     def writer(self) -> JournaledWriter:

@@ -11,10 +11,10 @@ The file lives in the user config folder (``ELFSQUAD_HOME=DIR`` makes it
     api_url = "https://api.elfsquad.io"
     client_secret_env = "ELFSQUAD_TEST_SECRET"  # or: the OS keyring (the default)
 
-A connection's secret comes from the OS keyring (the default: service ``elfsquad-magic``, the
-client id as user name), from the environment variable ``client_secret_env`` names, or, only
-when the file is readable by its owner alone (0600, as SSH asks of a private key), from
-``client_secret`` in the file. ``default_connection`` (or ``ELFSQUAD_DEFAULT_CONNECTION``)
+A connection's secret comes from the OS keyring (the default: service ``elfsquad-magic``, user
+name ``<client id>@<API host>``), from the environment variable ``client_secret_env`` names,
+or, only when the file is readable by its owner alone (0600, as SSH asks of a private key),
+from ``client_secret`` in the file. ``default_connection`` (or ``ELFSQUAD_DEFAULT_CONNECTION``)
 names the connection used when none is named. Nothing here writes a secret into the file.
 """
 
@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import LoginError, UsageError
 from .keyring_secrets import read_secret, store_secret
@@ -78,6 +79,12 @@ class Connection:
     scope: str = DEFAULT_SCOPE
     client_secret_env: str | None = None
     secret_in_file: bool = False
+
+    @property
+    def keyring_user(self) -> str:
+        """The user name its secret has in the OS keyring: the client id at the API host (one
+        client id may serve two hosts, a test and a production tenant)."""
+        return f"{self.client_id}@{urlsplit(self.api_url).netloc or self.api_url}"
 
     @property
     def secret_source(self) -> str:
@@ -190,7 +197,8 @@ class ConnectionsFile:
             return value
         if connection.secret_in_file:
             return self._file_secret(connection)
-        value = read_secret(connection.client_id)
+        # The connection's own entry; else the client id's, as %elfsquad_login --keyring keeps it.
+        value = read_secret(connection.keyring_user) or read_secret(connection.client_id)
         if value is None:
             raise LoginError(
                 f"The OS keyring holds no secret for connection {connection.name!r} "
@@ -218,7 +226,7 @@ class ConnectionsFile:
         """Save ``connection`` (replacing one of that name); ``secret`` goes into the OS
         keyring, never into the file."""
         if secret:
-            store_secret(connection.client_id, secret)
+            store_secret(connection.keyring_user, secret)
         document = self._document()
         tables = dict(document.get("connections") or {})
         tables[connection.name] = _table(connection)

@@ -1,9 +1,10 @@
 """The client secret in the OS keyring: for a named connection (``connections.toml``), and for
 users who opt in with ``%elfsquad_login --keyring``.
 
-Without either nothing here runs and ``keyring`` is not even imported. The secret is stored under the service ``elfsquad-magic`` with the client id as the user name, so
-the OS (macOS Keychain, Windows Credential Locker, Secret Service) holds it, never a file of
-ours. The OS keyring needs a backend (macOS, Windows and desktop Linux have one).
+Without either nothing here runs and ``keyring`` is not even imported. The secret is stored
+under the service ``elfsquad-magic`` with the client id as the user name, so the OS (macOS
+Keychain, Windows Credential Locker, Secret Service) holds it, never a file of ours. The OS
+keyring needs a backend (macOS, Windows and desktop Linux have one).
 """
 
 from __future__ import annotations

@@ -13,15 +13,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import StdinNotImplementedError
 
+from ..core.connections import ConnectionsFile
 from ..core.environment import ENV_CLIENT_ID, ENV_CLIENT_SECRET
 from ..core.odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE, ENV_SCIM_TOKEN
 from ..errors import LoginError, UsageError
-from .session import ElfsquadSession, login_summary
+from .session import DEFAULT_CONNECTION, ElfsquadSession, login_summary
 
 if TYPE_CHECKING:
     from .login_widget import LoginForm, LoginFunction
 
-__all__ = ["LoginFlow", "LoginSettings", "stdin_answerable"]
+__all__ = ["DEMO_CONNECTION", "LoginFlow", "LoginSettings", "stdin_answerable"]
+
+DEMO_CONNECTION = "demo"
+"""The connection name of %elfsquad_login --demo."""
 
 
 class LoginSettings(Protocol):
@@ -154,13 +158,21 @@ class LoginFlow:
         return self.settings.client_settings()
 
     def login(
-        self, client_id: str, client_secret: str, *, scope: str, login_url: str, api_url: str
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str,
+        login_url: str,
+        api_url: str,
+        connection: str = DEFAULT_CONNECTION,
     ) -> str:
         """Log the session in with these values and the settings; return the status line."""
         defaults = self.hosts()
         client = self.session.login(
             client_id,
             client_secret,
+            connection=connection,
             scope=scope or defaults["scope"],
             login_url=login_url or defaults["login_url"],
             api_url=api_url or defaults["api_url"],
@@ -223,6 +235,21 @@ class LoginFlow:
             return f"Removed the secret of {client_id} from the OS keyring."
         return f"The OS keyring held no secret for {client_id}."
 
+    def login_connection(self, name: str | None = None) -> str:
+        """Log in with a connection of ``connections.toml`` (default: the default one), its
+        secret from the OS keyring, the environment or the file."""
+        file = ConnectionsFile()
+        connection = file.get(name)
+        line = self.login(
+            connection.client_id,
+            file.secret(connection),
+            scope=connection.scope,
+            login_url=connection.login_url,
+            api_url=connection.api_url,
+            connection=connection.name,
+        )
+        return f"{line} (connection {connection.name}, secret from {connection.secret_source})"
+
     def login_demo(self, scope: str | None = None) -> str:
         """Start (or reuse) the in-kernel sandbox and log in to it with its demo client (and
         its SCIM token)."""
@@ -234,6 +261,7 @@ class LoginFlow:
             scope=scope or DEFAULT_SCOPE,
             login_url=sandbox.login_url,
             api_url=sandbox.api_url,
+            connection=DEMO_CONNECTION,
         )
         assert self.session.client is not None
         self.session.client.set_scim_token(sandbox.scim_token)
@@ -280,7 +308,17 @@ class LoginFlow:
                 name: value if (given or {}).get(name) else getattr(current, name) or value
                 for name, value in hosts.items()
             }
-        return LoginForm(login or self.login, client_id=client_id, **hosts)
+        saved = {
+            name: (c.client_id, c.login_url, c.api_url)
+            for name, c in ConnectionsFile().connections().items()
+        }
+        return LoginForm(
+            login or self.login,
+            client_id=client_id,
+            saved=saved,
+            login_saved=self.login_connection,
+            **hosts,
+        )
 
     def run(
         self,
@@ -291,9 +329,14 @@ class LoginFlow:
         scope: str | None = None,
         login_url: str | None = None,
         api_url: str | None = None,
+        connection: str | None = None,
     ) -> str | LoginForm:
-        """Log in from the keyring, the environment or a prompt and return the status line;
-        or return the form to show, where one is asked for or a notebook can show it."""
+        """Log in from a named connection, the keyring, the environment or a prompt and return
+        the status line; or return the form to show, where one is asked for or a notebook can
+        show it. Without credentials in the environment, the default connection of
+        ``connections.toml`` (when there is one) logs in."""
+        if connection is not None and not form:
+            return self.login_connection(connection)
         hosts = self.hosts(scope=scope, login_url=login_url, api_url=api_url)
         chosen_id = (client_id or os.environ.get(ENV_CLIENT_ID, "")).strip()
         if keyring and not form:
@@ -307,6 +350,9 @@ class LoginFlow:
         env = _env_credentials()
         if env is not None and client_id and client_id.strip() != env[0]:
             env = None  # the secret in the environment belongs to another client
+        given_any = client_id or scope or login_url or api_url
+        if env is None and not form and not given_any and ConnectionsFile().default_name():
+            return self.login_connection()
         if form or (env is None and _widgets_frontend(self.shell)):
             given = {"scope": scope, "login_url": login_url, "api_url": api_url}
             return self.form(chosen_id, hosts, login, given)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import ipywidgets as widgets
@@ -44,6 +45,17 @@ def _text(widget_class: type[widgets.Text], label: str, value: str, **kwargs: An
     )
 
 
+def _connection_choice(names: list[str]) -> Any:
+    """A dropdown of the saved connections (hidden when there are none)."""
+    return widgets.Dropdown(
+        options=[("type the credentials", ""), *((name, name) for name in names)],
+        value="",
+        description="Connection",
+        style={"description_width": _LABEL_WIDTH},
+        layout=widgets.Layout(width=_FIELD_WIDTH, display="" if names else "none"),
+    )
+
+
 class LoginForm:
     """Client ID, secret, scope, an "Advanced" part with the hosts, a Log in button and a status."""
 
@@ -55,8 +67,16 @@ class LoginForm:
         scope: str = DEFAULT_SCOPE,
         login_url: str = "",
         api_url: str = "",
+        saved: Mapping[str, tuple[str, str, str]] | None = None,
+        login_saved: Callable[[str], str] | None = None,
     ) -> None:
         self._login = login
+        # Saved connections (connections.toml): name -> (client id, login URL, API URL); the
+        # secret of one comes from the OS keyring, so its field stays empty.
+        self._saved = dict(saved or {})
+        self._login_saved = login_saved
+        self.connection = _connection_choice(list(self._saved))
+        self.connection.observe(self._chose_connection, names="value")
         self.client_id = _text(widgets.Text, "Client ID", client_id, placeholder="OpenId client id")
         self.client_secret = _text(widgets.Password, "Client secret", "")
         self.scope = _text(widgets.Text, "Scope", scope)
@@ -76,6 +96,7 @@ class LoginForm:
         self.widget = widgets.VBox(
             [
                 widgets.HTML("<b>Log in to Elfsquad</b>"),
+                self.connection,
                 self.client_id,
                 self.client_secret,
                 self.scope,
@@ -95,6 +116,18 @@ class LoginForm:
         # A red error stays only until the user changes something.
         for field in (self.client_id, self.client_secret, self.scope, self.login_url, self.api_url):
             field.observe(self._clear_error, names="value")
+
+    def _chose_connection(self, change: dict[str, Any]) -> None:
+        name = change["new"]
+        if name:
+            client_id, login_url, api_url = self._saved[name]
+            self.client_id.value, self.login_url.value, self.api_url.value = (
+                client_id,
+                login_url,
+                api_url,
+            )
+        self.client_secret.disabled = bool(name)
+        self.client_secret.placeholder = "from the OS keyring" if name else ""
 
     @property
     def status_text(self) -> str:
@@ -121,23 +154,33 @@ class LoginForm:
             self.client_secret.value = ""
         finally:
             self._submitting = False
+        if self.connection.value and self._login_saved is not None:
+            return self._finish(lambda: self._login_saved(self.connection.value), secret)
         client_id = self.client_id.value.strip()
         if not client_id or not secret:
             missing = "client ID" if not client_id else "client secret"
             self._show(f"Enter the {missing} first.", ok=False)
             return False
-        self.button.disabled = True
-        self._show("Logging in...", ok=True)
-        try:
-            line = self._login(
+        return self._finish(
+            lambda: self._login(
                 client_id,
                 secret,
                 scope=self.scope.value.strip(),
                 login_url=self.login_url.value.strip(),
                 api_url=self.api_url.value.strip(),
-            )
+            ),
+            secret,
+        )
+
+    def _finish(self, login: Callable[[], str], secret: str) -> bool:
+        """Run ``login`` with the button off and show how it went (the secret masked)."""
+        self.button.disabled = True
+        self._show("Logging in...", ok=True)
+        try:
+            line = login()
         except ElfsquadError as exc:
-            self._show(str(exc).replace(secret, "********"), ok=False)
+            text = str(exc)
+            self._show(text.replace(secret, "********") if secret else text, ok=False)
             return False
         except Exception as exc:  # a click handler's exception would vanish into the kernel log
             self._show(f"Login failed: {type(exc).__name__}.", ok=False)

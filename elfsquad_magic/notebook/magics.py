@@ -40,13 +40,23 @@ from .arguments import (
     value_options,
 )
 from .cell import parse_request
+from .connection_magics import ConnectionMagics
 from .display import install_display, uninstall_display
 from .login import LoginFlow
 from .output import keep_result, status_line
 from .session import ElfsquadSession
 from .traits import CELL_SETTINGS, MagicSettings
 
-__all__ = ["ElfsquadMagic", "bodyless_cell_as_line", "load", "unload"]
+__all__ = ["ElfsquadMagic", "bodyless_cell_as_line", "connection_argument", "load", "unload"]
+
+connection_argument = argument(
+    "-c",
+    "--connection",
+    metavar="NAME",
+    help="The named connection to use (default: the current one; %%elfsquad_connections lists "
+    "them).",
+)
+"""The option every magic that talks to a tenant takes."""
 
 
 @magics_class
@@ -75,8 +85,11 @@ class ElfsquadMagic(MagicSettings, Magics):
         """The login decisions over this session, shell and the settings as they are now."""
         return LoginFlow(self.session, self.shell, self)
 
-    def _mirror_client(self) -> Any:
-        """The logged-in client, else one that reads this host's mirror offline."""
+    def _mirror_client(self, args: Any) -> Any:
+        """The named connection's client; or (offline, none named) the logged-in client, else
+        one that reads this host's mirror offline."""
+        if args.connection is not None or not getattr(args, "offline", True):
+            return self.session.require_client(args.connection)
         hosts = self._login_flow().hosts()
         client_id = os.environ.get(ENV_CLIENT_ID, "").strip() or None
         return self.session.mirror_client(hosts["api_url"], client_id, self.client_settings())
@@ -118,6 +131,13 @@ class ElfsquadMagic(MagicSettings, Magics):
     @argument("--scope", metavar="SCOPE", help=f"OAuth scope (default {DEFAULT_SCOPE}).")
     @argument("--login-url", dest="login_url", metavar="URL", help="Token host.")
     @argument("--api-url", dest="api_url", metavar="URL", help="API host.")
+    @argument(
+        "-c",
+        "--connection",
+        metavar="NAME",
+        help="Log in with a named connection of connections.toml (its secret from the OS "
+        "keyring, the environment or the file); it becomes the current connection.",
+    )
     @line_magic
     def elfsquad_login(self, line: str) -> None:
         """Log in to Elfsquad with an OpenId client (client credentials).
@@ -148,6 +168,7 @@ class ElfsquadMagic(MagicSettings, Magics):
             scope=args.scope,
             login_url=args.login_url,
             api_url=args.api_url,
+            connection=args.connection,
         )
         if isinstance(result, str):
             print(result)
@@ -167,23 +188,27 @@ class ElfsquadMagic(MagicSettings, Magics):
         metavar="ID",
         help="Whose keyring secret to remove (default: the logged-in client).",
     )
+    @connection_argument
     @line_magic
     def elfsquad_logout(self, line: str = "") -> None:
         """Forget the token and the secret held in this kernel (and, with --keyring, the
         secret stored in the OS keyring)."""
         args = parse_line(self.elfsquad_logout, line)
-        client_id = args.client_id or (
-            self.session.client.client_id if self.session.client is not None else None
-        )
-        was_logged_in = self.session.logout()
+        current = self.session.clients.get(args.connection or self.session.current or "")
+        client_id = args.client_id or (current.client_id if current is not None else None)
+        was_logged_in = self.session.logout(args.connection)
         print("Logged out of Elfsquad." if was_logged_in else "Not logged in to Elfsquad.")
         if args.keyring:
             print(self._login_flow().forget_keyring_secret(client_id))
 
+    @magic_arguments()
+    @connection_argument
     @line_magic
     def elfsquad_status(self, line: str = "") -> None:
-        """Say who is logged in, where and until when (never the token)."""
-        print(self.session.status())
+        """Say who is logged in, where and until when, for the current connection (or the one
+        named); never the token."""
+        args = parse_line(self.elfsquad_status, line)
+        print(self.session.status(args.connection))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -258,6 +283,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         action="store_true",
         help="With --sync: read the mirror as it is, without any network.",
     )
+    @connection_argument
     @line_cell_magic
     def elfsquad(self, line: str, cell: str | None = None) -> Any:
         """Call an Elfsquad API and return a pandas DataFrame.
@@ -287,11 +313,11 @@ class ElfsquadMagic(MagicSettings, Magics):
         if args.file is not None:
             request = request.with_upload(args.file)
         if args.sync:
-            client = self._mirror_client() if args.offline else self.session.require_client()
+            client = self._mirror_client(args)
             result = client.sync(request, full=args.full, offline=args.offline)
             print(client.last_sync)
             return keep_result(namespace, args.out, result)
-        client = self.session.require_client()
+        client = self.session.require_client(args.connection)
         if args.dry_run:
             print(client.dry_run(request))
             return None
@@ -329,6 +355,7 @@ class ElfsquadMagic(MagicSettings, Magics):
     )
     @argument("--dry-run", dest="dry_run", action="store_true", help="Show the undo's requests.")
     @argument("--preview", action="store_true", help="Return the undo's change as a DataFrame.")
+    @connection_argument
     @line_magic
     def elfsquad_undo(self, line: str = "") -> Any:
         """Revert the latest write not yet undone (or the write ID of %elfsquad_journal).
@@ -340,7 +367,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         """
         args = parse_line(self.elfsquad_undo, line)
         check_combinations(args)
-        client = self.session.require_client()
+        client = self.session.require_client(args.connection)
         result = client.undo(
             args.write_id, force=args.force, dry_run=args.dry_run, preview=args.preview
         )
@@ -350,12 +377,13 @@ class ElfsquadMagic(MagicSettings, Magics):
         return result
 
     @magic_arguments()
+    @connection_argument
     @line_magic
     def elfsquad_journal(self, line: str = "") -> Any:
         """The writes made through this client (also in earlier kernels), as a DataFrame: id,
         when, method, path, records, outcome, undone."""
-        parse_line(self.elfsquad_journal, line)
-        return self.session.require_client().journal.frame()
+        args = parse_line(self.elfsquad_journal, line)
+        return self.session.require_client(args.connection).journal.frame()
 
     # -- the mirror -------------------------------------------------------------------------
 
@@ -367,6 +395,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         help="Query the mirror as it is, without syncing (no network).",
     )
     @argument("-o", "--out", metavar="NAME", help="Also store the result in the variable NAME.")
+    @connection_argument
     @cell_magic
     def elfsquad_sql(self, line: str, cell: str) -> Any:
         """DuckDB SQL across the mirrored entity sets; returns a DataFrame.
@@ -391,12 +420,13 @@ class ElfsquadMagic(MagicSettings, Magics):
 
         query, params = placeholders_as_parameters(cell, lookup)
         frames = {k: v for k, v in namespace.items() if isinstance(v, pd.DataFrame)}
-        client = self._mirror_client() if args.offline else self.session.require_client()
+        client = self._mirror_client(args)
         result = client.sql(query, params, offline=args.offline, frames=frames, report=print)
         return keep_result(namespace, args.out, result)
 
     @magic_arguments()
     @argument("--drop", metavar="SET", help="Remove the mirror of SET.")
+    @connection_argument
     @line_magic
     def elfsquad_mirror(self, line: str = "") -> Any:
         """List the mirrored sets (rows, last sync, watermark, size on disk) as a DataFrame;
@@ -404,7 +434,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         from ..store.mirror import mirror_listing
 
         args = parse_line(self.elfsquad_mirror, line)
-        mirror = self._mirror_client().mirror
+        mirror = self._mirror_client(args).mirror
         if args.drop:
             name = mirror.find(args.drop)
             if name is None or not mirror.drop(name):
@@ -420,13 +450,14 @@ class ElfsquadMagic(MagicSettings, Magics):
 
     @magic_arguments()
     @argument("--count", action="store_true", help="Add each entity set's row count.")
+    @connection_argument
     @line_magic
     def elfsquad_entities(self, line: str = "") -> Any:
         """List the Data API's entity sets as a DataFrame."""
         args = parse_line(self.elfsquad_entities, line)
         from .explore import entities_frame
 
-        return entities_frame(self.session.require_client(), count=args.count)
+        return entities_frame(self.session.require_client(args.connection), count=args.count)
 
     @magic_arguments()
     @argument(
@@ -435,6 +466,7 @@ class ElfsquadMagic(MagicSettings, Magics):
         help="An entity set (features), or the Quotation or Configurator API or one of its "
         "paths (/quotation/1, /configurator/3/configurator/new/E-Bike).",
     )
+    @connection_argument
     @line_magic
     def elfsquad_describe(self, line: str = "") -> Any:
         """An entity set's properties and their types as a DataFrame; or the operations of the
@@ -446,7 +478,7 @@ class ElfsquadMagic(MagicSettings, Magics):
             return describe_api(args.entity_set)
         from .explore import describe_frame
 
-        return describe_frame(self.session.require_client(), args.entity_set)
+        return describe_frame(self.session.require_client(args.connection), args.entity_set)
 
 
 # The option splitter must know every option by its full name: an abbreviation such as
@@ -480,6 +512,7 @@ def load(shell: Any) -> ElfsquadMagic:
     body-less cell transformer and the display of results."""
     magic = ElfsquadMagic(shell)  # Magics.__init__ adds it to shell.configurables
     shell.register_magics(magic)
+    shell.register_magics(ConnectionMagics(shell, magic.session, magic._login_flow))
     magic.display_previous = install_display(shell)
     transformers = shell.input_transformers_cleanup
     if bodyless_cell_as_line not in transformers:
@@ -503,9 +536,10 @@ def unload(shell: Any) -> None:
     magic = shell.magics_manager.registry.pop(ElfsquadMagic.__name__, None)
     if magic is None:
         return
+    others = shell.magics_manager.registry.pop(ConnectionMagics.__name__, None)
     for table in shell.magics_manager.magics.values():
         for name, function in list(table.items()):
-            if getattr(function, "__self__", None) is magic:
+            if getattr(function, "__self__", None) in (magic, others):
                 del table[name]
     if magic in shell.configurables:
         shell.configurables.remove(magic)

@@ -17,8 +17,16 @@ from .progress_bar import notebook_bar
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
-__all__ = ["DEMO_SEED", "ElfsquadSession", "format_expiry", "login_summary"]
+__all__ = [
+    "DEFAULT_CONNECTION",
+    "DEMO_SEED",
+    "ElfsquadSession",
+    "format_expiry",
+    "login_summary",
+]
 
+DEFAULT_CONNECTION = "default"
+"""The name of a login that names no connection (from the environment, the form, a prompt)."""
 DEMO_SEED = 42
 """Seed of the demo sandbox's data, so `%elfsquad_login --demo` always shows the same rows."""
 
@@ -36,10 +44,12 @@ def login_summary(client: ElfsquadClient) -> str:
 
 
 class ElfsquadSession:
-    """The extension's state in one kernel: the current client and the demo sandbox, if any."""
+    """The extension's state in one kernel: a client per named connection (one of them
+    current), the demo sandbox, and a client that reads a mirror without a login."""
 
     def __init__(self) -> None:
-        self._client: ElfsquadClient | None = None
+        self._clients: dict[str, ElfsquadClient] = {}
+        self._current: str | None = None
         self._sandbox: Sandbox | None = None
         self._offline: ElfsquadClient | None = None  # reads a mirror without a login
 
@@ -49,16 +59,16 @@ class ElfsquadSession:
         return ElfsquadClient(*args, progress_bar=notebook_bar, **client_options)
 
     def configure(self, **settings: Any) -> None:
-        """A setting changed (``%config``): the logged-in client uses it from the next cell."""
-        if self._client is not None:
-            self._client.configure(**settings)
+        """A setting changed (``%config``): every client uses it from the next cell."""
+        for client in self._clients.values():
+            client.configure(**settings)
 
     def mirror_client(
         self, api_url: str, client_id: str | None, settings: dict[str, Any]
     ) -> ElfsquadClient:
         """The logged-in client; without one, a client without a login that reads the mirror
         of ``client_id`` (or the host's only mirrored client) on ``api_url``."""
-        client = self._client
+        client = self.client
         if client is not None and client.client_id:
             return client
         offline = self._offline
@@ -68,52 +78,104 @@ class ElfsquadSession:
             offline.configure(**{k: v for k, v in settings.items() if k != "keep_secret"})
         return offline
 
+    # -- the connections ------------------------------------------------------------------
+
     @property
     def client(self) -> ElfsquadClient | None:
-        """The client of the last successful login (None before any and after logout)."""
-        return self._client
+        """The current connection's client (None before any login and after its logout)."""
+        return self._clients.get(self._current) if self._current is not None else None
+
+    @property
+    def current(self) -> str | None:
+        """The name of the current connection."""
+        return self._current if self._current in self._clients else None
+
+    @property
+    def clients(self) -> dict[str, ElfsquadClient]:
+        """The kernel's clients, by connection name."""
+        return dict(self._clients)
 
     @property
     def logged_in(self) -> bool:
-        """Whether a client is logged in."""
-        return self._client is not None and bool(self._client.logged_in)
+        """Whether the current connection is logged in."""
+        client = self.client
+        return client is not None and bool(client.logged_in)
 
     @property
     def sandbox(self) -> Sandbox | None:
         """The demo sandbox started by `%elfsquad_login --demo`, if any."""
         return self._sandbox
 
-    def require_client(self) -> ElfsquadClient:
-        """The logged-in client, or NotLoggedInError."""
-        if self._client is None:
-            raise NotLoggedInError()
-        return self._client
+    def require_client(self, connection: str | None = None) -> ElfsquadClient:
+        """The client of ``connection`` (default: the current one), or NotLoggedInError."""
+        name = connection or self._current
+        client = self._clients.get(name) if name is not None else None
+        if client is not None:
+            return client
+        others = ", ".join(sorted(self._clients))
+        if connection is not None:
+            raise NotLoggedInError(
+                f"Not logged in to the connection {connection!r}.",
+                f"Run %elfsquad_login --connection {connection}"
+                + (f" (logged in here: {others})." if others else "."),
+            )
+        if others:
+            raise NotLoggedInError(
+                "No connection is current.", f"Choose one of {others}: %elfsquad_use NAME"
+            )
+        raise NotLoggedInError()
 
-    def login(self, client_id: str, client_secret: str, **client_options: Any) -> ElfsquadClient:
-        """Log in a new client; on failure the session stays exactly as it was."""
+    def use(self, connection: str) -> ElfsquadClient:
+        """Make ``connection`` (logged in already) the current one."""
+        client = self.require_client(connection)
+        self._current = connection
+        return client
+
+    def login(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        connection: str = DEFAULT_CONNECTION,
+        **client_options: Any,
+    ) -> ElfsquadClient:
+        """Log in a client for ``connection`` and make it current; on failure the session stays
+        exactly as it was. An earlier client of that connection is logged out."""
         client = self._new_client(client_id, client_secret, **client_options)
         client.login()
-        previous, self._client = self._client, client
-        if previous is not None:
+        client.connection = connection
+        previous = self._clients.get(connection)
+        self._clients[connection] = client
+        self._current = connection
+        if previous is not None and previous is not client:
             previous.logout()
         return client
 
-    def set_scim_token(self, token: str, **client_options: Any) -> ElfsquadClient:
-        """Give the session's client the SCIM token (a client without an OAuth login is made
+    def set_scim_token(
+        self, token: str, *, connection: str | None = None, **client_options: Any
+    ) -> ElfsquadClient:
+        """Give a connection's client the SCIM token (a client without an OAuth login is made
         when there is none, or when ``api_url`` names another host)."""
-        client = self._client
+        name = connection or self._current or DEFAULT_CONNECTION
+        client = self._clients.get(name)
         api_url = client_options.get("api_url")
         if client is None or (api_url and api_url.rstrip("/") != client.api_url):
             client = self._new_client(**client_options)
-            previous, self._client = self._client, client
+            client.connection = name
+            previous, self._clients[name] = self._clients.get(name), client
             if previous is not None:
                 previous.logout()
+        self._current = name
         client.set_scim_token(token)
         return client
 
-    def logout(self) -> bool:
-        """Forget the token and the credentials; True when someone was logged in."""
-        client, self._client = self._client, None
+    def logout(self, connection: str | None = None) -> bool:
+        """Forget one connection's token and credentials (default: the current one); the
+        others stay. True when it was logged in."""
+        name = connection or self._current
+        client = self._clients.pop(name, None) if name is not None else None
+        if name == self._current:
+            self._current = None
         if client is None:
             return False
         client.logout()
@@ -127,36 +189,55 @@ class ElfsquadSession:
             self._sandbox = Sandbox(scale=1, seed=DEMO_SEED).start()
         return self._sandbox
 
-    def status(self) -> str:
-        """Who is logged in, where and until when; never the token."""
-        client = self._client
+    def status(self, connection: str | None = None) -> str:
+        """Who is logged in, where and until when, for a connection (default: the current
+        one); never the token."""
+        name = connection or self._current
+        client = self._clients.get(name) if name is not None else None
         if client is None:
+            if self._clients:
+                return (
+                    f"No current connection; logged in: {', '.join(sorted(self._clients))}. "
+                    "Choose one with %elfsquad_use NAME."
+                )
             return "Not logged in to Elfsquad. Run %elfsquad_login (or %elfsquad_login --demo)."
-        where = client.api_url
-        if self._sandbox is not None and client.api_url == self._sandbox.api_url:
-            where += " (demo sandbox)"
-        if client.logged_in:
-            lines = [f"Logged in as {client.client_id} at {where}", f"Scope: {client.scope}"]
-        else:
-            lines = [f"No OAuth login at {where}"]
-        if client.has_scim_token:
-            lines.append("SCIM token: set (used for /scim/2/ only)")
-        lines.append(f"Pace: {client.pace}")
-        expires_at = client.token_expires_at
-        if expires_at is not None:
-            left = expires_at - datetime.now(timezone.utc)
-            minutes = max(0, int(left.total_seconds() // 60))
-            lines.append(f"Token valid until {format_expiry(expires_at)} ({minutes} min left)")
+        lines = [f"Connection: {name}" + (" (current)" if name == self._current else "")]
+        lines += _client_status(client, self._sandbox)
+        others = sorted(set(self._clients) - {name})
+        if others:
+            lines.append(f"Other connections: {', '.join(others)} (%elfsquad_connections)")
         return "\n".join(lines)
 
     def close(self) -> None:
-        """Log out and stop the demo sandbox (when the extension is unloaded)."""
-        self.logout()
+        """Log out of every connection and stop the demo sandbox (when the extension is
+        unloaded)."""
+        for name in list(self._clients):
+            self.logout(name)
         sandbox, self._sandbox = self._sandbox, None
         if sandbox is not None:
             sandbox.stop()
 
     def __repr__(self) -> str:
-        client = self._client
+        client = self.client
         who = f"logged in as {client.client_id!r} at {client.api_url}" if client else "logged out"
-        return f"<ElfsquadSession {who}>"
+        return f"<ElfsquadSession {who}; connections {sorted(self._clients)}>"
+
+
+def _client_status(client: ElfsquadClient, sandbox: Sandbox | None) -> list[str]:
+    """Lines about one client: who at which host, scope, SCIM token, pace, token expiry."""
+    where = client.api_url
+    if sandbox is not None and client.api_url == sandbox.api_url:
+        where += " (demo sandbox)"
+    if client.logged_in:
+        lines = [f"Logged in as {client.client_id} at {where}", f"Scope: {client.scope}"]
+    else:
+        lines = [f"No OAuth login at {where}"]
+    if client.has_scim_token:
+        lines.append("SCIM token: set (used for /scim/2/ only)")
+    lines.append(f"Pace: {client.pace}")
+    expires_at = client.token_expires_at
+    if expires_at is not None:
+        left = expires_at - datetime.now(timezone.utc)
+        minutes = max(0, int(left.total_seconds() // 60))
+        lines.append(f"Token valid until {format_expiry(expires_at)} ({minutes} min left)")
+    return lines

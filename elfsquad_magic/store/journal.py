@@ -75,6 +75,7 @@ class JournalEntry:
     after: list[dict[str, Any]] = field(default_factory=list)  # records as the write left them
     undone_by: str | None = None
     message: str | None = None
+    connection: str | None = None  # the named connection it was made through, if any
 
     @property
     def records(self) -> int:
@@ -91,9 +92,16 @@ def _record_key(record: dict[str, Any], key: str | None) -> Any:
 class Journal:
     """The journal file of one tenant: ``<root>/<api host>/<client id>/journal.jsonl``."""
 
-    def __init__(self, root: str | os.PathLike[str], api_url: str, client_id: str) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        api_url: str,
+        client_id: str,
+        connection: str | None = None,
+    ) -> None:
         self.root = Path(root).expanduser()
         self.client_id = client_id
+        self.connection = connection  # written into each write's line
         self.folder = tenant_folder(self.root, api_url, client_id)
         self.host_folder = self.folder.parent
         self.path = self.folder / _FILE
@@ -123,6 +131,7 @@ class Journal:
             "body": entry.body,
             "before": entry.before,
             "undo_of": entry.undo_of,
+            "connection": entry.connection or self.connection,
         }
         self._append([line])
 
@@ -195,6 +204,7 @@ class Journal:
                     body=line.get("body"),
                     before=list(line.get("before") or []),
                     undo_of=line.get("undo_of"),
+                    connection=line.get("connection"),
                 )
             elif kind == "outcome" and write_id in found:
                 entry = found[write_id]
@@ -243,12 +253,13 @@ class Journal:
         return next((e for e in self.entries() if e.id == write_id), None)
 
     def owner_elsewhere(self, write_id: str) -> str | None:
-        """The client id whose journal on this host holds ``write_id``, when not this one."""
-        if not self.host_folder.is_dir():
+        """Who made ``write_id`` when this journal does not hold it: the client id (and the
+        connection, host) of the journal under the same root that does, else ``None``."""
+        if not self.root.is_dir():
             return None
-        for folder in sorted(self.host_folder.iterdir()):
-            other = folder / _FILE
-            if folder == self.folder or not other.is_file():
+        for other in sorted(self.root.glob(f"*/*/{_FILE}")):
+            folder = other.parent
+            if folder == self.folder:
                 continue
             try:
                 text = other.read_text(encoding="utf-8")
@@ -261,7 +272,12 @@ class Journal:
                     except ValueError:
                         continue
                     if line.get("id") == write_id and line.get("type") == "write":
-                        return str(line.get("client_id") or folder.name)
+                        owner = str(line.get("client_id") or folder.name)
+                        if line.get("connection"):
+                            owner += f" (connection {line['connection']})"
+                        if folder.parent != self.host_folder:
+                            owner += f" at {folder.parent.name}"
+                        return owner
         return None
 
     def frame(self) -> pd.DataFrame:

@@ -47,9 +47,14 @@ def find_write(journal: Journal, write_id: str | None) -> JournalEntry:
         if found is None:
             owner = journal.owner_elsewhere(write_id.strip())
             if owner is not None:
+                here = journal.client_id + (
+                    f" (connection {journal.connection})" if journal.connection else ""
+                )
                 raise JournalError(
-                    f"Write {write_id} was made by the client {owner}, not {journal.client_id}.",
-                    "Log in as that client to undo it.",
+                    f"Write {write_id} was made by the client {owner}, not {here}; it is "
+                    "undone on the connection that made it.",
+                    "Undo it there: %elfsquad_undo ID --connection NAME (or log in as that "
+                    "client).",
                 )
             raise JournalError(
                 f"There is no write {write_id} in the journal of {journal.client_id}.",

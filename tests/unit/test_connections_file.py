@@ -111,7 +111,8 @@ def test_adding_keeps_the_secret_out_of_the_file(home: Path, memory_keyring) -> 
     )
     text = (home / "connections.toml").read_text(encoding="utf-8")
     assert "s3cret-staging" not in text
-    assert memory_keyring.items[("elfsquad-magic", "acme-staging")] == "s3cret-staging"
+    user = "acme-staging@api.staging.example.com"
+    assert memory_keyring.items[("elfsquad-magic", user)] == "s3cret-staging"
     assert os.stat(home / "connections.toml").st_mode & 0o077 == 0
     assert set(file.connections()) == {"test", "prod", "staging"}
     assert file.get().name == "test"  # the default stays
