@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -43,6 +43,7 @@ from .fetch.etags import ETagMemory
 from .fetch.options import FetchOptions
 from .fetch.pace import PaceReport
 from .fetch.progress import ProgressSpec
+from .store.diff import diff_tenants
 from .store.journal import Journal, default_journal_dir
 from .store.mirror import Mirror, default_mirror_dir
 from .store.sql import run_sql
@@ -426,6 +427,21 @@ class ElfsquadClient:
             return None  # not an entity set: a notebook frame, perhaps
         self.sync(name)
         return self.last_sync
+
+    def diff(
+        self,
+        other: ElfsquadClient,
+        entity_set: str,
+        *,
+        on: Sequence[str] | None = None,
+        ignore: Sequence[str] = (),
+        offline: bool = False,
+    ) -> pd.DataFrame:
+        """What differs in ``entity_set`` between this tenant and ``other``'s, from both
+        mirrors: rows only in one, and each changed property with both values; matched on
+        ``on`` (a key that survives copying, such as ``articleCode``), else the set's key.
+        ``df.attrs["elfsquad"]["diff"]["summary"]`` says it in one line."""
+        return diff_tenants(self, other, entity_set, on=on, ignore=ignore, offline=offline)[0]
 
     # -- writes you can trust ---------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The magics of several tenants in one kernel: ``%elfsquad_connections`` (list, add, remove the
-named connections) and ``%elfsquad_use`` (choose the current one).
+named connections), ``%elfsquad_use`` (choose the current one) and ``%elfsquad_diff`` (what
+differs between two).
 
 They share the kernel's session with :class:`~.magics.ElfsquadMagic`; a secret is never typed
 on a magic line: ``--add`` asks for it without echo, or names an environment variable.
@@ -14,11 +15,14 @@ import pandas as pd
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..client import ElfsquadClient
 from ..core.connections import Connection, ConnectionsFile
 from ..core.odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
 from ..errors import LoginError, UsageError
-from .arguments import parse_line
+from ..store.diff import diff_tenants
+from .arguments import check_out_name, parse_line
 from .login import LoginFlow, stdin_answerable
+from .output import keep_result
 from .session import ElfsquadSession, format_expiry
 
 __all__ = ["ConnectionMagics", "connections_frame"]
@@ -142,6 +146,54 @@ class ConnectionMagics(Magics):
         if not secret:
             raise LoginError("No secret given; nothing was saved.")
         return secret
+
+    @magic_arguments()
+    @argument("first", metavar="FIRST", help="A connection (e.g. test).")
+    @argument("second", metavar="SECOND", help="Another connection (e.g. prod).")
+    @argument("entity_set", metavar="SET", help="The entity set to compare, e.g. Features.")
+    @argument(
+        "--on",
+        metavar="COLUMNS",
+        help="The properties that match rows across tenants, comma-separated (a key that "
+        "survives copying, e.g. articleCode); default: the set's key.",
+    )
+    @argument(
+        "--ignore",
+        metavar="COLUMNS",
+        help="Properties left out of the comparison, comma-separated (ids and stamps always "
+        "are, unless matched on).",
+    )
+    @argument(
+        "--offline", action="store_true", help="Compare the mirrors as they are (no network)."
+    )
+    @argument("-o", "--out", metavar="NAME", help="Also store the differences in NAME.")
+    @line_magic
+    def elfsquad_diff(self, line: str = "") -> Any:
+        """What differs in an entity set between two tenants: rows only in one, and each
+        changed property with both values, from both mirrors (synced first unless --offline);
+        a summary line says it in short."""
+        args = parse_line(self.elfsquad_diff, line)
+        check_out_name(args.out, "%elfsquad_diff -o differences test prod Features")
+        first = self._tenant(args.first, args.offline)
+        second = self._tenant(args.second, args.offline)
+        on = [c.strip() for c in args.on.split(",") if c.strip()] if args.on else None
+        ignore = [c.strip() for c in (args.ignore or "").split(",") if c.strip()]
+        frame, summary = diff_tenants(
+            first, second, args.entity_set, on=on, ignore=ignore, offline=args.offline
+        )
+        print(summary)
+        return keep_result(self.shell.user_ns, args.out, frame)
+
+    def _tenant(self, name: str, offline: bool) -> Any:
+        """The client of a connection; offline and not logged in, one that reads its mirror."""
+        client = self.session.clients.get(name)
+        if client is not None or not offline:
+            return client or self.session.require_client(name)
+        connection = ConnectionsFile().get(name)
+        options = self.login_flow().client_options()  # the mirror folder of %config too
+        reader = ElfsquadClient(connection.client_id, api_url=connection.api_url, **options)
+        reader.connection = name
+        return reader
 
     @magic_arguments()
     @argument("connection", metavar="NAME", help="The connection to make current.")

@@ -98,3 +98,33 @@ def test_use_logs_in_a_saved_connection(ip, sandbox, memory_keyring) -> None:
 def test_the_default_connection_logs_in_without_arguments(ip, sandbox, memory_keyring) -> None:
     save("only", sandbox)  # the only connection: the default
     assert "connection only" in say(ip, "elfsquad_login")
+
+
+def test_diff_between_two_connections_then_offline_without_a_login(
+    ip, sandbox, memory_keyring, tmp_path
+) -> None:
+    from elfsquad_magic.sandbox import Sandbox
+
+    ip.run_line_magic("config", f"ElfsquadMagic.mirror_dir = {str(tmp_path)!r}")
+    with Sandbox(scale=1, seed=42) as twin:
+        save("test", sandbox)
+        save("prod", twin)
+        say(ip, "elfsquad_login", "-c test")
+        say(ip, "elfsquad_login", "-c prod")
+        row = twin.rows("Vats")[0]
+        ip.user_ns["body"] = {"name": "Changed in prod"}
+        say(ip, "elfsquad", f"--json body PATCH /data/1/vats({row['id']})")
+        with capture_output() as out:
+            frame = ip.run_line_magic("elfsquad_diff", "test prod Vats -o vat_diff")
+        expected = len(sandbox.rows("Vats"))
+        assert (
+            f"Vats: {expected:,} in both, 0 only in test, 0 only in prod, 1 changed" in out.stdout
+        )
+        assert frame[["property", "test", "prod"]].values.tolist() == [
+            ["name", row["name"], "Changed in prod"]
+        ]
+        assert ip.user_ns["vat_diff"] is frame
+    say(ip, "elfsquad_logout", "-c test")
+    say(ip, "elfsquad_logout", "-c prod")
+    offline = ip.run_line_magic("elfsquad_diff", "test prod Vats --offline")
+    assert offline["property"].tolist() == ["name"]  # from the mirrors, nobody logged in
