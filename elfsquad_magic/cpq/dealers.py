@@ -10,7 +10,7 @@ rule for combining them. The rule this view applies, written down in ``docs/cpq.
 - its **purchase price** is the feature's ``salesPrice`` less the term's
   ``purchaseDiscountPct`` (none without a term: nothing was agreed);
 - its **margin** is the sales price less the purchase price; prices are rounded to cents
-  and in the tenant's currency.
+  (half to even) and in the tenant's currency.
 
 Dealers are the organizations below another in
 ``OrganizationHasChildOrganizationRelationships``.
@@ -88,8 +88,8 @@ prices AS (
            coalesce(t.allowedToSell, TRUE) AS allowedToSell,
            t.absoluteSalesPrice, {upvalue} AS upValuePct, t.purchaseDiscountPct,
            coalesce(t.absoluteSalesPrice,
-                    round(f.salesPrice * (1 + {upvalue} / 100), 2)) AS dealerPrice,
-           round(f.salesPrice * (1 - t.purchaseDiscountPct / 100), 2) AS purchasePrice,
+                    round_even(f.salesPrice * (1 + {upvalue} / 100), 2)) AS dealerPrice,
+           round_even(f.salesPrice * (1 - t.purchaseDiscountPct / 100), 2) AS purchasePrice,
            d.id AS organizationId, f.id AS featureId, t.id AS termId
     FROM dealers d
     CROSS JOIN Features f
@@ -98,7 +98,7 @@ prices AS (
 )
 SELECT dealer, parentOrganization, feature, articleCode, salesPrice, source, allowedToSell,
        absoluteSalesPrice, upValuePct, purchaseDiscountPct, dealerPrice, purchasePrice,
-       round(dealerPrice - purchasePrice, 2) AS dealerMargin,
+       round_even(dealerPrice - purchasePrice, 2) AS dealerMargin,
        organizationId, featureId, termId
 FROM prices
 ORDER BY feature NULLS LAST, featureId, dealer"""

@@ -14,6 +14,9 @@ are the sums of these over a group's lines)::
                               * (1 - purchasePriceDiscountPct / 100), 2)
     profitMargin      = totalPriceExclVat - purchasePrice
     profitMarginPercentage = profitMargin / totalPriceExclVat * 100  (none when the price is 0)
+
+``round`` rounds half to even (DuckDB's ``round_even``), as .NET's ``Math.Round`` does: a
+line of 4101.125 is 4101.12, as in the service's totals.
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ def quotations_view(
         ctes = f"WITH {_RATES.strip()}"
         rate = "t.rate / r.rate"
         converted = (
-            f",\n       round(q.totalPrice * {rate}, 2) AS {ident('totalPrice' + currency)}"
-            f",\n       round(q.totalPriceInclVat * {rate}, 2)"
+            f",\n       round_even(q.totalPrice * {rate}, 2) AS {ident('totalPrice' + currency)}"
+            f",\n       round_even(q.totalPriceInclVat * {rate}, 2)"
             f" AS {ident('totalPriceInclVat' + currency)}"
         )
         joins = (
@@ -157,15 +160,16 @@ def quotation_lines_view(
 def _lines_sql(chosen: str, condition: str) -> str:
     return f"""
 WITH quotations AS (
+    -- Amounts are rounded half to even, as the service's totals are.
     SELECT q.*, s.name AS statusName, {_LATEST} AS isLatest
     FROM Quotations q LEFT JOIN QuotationStatuses s ON s.id = q.statusId
 ),
 lines AS (
     SELECT q.quotationNumber, q.versionNumber, q.statusName AS status, q.currencyIso,
            l.*, coalesce(v.pct, 0) AS vatPct,
-           round(coalesce(l.quantity, 0) * coalesce(l.unitPrice, 0)
+           round_even(coalesce(l.quantity, 0) * coalesce(l.unitPrice, 0)
                  * (1 - coalesce(l.discountPct, 0) / 100), 2) AS totalPriceExclVat,
-           round(coalesce(l.quantity, 0) * coalesce(l.originalUnitPrice, 0)
+           round_even(coalesce(l.quantity, 0) * coalesce(l.originalUnitPrice, 0)
                  * (1 - coalesce(l.purchasePriceDiscountPct, 0) / 100), 2) AS purchasePrice
     FROM QuotationLines l
     JOIN quotations q ON q.id = l.quotationId
@@ -179,10 +183,10 @@ view AS (
            l.quantity, l.unitPrice, l.originalUnitPrice, l.discountPct,
            l.purchasePriceDiscountPct, l.vatPct, l.currencyIso,
            l.totalPriceExclVat,
-           round(l.totalPriceExclVat * (1 + l.vatPct / 100), 2) AS totalPriceInclVat,
+           round_even(l.totalPriceExclVat * (1 + l.vatPct / 100), 2) AS totalPriceInclVat,
            l.purchasePrice,
-           round(l.totalPriceExclVat - l.purchasePrice, 2) AS profitMargin,
-           CASE WHEN l.totalPriceExclVat <> 0 THEN round(
+           round_even(l.totalPriceExclVat - l.purchasePrice, 2) AS profitMargin,
+           CASE WHEN l.totalPriceExclVat <> 0 THEN round_even(
                (l.totalPriceExclVat - l.purchasePrice) / l.totalPriceExclVat * 100, 2)
            END AS profitMarginPercentage,
            l.id, l.quotationId, l.featureId, l.groupId, l.parentLineId,
