@@ -15,7 +15,7 @@ from ..cpq.tree import ModelTree
 from ..cpq.views import CpqViews
 from ..errors import UsageError
 
-__all__ = ["VIEW_OPTIONS", "check_view_options", "run_view", "view_spec"]
+__all__ = ["VIEW_OPTIONS", "check_view_options", "run_view", "unquote", "view_spec"]
 
 VIEW_OPTIONS = (
     "all_revisions",
@@ -29,6 +29,23 @@ VIEW_OPTIONS = (
     "dealer",
 )
 """The options of ``%elfsquad_view`` that belong to some views only."""
+
+
+def unquote(text: str) -> str:
+    """``"Carbon 190"`` -> ``Carbon 190``: IPython splits a magic line keeping the quotes
+    around a quoted word (a name with spaces, a ``--where`` condition)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _unquoted(args: Namespace) -> Namespace:
+    values = {
+        name: unquote(value) if isinstance(value, str) else value
+        for name, value in vars(args).items()
+    }
+    values["target"] = [unquote(word) for word in args.target or []]
+    return Namespace(**values)
 
 
 def view_spec(name: str) -> ViewSpec:
@@ -90,6 +107,7 @@ def _call(views: CpqViews, spec: ViewSpec, target: str | None, args: Namespace) 
 
 def run_view(views: CpqViews, args: Namespace) -> pd.DataFrame:
     """Run the view the magic line names and show what goes with it; returns its frame."""
+    args = _unquoted(args)
     spec = view_spec(args.view)
     check_view_options(spec, args)
     target = " ".join(args.target).strip() or None
