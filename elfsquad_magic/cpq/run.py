@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
+from ..store.sql import require_duckdb
 from ..store.sync import SyncReport
 
 __all__ = [
@@ -106,6 +107,7 @@ class ViewRun:
     """One run of one view: the sets synced, the queries and Python steps, the calls spent."""
 
     def __init__(self, view: str, client: CpqClient, offline: bool = False) -> None:
+        require_duckdb()  # before any sync: every view joins in DuckDB
         self.view = view
         self.client = client
         self.offline = offline

@@ -123,3 +123,12 @@ def test_the_chart_draws_bars_and_needs_matplotlib(cpq_client, monkeypatch) -> N
     with pytest.raises(UsageError, match="needs matplotlib") as caught:
         cpq_client.cpq.pipeline_chart(frame)
     assert "elfsquad-magic[lab]" in caught.value.hint
+
+
+def test_without_duckdb_a_view_names_the_extra_before_any_request(cpq_client, monkeypatch) -> None:
+    before = cpq_client.api_calls
+    monkeypatch.setitem(sys.modules, "duckdb", None)
+    with pytest.raises(UsageError, match="needs DuckDB") as caught:
+        cpq_client.cpq.model("Carbon 190")
+    assert "elfsquad-magic[sql]" in caught.value.hint
+    assert cpq_client.api_calls == before
