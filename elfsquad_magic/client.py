@@ -36,6 +36,7 @@ from .core.settings import (
     StorageSettings,
     split_settings,
 )
+from .cpq.views import CpqViews
 from .errors import NotLoggedInError, UsageError
 from .fetch.answer import Answer
 from .fetch.engine import Fetcher
@@ -421,6 +422,8 @@ class ElfsquadClient:
         return run_sql(
             query, params or {}, mirror=self.mirror, sync=sync, frames=frames, report=report
         )
+
+    cpq = property(CpqViews, doc="The CPQ views over the mirror: ``client.cpq.model(name)``...")
 
     def _sync_for_sql(self, name: str) -> SyncReport | None:
         if self.schema().find(name) is None:

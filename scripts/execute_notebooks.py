@@ -203,6 +203,7 @@ DEMO_NOTEBOOKS = (
     "01-getting-started.ipynb",
     "02-quotation-analysis.ipynb",
     "03-updating-data.ipynb",
+    "04-product-models.ipynb",
 )
 """The demo notebooks, in reading order: a notebook of the user's own in the folder (File > New
 > Notebook in Lab saves one there) is neither run nor checked."""

@@ -10,6 +10,7 @@ from argparse import Namespace
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic_arguments import argument
 
 from ..errors import UsageError
 from .cell import split_magic_line
@@ -18,6 +19,7 @@ from .output import is_file_target
 __all__ = [
     "check_combinations",
     "check_out_name",
+    "connection_argument",
     "option_names",
     "parse_line",
     "parse_request_line",
@@ -25,6 +27,16 @@ __all__ = [
     "usage_hint",
     "value_options",
 ]
+
+
+connection_argument = argument(
+    "-c",
+    "--connection",
+    metavar="NAME",
+    help="The named connection to use (default: the current one; %%elfsquad_connections lists "
+    "them).",
+)
+"""The option every magic that talks to a tenant takes."""
 
 
 def value_options(parser: argparse.ArgumentParser) -> frozenset[str]:

@@ -32,6 +32,7 @@ from ..fetch.options import FetchOptions
 from .arguments import (
     check_combinations,
     check_out_name,
+    connection_argument,
     option_names,
     parse_line,
     parse_request_line,
@@ -46,17 +47,9 @@ from .login import LoginFlow
 from .output import keep_result, status_line
 from .session import ElfsquadSession
 from .traits import CELL_SETTINGS, MagicSettings
+from .view_magics import ViewMagics
 
-__all__ = ["ElfsquadMagic", "bodyless_cell_as_line", "connection_argument", "load", "unload"]
-
-connection_argument = argument(
-    "-c",
-    "--connection",
-    metavar="NAME",
-    help="The named connection to use (default: the current one; %%elfsquad_connections lists "
-    "them).",
-)
-"""The option every magic that talks to a tenant takes."""
+__all__ = ["ElfsquadMagic", "bodyless_cell_as_line", "load", "unload"]
 
 
 @magics_class
@@ -513,6 +506,7 @@ def load(shell: Any) -> ElfsquadMagic:
     magic = ElfsquadMagic(shell)  # Magics.__init__ adds it to shell.configurables
     shell.register_magics(magic)
     shell.register_magics(ConnectionMagics(shell, magic.session, magic._login_flow))
+    shell.register_magics(ViewMagics(shell, magic._mirror_client))
     magic.display_previous = install_display(shell)
     transformers = shell.input_transformers_cleanup
     if bodyless_cell_as_line not in transformers:
@@ -536,10 +530,13 @@ def unload(shell: Any) -> None:
     magic = shell.magics_manager.registry.pop(ElfsquadMagic.__name__, None)
     if magic is None:
         return
-    others = shell.magics_manager.registry.pop(ConnectionMagics.__name__, None)
+    others = [
+        shell.magics_manager.registry.pop(kind.__name__, None)
+        for kind in (ConnectionMagics, ViewMagics)
+    ]
     for table in shell.magics_manager.magics.values():
         for name, function in list(table.items()):
-            if getattr(function, "__self__", None) in (magic, others):
+            if getattr(function, "__self__", None) in (magic, *others):
                 del table[name]
     if magic in shell.configurables:
         shell.configurables.remove(magic)

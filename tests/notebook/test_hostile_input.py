@@ -346,6 +346,26 @@ SANDBOX_CASES = [
     Case("entities with an unknown option", "%elfsquad_entities --nope", UsageError, "--nope"),
     Case("describe without a set", "%elfsquad_describe", UsageError, "%elfsquad_describe"),
     Case("describe an unknown set", "%elfsquad_describe nosuchset", NotFoundError, "nosuchset"),
+    Case("view with a typo", "kept = %elfsquad_view modle x", UsageError, "Did you mean model"),
+    Case(
+        "view of an unknown model",
+        'kept = %elfsquad_view model "No such model"',
+        UsageError,
+        "There is no feature model",
+    ),
+    Case(
+        "view option of another view",
+        "kept = %elfsquad_view quotations --language nl",
+        UsageError,
+        "--language goes with features and custom_fields",
+    ),
+    Case("view with an open quote", 'kept = %elfsquad_view model "Carbon', UsageError, "quot"),
+    Case(
+        "view filter that is not SQL",
+        "kept = %elfsquad_view quotation_lines --where 'discountPct >>> 5'",
+        UsageError,
+        "DuckDB",
+    ),
 ]
 
 

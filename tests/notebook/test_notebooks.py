@@ -19,7 +19,12 @@ from elfsquad_magic.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = ROOT / "test-output" / "notebooks"
-EXPECTED = ["01-getting-started.ipynb", "02-quotation-analysis.ipynb", "03-updating-data.ipynb"]
+EXPECTED = [
+    "01-getting-started.ipynb",
+    "02-quotation-analysis.ipynb",
+    "03-updating-data.ipynb",
+    "04-product-models.ipynb",
+]
 
 pytestmark = pytest.mark.notebooks
 
