@@ -30,7 +30,7 @@ def _keyring() -> ModuleType:
     except ImportError:
         raise LoginError(
             "--keyring needs the keyring package, which is not installed.",
-            "Install it with: pip install keyring",
+            "Install it with: pip install keyring (or pip install elfsquad-magic[keyring]).",
         ) from None
     return keyring
 
