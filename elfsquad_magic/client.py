@@ -11,7 +11,6 @@ delegates to them. The magics are thin glue over it; scripts use it directly::
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,14 +26,14 @@ from .core.odata import (
     DEFAULT_LOGIN_URL,
     DEFAULT_SCOPE,
 )
-from .core.request import ODataRequest, Params, as_request, keyword_options, request_body
+from .core.request import ODataRequest, Params, as_request
 from .core.schema import ServiceSchema
 from .core.settings import (
     HttpSettings,
     ResultSettings,
     SettingAttribute,
     StorageSettings,
-    split_settings,
+    all_settings,
 )
 from .cpq.views import CpqViews
 from .errors import NotLoggedInError, UsageError
@@ -43,7 +42,7 @@ from .fetch.engine import Fetcher
 from .fetch.etags import ETagMemory
 from .fetch.options import FetchOptions
 from .fetch.pace import PaceReport
-from .fetch.progress import ProgressSpec
+from .fetch.verbs import RequestMethods
 from .store.diff import diff_tenants
 from .store.journal import Journal, default_journal_dir
 from .store.mirror import Mirror, default_mirror_dir
@@ -55,7 +54,7 @@ from .store.writer import JournaledWriter
 __all__ = ["ElfsquadClient"]
 
 
-class ElfsquadClient:
+class ElfsquadClient(RequestMethods):
     """An authenticated client for the Elfsquad APIs (Data API, Quotation API, ...).
 
     The secret and the token are held masked: they appear in no ``repr``, message or log.
@@ -107,11 +106,7 @@ class ElfsquadClient:
         **settings: Any,
     ) -> None:
         self._api_url = secure_base_url(api_url or DEFAULT_API_URL, "API URL")
-        self.http = split_settings(http, HttpSettings, settings)
-        self.results = split_settings(results, ResultSettings, settings)
-        self.storage = split_settings(storage, StorageSettings, settings)
-        if settings:
-            raise TypeError(f"ElfsquadClient got an unknown setting {next(iter(settings))!r}")
+        self.http, self.results, self.storage = all_settings(http, results, storage, settings)
         self.credentials = Credentials(
             client_id,
             client_secret,
@@ -136,16 +131,8 @@ class ElfsquadClient:
     def connect(cls, name: str | None = None, **settings: Any) -> ElfsquadClient:
         """A client of the connection ``name`` of ``connections.toml`` (default: the default
         connection), its secret from the OS keyring, the environment or the file."""
-        file = ConnectionsFile()
-        connection = file.get(name)
-        client = cls(
-            connection.client_id,
-            file.secret(connection),
-            login_url=connection.login_url,
-            api_url=connection.api_url,
-            scope=connection.scope,
-            **settings,
-        )
+        connection, options = ConnectionsFile().login_options(name)
+        client = cls(**options, **settings)
         client.connection = connection.name
         return client
 
@@ -156,11 +143,9 @@ class ElfsquadClient:
     def configure(self, **settings: Any) -> None:
         """Change settings by their flat names (``bulk_size=100``, ``timeout=10``...); they
         apply from the next request on."""
-        self.http = split_settings(self.http, HttpSettings, settings)
-        self.results = split_settings(self.results, ResultSettings, settings)
-        self.storage = split_settings(self.storage, StorageSettings, settings)
-        if settings:
-            raise TypeError(f"ElfsquadClient has no setting {next(iter(settings))!r}")
+        self.http, self.results, self.storage = all_settings(
+            self.http, self.results, self.storage, settings
+        )
         self._engine.configure(http=self.http, results=self.results)
 
     @property
@@ -291,68 +276,6 @@ class ElfsquadClient:
         if request.method != "GET" and not request.is_scim and self.storage.journal_writes:
             return self.writer.send(request, raw=options.raw, progress=options.progress)
         return self._engine.fetch(request, options)
-
-    def send(self, request: ODataRequest, **options: Any) -> pd.DataFrame | Any | None:
-        """Send a request value and return its result (as :meth:`request` does); ``options``
-        are those of :class:`.FetchOptions` (``limit``, ``raw``, ``progress``...)."""
-        return self.fetch(request, FetchOptions(**options)).value
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params = None,
-        json: Any = None,
-        file: str | os.PathLike[str] | None = None,
-        limit: int | None = None,
-        paginate: bool = True,
-        raw: bool = False,
-        progress: ProgressSpec | None = None,
-        concurrency: int | None = None,
-    ) -> pd.DataFrame | Any | None:
-        """Send a request; a collection comes back as one DataFrame with all its pages.
-
-        A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
-        (or text/bytes for other answers). ``file`` uploads a local file as
-        ``multipart/form-data`` (the Quotation API's ``addfile``). ``df.attrs["elfsquad"]``
-        holds url, pages, count, elapsed seconds and the pace.
-        """
-        upload = os.fspath(file) if file is not None else None
-        request = ODataRequest.build(method, path, params, request_body(method, json), upload)
-        options = FetchOptions(limit, paginate, raw, progress, concurrency)
-        return self.fetch(request, options).value
-
-    def get(self, path: str, **options: Any) -> pd.DataFrame:
-        """GET ``path``; ``filter=``, ``select=``, ``orderby=``, ``top=``, ``expand=``... become
-        ``$filter``...; ``limit``, ``paginate``, ``raw``, ``progress``, ``concurrency``,
-        ``params`` pass through to :meth:`request`."""
-        passthrough = {
-            k: options.pop(k)
-            for k in ("limit", "paginate", "raw", "progress", "concurrency")
-            if k in options
-        }
-        extra = options.pop("params", None)
-        params = keyword_options(options, extra)
-        return self.request("GET", path, params=params, **passthrough)
-
-    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        """POST ``json`` to ``path`` (create, or run an action)."""
-        return self.request("POST", path, json=json, **kwargs)
-
-    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        """PATCH ``path`` with ``json`` (update some properties)."""
-        return self.request("PATCH", path, json=json, **kwargs)
-
-    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        """PUT ``json`` to ``path`` (replace)."""
-        return self.request("PUT", path, json=json, **kwargs)
-
-    def delete(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        """DELETE ``path``."""
-        if json is not None:
-            raise UsageError("DELETE sends no body.")
-        return self.request("DELETE", path, **kwargs)
 
     def schema(self) -> ServiceSchema:
         """The Data API's entity sets and property types, from ``$metadata`` (cached)."""

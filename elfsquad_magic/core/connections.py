@@ -208,6 +208,18 @@ class ConnectionsFile:
             )
         return value
 
+    def login_options(self, name: str | None = None) -> tuple[Connection, dict[str, str]]:
+        """The connection ``name`` (default: the default one) and what a client logs in with:
+        client id, secret, hosts and scope."""
+        connection = self.get(name)
+        return connection, {
+            "client_id": connection.client_id,
+            "client_secret": self.secret(connection),
+            "login_url": connection.login_url,
+            "api_url": connection.api_url,
+            "scope": connection.scope,
+        }
+
     def _file_secret(self, connection: Connection) -> str:
         mode = stat.S_IMODE(self.path.stat().st_mode)
         if os.name != "nt" and mode & 0o077:

@@ -23,6 +23,7 @@ __all__ = [
     "ResultSettings",
     "SettingAttribute",
     "StorageSettings",
+    "all_settings",
     "split_settings",
 ]
 
@@ -108,6 +109,24 @@ class StorageSettings:
 
 
 _Settings = TypeVar("_Settings", HttpSettings, ResultSettings, StorageSettings)
+
+
+def all_settings(
+    http: HttpSettings | None,
+    results: ResultSettings | None,
+    storage: StorageSettings | None,
+    flat: dict[str, Any],
+) -> tuple[HttpSettings, ResultSettings, StorageSettings]:
+    """The three settings values, each ``base`` with its flat keywords of ``flat`` applied; a
+    ``TypeError`` names a keyword none of them has."""
+    values = (
+        split_settings(http, HttpSettings, flat),
+        split_settings(results, ResultSettings, flat),
+        split_settings(storage, StorageSettings, flat),
+    )
+    if flat:
+        raise TypeError(f"ElfsquadClient has no setting {next(iter(flat))!r}")
+    return values
 
 
 def split_settings(

@@ -238,16 +238,8 @@ class LoginFlow:
     def login_connection(self, name: str | None = None) -> str:
         """Log in with a connection of ``connections.toml`` (default: the default one), its
         secret from the OS keyring, the environment or the file."""
-        file = ConnectionsFile()
-        connection = file.get(name)
-        line = self.login(
-            connection.client_id,
-            file.secret(connection),
-            scope=connection.scope,
-            login_url=connection.login_url,
-            api_url=connection.api_url,
-            connection=connection.name,
-        )
+        connection, options = ConnectionsFile().login_options(name)
+        line = self.login(**options, connection=connection.name)
         return f"{line} (connection {connection.name}, secret from {connection.secret_source})"
 
     def login_demo(self, scope: str | None = None) -> str:
