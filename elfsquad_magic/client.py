@@ -33,6 +33,7 @@ from .core.settings import (
     ResultSettings,
     SettingAttribute,
     StorageSettings,
+    check_output,
     split_settings,
 )
 from .errors import NotLoggedInError, UsageError
@@ -42,6 +43,7 @@ from .fetch.etags import ETagMemory
 from .fetch.options import FetchOptions
 from .fetch.pace import PaceReport
 from .fetch.progress import ProgressSpec
+from .fetch.tables import attach_info
 from .store.journal import Journal, default_journal_dir
 from .store.mirror import Mirror, default_mirror_dir
 from .store.sql import run_sql
@@ -68,6 +70,7 @@ class ElfsquadClient:
     calls_per_minute = SettingAttribute("http")
     dtype_backend = SettingAttribute("results")
     progress = SettingAttribute("results")
+    output = SettingAttribute("results")
     mirror_dir = SettingAttribute("storage")
     sync_lookback = SettingAttribute("storage")
     journal_dir = SettingAttribute("storage")
@@ -107,6 +110,9 @@ class ElfsquadClient:
         self._engine = Fetcher(self._api_url, http=self.http, results=self.results)
         self._authorize()
         self.last_sync: SyncReport | None = None
+        # What df.attrs["elfsquad"] holds, for the last result of any output type (a polars
+        # frame has no attrs of its own).
+        self.last_info: dict[str, Any] | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
@@ -253,7 +259,10 @@ class ElfsquadClient:
         options = options or FetchOptions()
         if request.method != "GET" and not request.is_scim and self.storage.journal_writes:
             return self.writer.send(request, raw=options.raw, progress=options.progress)
-        return self._engine.fetch(request, options)
+        answer = self._engine.fetch(request, options)
+        if answer.value is not None and not options.raw:
+            self.last_info = answer.attrs()
+        return answer
 
     def send(self, request: ODataRequest, **options: Any) -> pd.DataFrame | Any | None:
         """Send a request value and return its result (as :meth:`request` does); ``options``
@@ -273,26 +282,29 @@ class ElfsquadClient:
         raw: bool = False,
         progress: ProgressSpec | None = None,
         concurrency: int | None = None,
+        output: str | None = None,
     ) -> pd.DataFrame | Any | None:
         """Send a request; a collection comes back as one DataFrame with all its pages.
 
         A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
         (or text/bytes for other answers). ``file`` uploads a local file as
-        ``multipart/form-data`` (the Quotation API's ``addfile``). ``df.attrs["elfsquad"]``
-        holds url, pages, count, elapsed seconds and the pace.
+        ``multipart/form-data`` (the Quotation API's ``addfile``). ``output`` makes the result
+        a polars frame (``"polars"``) or a ``pyarrow.Table`` (``"arrow"``) instead of the
+        ``output`` setting's type. ``df.attrs["elfsquad"]`` (a table's schema metadata,
+        :attr:`last_info`) holds url, pages, count, elapsed seconds and the pace.
         """
         upload = os.fspath(file) if file is not None else None
         request = ODataRequest.build(method, path, params, request_body(method, json), upload)
-        options = FetchOptions(limit, paginate, raw, progress, concurrency)
+        options = FetchOptions(limit, paginate, raw, progress, concurrency, output=output)
         return self.fetch(request, options).value
 
     def get(self, path: str, **options: Any) -> pd.DataFrame:
         """GET ``path``; ``filter=``, ``select=``, ``orderby=``, ``top=``, ``expand=``... become
         ``$filter``...; ``limit``, ``paginate``, ``raw``, ``progress``, ``concurrency``,
-        ``params`` pass through to :meth:`request`."""
+        ``output``, ``params`` pass through to :meth:`request`."""
         passthrough = {
             k: options.pop(k)
-            for k in ("limit", "paginate", "raw", "progress", "concurrency")
+            for k in ("limit", "paginate", "raw", "progress", "concurrency", "output")
             if k in options
         }
         extra = options.pop("params", None)
@@ -339,35 +351,52 @@ class ElfsquadClient:
         select: str | list[str] | None = None,
         full: bool = False,
         offline: bool = False,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """The whole entity set as a full GET returns it, from the local mirror brought up to
         date first (only what changed is read); ``full`` rebuilds it, ``offline`` reads it
         without any network. ``entity_set`` is a name or a ``GET /data/1/<Set>`` request
-        (with ``$select`` only). ``df.attrs["elfsquad"]["sync"]`` and :attr:`last_sync` hold
-        the report (rows, changed, new, deleted, requests, seconds)."""
+        (with ``$select`` only); ``output`` as in :meth:`request`. ``df.attrs["elfsquad"]``
+        (:attr:`last_info`) and :attr:`last_sync` hold the report (rows, changed, new,
+        deleted, requests, seconds)."""
+        check_output(output)
+        value = self._sync(entity_set, select, full, offline, output or self.results.output)
+        self.last_info = {"sync": self.last_sync.as_dict(), "mirror": str(self.mirror.folder)}
+        return attach_info(value, self.last_info)
+
+    def _sync(
+        self,
+        entity_set: str | ODataRequest,
+        select: str | list[str] | None,
+        full: bool,
+        offline: bool,
+        output: str | None,
+    ) -> Any:
+        """The sync itself; ``output=None``: the mirror only, no result."""
         if full and offline:
             raise UsageError("--full reads the service; --offline does not.", "Use one of them.")
         name, columns = sync_target(entity_set, select)
+        backend = self.results.dtype_backend
         if offline:
-            frame, report = read_mirrored(self.mirror, name, columns, self.results.dtype_backend)
+            value, report = read_mirrored(self.mirror, name, columns, backend, output or "pandas")
         else:
             self._engine.require_login()
             calls, started = self.api_calls, time.monotonic()  # $metadata counts, when read
-            frame, report = sync_set(
+            value, report = sync_set(
                 self._engine,
                 self.mirror,
                 set_to_sync(self.schema(), name),
                 columns=columns,
                 full=full,
                 lookback=self.storage.sync_lookback,
-                dtype_backend=self.results.dtype_backend,
+                dtype_backend=backend,
+                output=output,
                 workers=self.http.max_concurrency,
                 calls_before=calls,
                 started=started,
             )
-        frame.attrs["elfsquad"] = {"sync": report.as_dict(), "mirror": str(self.mirror.folder)}
         self.last_sync = report
-        return frame
+        return value
 
     def sql(
         self,
@@ -375,21 +404,30 @@ class ElfsquadClient:
         params: Mapping[str, Any] | None = None,
         *,
         offline: bool = False,
-        frames: Mapping[str, pd.DataFrame] | None = None,
+        frames: Mapping[str, Any] | None = None,
         report: Callable[[str], None] | None = None,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """DuckDB SQL over the mirrored sets, named as in the Data API in any casing; each set
         the query names is synced first unless ``offline``. ``params`` fill ``$name``;
-        ``frames`` are more tables the query may name; ``report`` gets each sync's summary."""
+        ``frames`` are more tables the query may name (pandas, polars or Arrow); ``report``
+        gets each sync's summary; ``output`` as in :meth:`request`."""
+        check_output(output)
         sync = None if offline else self._sync_for_sql
         return run_sql(
-            query, params or {}, mirror=self.mirror, sync=sync, frames=frames, report=report
+            query,
+            params or {},
+            mirror=self.mirror,
+            sync=sync,
+            frames=frames,
+            report=report,
+            output=output or self.results.output,
         )
 
     def _sync_for_sql(self, name: str) -> SyncReport | None:
         if self.schema().find(name) is None:
             return None  # not an entity set: a notebook frame, perhaps
-        self.sync(name)
+        self._sync(name, None, False, False, None)  # the file only: DuckDB reads it
         return self.last_sync
 
     # -- writes you can trust ---------------------------------------------------------------

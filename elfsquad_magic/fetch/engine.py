@@ -48,6 +48,7 @@ from .pace import PaceController, PaceReport
 from .page import NOT_JSON, json_body, not_json_answer, page_from_payload, text_or_bytes
 from .progress import RowProgress
 from .scim_pages import fetch_resources, is_list_response
+from .tables import TableBuilder, attach_info, to_output
 from .windows import with_count
 
 __all__ = ["Fetcher"]
@@ -205,21 +206,21 @@ class Fetcher:
             None, response.status_code, response.reason or "", request, sent, self.api_url
         )
         payload, is_json = self._interpret(request, response, options.raw)
+        output = options.output or self.results.output
         if options.raw or not is_json:
             answer.value = payload
         elif request.is_scim and is_list_response(payload) and request.method == "GET":
             self._scim_list(answer, payload, options)
+            answer.value = to_output(answer.value, output)
         elif isinstance(payload, dict) and isinstance(payload.get("value"), list):
-            self._collection(answer, response.url, payload, options, pace, progress)
+            self._collection(answer, response.url, payload, options, pace, progress, output)
         else:
             edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
-            answer.value = document_frame(
-                payload, edm_types, self.results.dtype_backend, options.limit
-            )
-            self._take_etags(request, answer.value)
+            frame = document_frame(payload, edm_types, self.results.dtype_backend, options.limit)
+            self._take_etags(request, frame)
+            answer.value = to_output(frame, output, edm_types)
         answer.elapsed = time.monotonic() - started
-        if answer.value is not None and hasattr(answer.value, "attrs"):
-            answer.value.attrs["elfsquad"] = answer.attrs()
+        answer.value = attach_info(answer.value, answer.attrs())
         return answer
 
     def _first_response(
@@ -292,8 +293,10 @@ class Fetcher:
         options: FetchOptions,
         pace: PaceController,
         progress: RowProgress,
+        output: str = "pandas",
     ) -> None:
-        """Every page of a collection whose first page is ``payload``, as one typed frame."""
+        """Every page of a collection whose first page is ``payload``, as one typed frame
+        (or table: ``output``)."""
         request = answer.request
         edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
         columns = request.selected
@@ -304,8 +307,13 @@ class Fetcher:
             columns = [name for name in edm_types if "." not in name]
         if edm_types:
             edm_types = {**edm_types, ETAG: "Edm.String"}  # read, remembered, then dropped
-        builder = FrameBuilder(edm_types, self.results.dtype_backend, columns=columns)
         first = page_from_payload(first_url, payload)
+        reader = PageReader.for_records(first.records, edm_types)
+        builder: FrameBuilder | TableBuilder
+        if output == "pandas":
+            builder = FrameBuilder(edm_types, self.results.dtype_backend, columns=columns)
+        else:
+            builder = TableBuilder(edm_types, columns, reader=reader, sink=options.sink)
         host = self.limiter.pace
         throttled_before = host.throttled if isinstance(host, PaceController) else 0
         result = fetch_collection(
@@ -313,7 +321,7 @@ class Fetcher:
             first,
             request=answer.sent,
             convert=builder.add,
-            reader=PageReader.for_records(first.records, edm_types),
+            reader=reader,
             limit=options.limit,
             paginate=options.paginate and request.method == "GET",
             progress=progress,
@@ -321,7 +329,8 @@ class Fetcher:
             key=self.key_for(request),
             on_restart=builder.reset,
         )
-        answer.value = self._take_etags(request, builder.frame())
+        built = builder.frame() if isinstance(builder, FrameBuilder) else builder.table()
+        answer.value = to_output(self._take_etags(request, built), output)
         answer.pages = result.page_count
         # The count the user asked for; one added for the windows stays out of sight.
         answer.count = result.odata_count if answer.sent is request else None
@@ -338,9 +347,7 @@ class Fetcher:
         found = schema.find(name) if isinstance(schema, ServiceSchema) else None
         if request.method == "GET" and found is not None and key and len(key) == 1:
             return self.etags.take(frame, found.name, key[0])
-        if ETAG in frame.columns:
-            del frame[ETAG]
-        return frame
+        return self.etags.take(frame, name, None)  # dropped, not remembered
 
     def _with_set_suggestion(self, error: NotFoundError, request: ODataRequest) -> NotFoundError:
         """``error`` with the entity sets a misspelt name may have meant, from the schema
