@@ -26,6 +26,7 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_SCIM_TOKEN",
     "ELFSQUAD_MIRROR_DIR",
     "ELFSQUAD_JOURNAL_DIR",
+    "ELFSQUAD_PACE_DIR",
 )
 
 
@@ -36,6 +37,8 @@ def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> No
     # Mirrors of a test stay in a folder of its own, never in the user's cache.
     monkeypatch.setenv("ELFSQUAD_MIRROR_DIR", str(tmp_path_factory.mktemp("mirror")))
     monkeypatch.setenv("ELFSQUAD_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
+    # What the pace learns of a host too: a test never writes the user's cache.
+    monkeypatch.setenv("ELFSQUAD_PACE_DIR", str(tmp_path_factory.mktemp("pace")))
 
 
 @pytest.fixture(scope="session")

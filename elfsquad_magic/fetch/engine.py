@@ -45,6 +45,7 @@ from .etags import ETagMemory
 from .frames import FrameBuilder, document_frame
 from .options import FetchOptions
 from .pace import PaceController, PaceReport
+from .pace_memory import PaceMemory
 from .page import NOT_JSON, json_body, not_json_answer, page_from_payload, text_or_bytes
 from .progress import RowProgress
 from .scim_pages import fetch_resources, is_list_response
@@ -67,10 +68,13 @@ class Fetcher:
         *,
         http: HttpSettings | None = None,
         results: ResultSettings | None = None,
+        pace_memory: PaceMemory | None = None,
     ) -> None:
         self.api_url = api_url
         self.http = http or HttpSettings()
         self.results = results or ResultSettings()
+        # What earlier sessions learned of the host's pace (the user cache).
+        self.pace_memory = pace_memory if pace_memory is not None else PaceMemory()
         self.etags = ETagMemory()
         # One limiter per host, kept across logins: the budget is the service's, not a token's.
         self.limiter = RateLimiter(self.http.calls_per_minute)
@@ -152,7 +156,16 @@ class Fetcher:
     def _new_pace(self) -> PaceController:
         if self.http.concurrency is not None:
             return PaceController(fixed=self.http.concurrency)
-        return PaceController(ceiling=self.http.max_concurrency)
+        pace = PaceController(ceiling=self.http.max_concurrency)
+        remembered = self.pace_memory.load(self.api_url)
+        if remembered is not None:
+            pace.warm(*remembered)  # a new session starts where the last one left off
+        return pace
+
+    def _remember_pace(self, pace: PaceController, answers_before: int) -> None:
+        """Keep what the host's pace learned in a fetch of several pages, for new sessions."""
+        if pace is self.limiter.pace and pace.adaptive and pace.answers - answers_before >= 8:
+            self.pace_memory.save(self.api_url, pace.state())
 
     def _new_transport(self) -> Transport:
         return Transport(
@@ -316,6 +329,7 @@ class Fetcher:
             builder = TableBuilder(edm_types, columns, reader=reader, sink=options.sink)
         host = self.limiter.pace
         throttled_before = host.throttled if isinstance(host, PaceController) else 0
+        answers_before = pace.answers
         result = fetch_collection(
             self._transport,
             first,
@@ -336,6 +350,7 @@ class Fetcher:
         answer.count = result.odata_count if answer.sent is request else None
         throttled = (host.throttled if isinstance(host, PaceController) else 0) - throttled_before
         answer.pace = {**pace.report().as_dict(), "throttled": throttled}
+        self._remember_pace(pace, answers_before)
 
     def _take_etags(self, request: ODataRequest, frame: Any) -> Any:
         """``frame`` without ``@odata.etag``; the ETags of a Data API read are remembered."""
