@@ -34,6 +34,7 @@ from .core.settings import (
     SettingAttribute,
     StorageSettings,
     all_settings,
+    check_output,
 )
 from .cpq.views import CpqViews
 from .errors import NotLoggedInError, UsageError
@@ -42,6 +43,7 @@ from .fetch.engine import Fetcher
 from .fetch.etags import ETagMemory
 from .fetch.options import FetchOptions
 from .fetch.pace import PaceReport
+from .fetch.tables import attach_info
 from .fetch.verbs import RequestMethods
 from .store.diff import diff_tenants
 from .store.journal import Journal, default_journal_dir
@@ -84,6 +86,7 @@ class ElfsquadClient(RequestMethods):
     calls_per_minute = SettingAttribute("http")
     dtype_backend = SettingAttribute("results")
     progress = SettingAttribute("results")
+    output = SettingAttribute("results")
     mirror_dir = SettingAttribute("storage")
     sync_lookback = SettingAttribute("storage")
     journal_dir = SettingAttribute("storage")
@@ -120,6 +123,9 @@ class ElfsquadClient(RequestMethods):
         self._authorize()
         self.last_sync: SyncReport | None = None
         self.connection: str | None = None  # the name of a connection of connections.toml
+        # What df.attrs["elfsquad"] holds, for the last result of any output type (a polars
+        # frame has no attrs of its own).
+        self.last_info: dict[str, Any] | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ElfsquadClient:
@@ -275,7 +281,10 @@ class ElfsquadClient(RequestMethods):
         options = options or FetchOptions()
         if request.method != "GET" and not request.is_scim and self.storage.journal_writes:
             return self.writer.send(request, raw=options.raw, progress=options.progress)
-        return self._engine.fetch(request, options)
+        answer = self._engine.fetch(request, options)
+        if answer.value is not None and not options.raw:
+            self.last_info = answer.attrs()
+        return answer
 
     def schema(self) -> ServiceSchema:
         """The Data API's entity sets and property types, from ``$metadata`` (cached)."""
@@ -299,35 +308,52 @@ class ElfsquadClient(RequestMethods):
         select: str | list[str] | None = None,
         full: bool = False,
         offline: bool = False,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """The whole entity set as a full GET returns it, from the local mirror brought up to
         date first (only what changed is read); ``full`` rebuilds it, ``offline`` reads it
         without any network. ``entity_set`` is a name or a ``GET /data/1/<Set>`` request
-        (with ``$select`` only). ``df.attrs["elfsquad"]["sync"]`` and :attr:`last_sync` hold
-        the report (rows, changed, new, deleted, requests, seconds)."""
+        (with ``$select`` only); ``output`` as in :meth:`request`. ``df.attrs["elfsquad"]``
+        (:attr:`last_info`) and :attr:`last_sync` hold the report (rows, changed, new,
+        deleted, requests, seconds)."""
+        check_output(output)
+        value = self._sync(entity_set, select, full, offline, output or self.results.output)
+        self.last_info = {"sync": self.last_sync.as_dict(), "mirror": str(self.mirror.folder)}
+        return attach_info(value, self.last_info)
+
+    def _sync(
+        self,
+        entity_set: str | ODataRequest,
+        select: str | list[str] | None,
+        full: bool,
+        offline: bool,
+        output: str | None,
+    ) -> Any:
+        """The sync itself; ``output=None``: the mirror only, no result."""
         if full and offline:
             raise UsageError("--full reads the service; --offline does not.", "Use one of them.")
         name, columns = sync_target(entity_set, select)
+        backend = self.results.dtype_backend
         if offline:
-            frame, report = read_mirrored(self.mirror, name, columns, self.results.dtype_backend)
+            value, report = read_mirrored(self.mirror, name, columns, backend, output or "pandas")
         else:
             self._engine.require_login()
             calls, started = self.api_calls, time.monotonic()  # $metadata counts, when read
-            frame, report = sync_set(
+            value, report = sync_set(
                 self._engine,
                 self.mirror,
                 set_to_sync(self.schema(), name),
                 columns=columns,
                 full=full,
                 lookback=self.storage.sync_lookback,
-                dtype_backend=self.results.dtype_backend,
+                dtype_backend=backend,
+                output=output,
                 workers=self.http.max_concurrency,
                 calls_before=calls,
                 started=started,
             )
-        frame.attrs["elfsquad"] = {"sync": report.as_dict(), "mirror": str(self.mirror.folder)}
         self.last_sync = report
-        return frame
+        return value
 
     def sql(
         self,
@@ -335,15 +361,24 @@ class ElfsquadClient(RequestMethods):
         params: Mapping[str, Any] | None = None,
         *,
         offline: bool = False,
-        frames: Mapping[str, pd.DataFrame] | None = None,
+        frames: Mapping[str, Any] | None = None,
         report: Callable[[str], None] | None = None,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """DuckDB SQL over the mirrored sets, named as in the Data API in any casing; each set
         the query names is synced first unless ``offline``. ``params`` fill ``$name``;
-        ``frames`` are more tables the query may name; ``report`` gets each sync's summary."""
+        ``frames`` are more tables the query may name (pandas, polars or Arrow); ``report``
+        gets each sync's summary; ``output`` as in :meth:`request`."""
+        check_output(output)
         sync = None if offline else self._sync_for_sql
         return run_sql(
-            query, params or {}, mirror=self.mirror, sync=sync, frames=frames, report=report
+            query,
+            params or {},
+            mirror=self.mirror,
+            sync=sync,
+            frames=frames,
+            report=report,
+            output=output or self.results.output,
         )
 
     cpq = property(CpqViews, doc="The CPQ views over the mirror: ``client.cpq.model(name)``...")
@@ -351,7 +386,7 @@ class ElfsquadClient(RequestMethods):
     def _sync_for_sql(self, name: str) -> SyncReport | None:
         if self.schema().find(name) is None:
             return None  # not an entity set: a notebook frame, perhaps
-        self.sync(name)
+        self._sync(name, None, False, False, None)  # the file only: DuckDB reads it
         return self.last_sync
 
     def diff(

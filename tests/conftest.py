@@ -30,6 +30,7 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_JOURNAL_DIR",
     "ELFSQUAD_HOME",
     "ELFSQUAD_DEFAULT_CONNECTION",
+    "ELFSQUAD_PACE_DIR",
 )
 
 
@@ -42,6 +43,8 @@ def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> No
     monkeypatch.setenv("ELFSQUAD_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
     # connections.toml of a test stays in a folder of its own, never in the user's config.
     monkeypatch.setenv("ELFSQUAD_HOME", str(tmp_path_factory.mktemp("home")))
+    # What the pace learns of a host too: a test never writes the user's cache.
+    monkeypatch.setenv("ELFSQUAD_PACE_DIR", str(tmp_path_factory.mktemp("pace")))
 
 
 @pytest.fixture(scope="session")

@@ -19,16 +19,21 @@ __all__ = [
     "DEFAULT_LOOKBACK",
     "DEFAULT_MAX_CONCURRENCY",
     "DTYPE_BACKENDS",
+    "OUTPUTS",
     "HttpSettings",
     "ResultSettings",
     "SettingAttribute",
     "StorageSettings",
     "all_settings",
+    "check_output",
+    "require_polars",
     "split_settings",
 ]
 
 DTYPE_BACKENDS = (None, "numpy_nullable", "pyarrow")
 """The column dtype families of pandas: NumPy (``None``), nullable NumPy, or Arrow."""
+OUTPUTS = ("pandas", "polars", "arrow")
+"""What a result is: a pandas DataFrame, a polars DataFrame or a ``pyarrow.Table``."""
 DEFAULT_MAX_CONCURRENCY = 16
 """The most pages in flight when the pace is found by itself."""
 DEFAULT_LOOKBACK = 300.0
@@ -77,6 +82,9 @@ class ResultSettings:
     """A progress bar for fetches of several pages, or a callable given (rows, total)."""
     progress_bar: Callable[[int | None, int], Any] | None = None
     """What draws the bar (``None``: tqdm's); the notebook layer gives one of its own."""
+    output: str = "pandas"
+    """What results are: ``"pandas"``, ``"polars"`` (needs the ``polars`` extra) or
+    ``"arrow"`` (a ``pyarrow.Table``)."""
 
     def __post_init__(self) -> None:
         if self.dtype_backend not in DTYPE_BACKENDS:
@@ -84,6 +92,34 @@ class ResultSettings:
                 f"Unknown dtype backend {self.dtype_backend!r}.",
                 "Use None, 'numpy_nullable' or 'pyarrow' (as in pandas).",
             )
+        check_output(self.output)
+
+
+def check_output(output: str | None) -> None:
+    """Refuse an output type that is not one of :data:`OUTPUTS` (``None``: the setting), and
+    ``"polars"`` when polars is not installed."""
+    if output is None:
+        return
+    if output not in OUTPUTS:
+        raise UsageError(
+            f"Unknown output {output!r}.",
+            "Use 'pandas' (a pandas DataFrame), 'polars' or 'arrow' (a pyarrow.Table).",
+        )
+    if output == "polars":
+        require_polars()
+
+
+def require_polars() -> Any:
+    """The polars module, or a :class:`UsageError` naming the extra to install."""
+    try:
+        import polars
+    except ImportError:
+        raise UsageError(
+            "Polars results need polars, which is not installed.",
+            "Install the extra: pip install 'elfsquad-magic[polars]' (or pip install polars), "
+            "then restart the kernel; or use output='arrow' or 'pandas'.",
+        ) from None
+    return polars
 
 
 @dataclass(frozen=True)

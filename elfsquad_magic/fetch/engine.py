@@ -47,9 +47,11 @@ from .etags import ETagMemory
 from .frames import FrameBuilder, document_frame
 from .options import FetchOptions
 from .pace import PaceController, PaceReport
+from .pace_memory import PaceMemory
 from .page import NOT_JSON, json_body, not_json_answer, page_from_payload, text_or_bytes
 from .progress import RowProgress
 from .scim_pages import fetch_resources, is_list_response
+from .tables import TableBuilder, attach_info, to_output
 from .windows import with_count
 
 __all__ = ["Fetcher"]
@@ -68,10 +70,13 @@ class Fetcher:
         *,
         http: HttpSettings | None = None,
         results: ResultSettings | None = None,
+        pace_memory: PaceMemory | None = None,
     ) -> None:
         self.api_url = api_url
         self.http = http or HttpSettings()
         self.results = results or ResultSettings()
+        # What earlier sessions learned of the host's pace (the user cache).
+        self.pace_memory = pace_memory if pace_memory is not None else PaceMemory()
         self.etags = ETagMemory()
         # One limiter per host, kept across logins: the budget is the service's, not a token's.
         self.limiter = RateLimiter(self.http.calls_per_minute)
@@ -153,7 +158,16 @@ class Fetcher:
     def _new_pace(self) -> PaceController:
         if self.http.concurrency is not None:
             return PaceController(fixed=self.http.concurrency)
-        return PaceController(ceiling=self.http.max_concurrency)
+        pace = PaceController(ceiling=self.http.max_concurrency)
+        remembered = self.pace_memory.load(self.api_url)
+        if remembered is not None:
+            pace.warm(*remembered)  # a new session starts where the last one left off
+        return pace
+
+    def _remember_pace(self, pace: PaceController, answers_before: int) -> None:
+        """Keep what the host's pace learned in a fetch of several pages, for new sessions."""
+        if pace is self.limiter.pace and pace.adaptive and pace.answers - answers_before >= 8:
+            self.pace_memory.save(self.api_url, pace.state())
 
     def _new_transport(self) -> Transport:
         return Transport(
@@ -209,17 +223,18 @@ class Fetcher:
             None, response.status_code, response.reason or "", request, sent, self.api_url
         )
         payload, is_json = self._interpret(request, response, options.raw)
+        output = options.output or self.results.output
         if options.raw or not is_json:
             answer.value = payload
         elif request.is_scim and is_list_response(payload) and request.method == "GET":
             self._scim_list(answer, payload, options)
+            answer.value = to_output(answer.value, output)
         elif isinstance(payload, dict) and isinstance(payload.get("value"), list):
-            self._collection(answer, response.url, payload, options, pace, progress)
+            self._collection(answer, response.url, payload, options, pace, progress, output)
         else:
-            self._document(answer, payload, options)
+            self._document(answer, payload, options, output)
         answer.elapsed = time.monotonic() - started
-        if answer.value is not None and hasattr(answer.value, "attrs"):
-            answer.value.attrs["elfsquad"] = answer.attrs()
+        answer.value = attach_info(answer.value, answer.attrs())
         return answer
 
     def _first_response(
@@ -273,18 +288,20 @@ class Fetcher:
             return document, False
         return payload, True
 
-    def _document(self, answer: Answer, payload: Any, options: FetchOptions) -> None:
+    def _document(self, answer: Answer, payload: Any, options: FetchOptions, output: str) -> None:
         """A JSON answer that is not a collection: its natural table (Quotation and
         Configurator documents), else one row (a single entity)."""
         request = answer.request
         table = None if request.is_data_api or request.is_scim else natural_table(payload)
         if table is not None:
             rows, answer.document = table
-            answer.value = document_frame(rows, None, self.results.dtype_backend, options.limit)
+            frame = document_frame(rows, None, self.results.dtype_backend, options.limit)
+            answer.value = to_output(frame, output)
             return
         edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
-        answer.value = document_frame(payload, edm_types, self.results.dtype_backend, options.limit)
-        self._take_etags(request, answer.value)
+        frame = document_frame(payload, edm_types, self.results.dtype_backend, options.limit)
+        self._take_etags(request, frame)
+        answer.value = to_output(frame, output, edm_types)
 
     def _scim_list(self, answer: Answer, payload: dict[str, Any], options: FetchOptions) -> None:
         """Every page of a SCIM list, as one frame."""
@@ -308,8 +325,10 @@ class Fetcher:
         options: FetchOptions,
         pace: PaceController,
         progress: RowProgress,
+        output: str = "pandas",
     ) -> None:
-        """Every page of a collection whose first page is ``payload``, as one typed frame."""
+        """Every page of a collection whose first page is ``payload``, as one typed frame
+        (or table: ``output``)."""
         request = answer.request
         edm_types = self._edm_types_for(request) if request.method in ("GET", "POST") else None
         columns = request.selected
@@ -320,16 +339,22 @@ class Fetcher:
             columns = [name for name in edm_types if "." not in name]
         if edm_types:
             edm_types = {**edm_types, ETAG: "Edm.String"}  # read, remembered, then dropped
-        builder = FrameBuilder(edm_types, self.results.dtype_backend, columns=columns)
         first = page_from_payload(first_url, payload)
+        reader = PageReader.for_records(first.records, edm_types)
+        builder: FrameBuilder | TableBuilder
+        if output == "pandas":
+            builder = FrameBuilder(edm_types, self.results.dtype_backend, columns=columns)
+        else:
+            builder = TableBuilder(edm_types, columns, reader=reader, sink=options.sink)
         host = self.limiter.pace
         throttled_before = host.throttled if isinstance(host, PaceController) else 0
+        answers_before = pace.answers
         result = fetch_collection(
             self._transport,
             first,
             request=answer.sent,
             convert=builder.add,
-            reader=PageReader.for_records(first.records, edm_types),
+            reader=reader,
             limit=options.limit,
             paginate=options.paginate and request.method == "GET",
             progress=progress,
@@ -337,12 +362,14 @@ class Fetcher:
             key=self.key_for(request),
             on_restart=builder.reset,
         )
-        answer.value = self._take_etags(request, builder.frame())
+        built = builder.frame() if isinstance(builder, FrameBuilder) else builder.table()
+        answer.value = to_output(self._take_etags(request, built), output)
         answer.pages = result.page_count
         # The count the user asked for; one added for the windows stays out of sight.
         answer.count = result.odata_count if answer.sent is request else None
         throttled = (host.throttled if isinstance(host, PaceController) else 0) - throttled_before
         answer.pace = {**pace.report().as_dict(), "throttled": throttled}
+        self._remember_pace(pace, answers_before)
 
     def _take_etags(self, request: ODataRequest, frame: Any) -> Any:
         """``frame`` without ``@odata.etag``; the ETags of a Data API read are remembered."""
@@ -354,9 +381,7 @@ class Fetcher:
         found = schema.find(name) if isinstance(schema, ServiceSchema) else None
         if request.method == "GET" and found is not None and key and len(key) == 1:
             return self.etags.take(frame, found.name, key[0])
-        if ETAG in frame.columns:
-            del frame[ETAG]
-        return frame
+        return self.etags.take(frame, name, None)  # dropped, not remembered
 
     def _with_set_suggestion(self, error: NotFoundError, request: ODataRequest) -> NotFoundError:
         """``error`` with the entity sets a misspelt name may have meant, from the schema

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..core.odata import ETAG
 
@@ -16,21 +18,28 @@ __all__ = ["ETagMemory"]
 class ETagMemory:
     """The ETags of the records read in this session, by entity set and key: a write to one
     of them sends ``If-Match`` with it. The newest read of a record wins; the oldest reads are
-    forgotten past ``limit`` records. A read is kept as its two columns, as they came: a fetch
-    of 100,000 rows pays nothing per row, a write's lookup scans them."""
+    forgotten past ``limit`` records. A read is kept as its two columns, as they came (Arrow
+    arrays when the result has them: the keys are then the result's own buffers, and a read
+    of a million rows costs no Python object per row); a write's lookup scans them."""
 
     def __init__(self, limit: int = 500_000) -> None:
         self.limit = limit
-        self._reads: list[tuple[str, np.ndarray, np.ndarray]] = []  # oldest first
+        self._reads: list[tuple[str, Any, Any]] = []  # oldest first
         self._size = 0
 
-    def remember(self, entity_set: str, keys: Sequence[Any], etags: Sequence[Any]) -> None:
-        """Note the ETags of these records (a ``None`` ETag: not known)."""
-        key_array = np.asarray(keys, dtype=object)
-        if len(key_array) == 0:
+    def remember(
+        self, entity_set: str, keys: Sequence[Any] | Any, etags: Sequence[Any] | Any
+    ) -> None:
+        """Note the ETags of these records (a ``None`` ETag: not known); ``keys`` and
+        ``etags`` are sequences, NumPy arrays or Arrow arrays."""
+        if not isinstance(keys, (pa.Array, pa.ChunkedArray)):
+            keys = np.asarray(keys, dtype=object)
+        if not isinstance(etags, (pa.Array, pa.ChunkedArray)):
+            etags = np.asarray(etags, dtype=object)
+        if len(keys) == 0:
             return
-        self._reads.append((entity_set.lower(), key_array, np.asarray(etags, dtype=object)))
-        self._size += len(key_array)
+        self._reads.append((entity_set.lower(), keys, etags))
+        self._size += len(keys)
         while self._size > self.limit and len(self._reads) > 1:
             self._size -= len(self._reads.pop(0)[1])
 
@@ -40,11 +49,13 @@ class ETagMemory:
         for name, keys, etags in reversed(self._reads):
             if name != wanted:
                 continue
-            found = np.flatnonzero(keys == key)
+            found = _positions(keys, key)
             if not len(found) and isinstance(key, str):
-                found = np.flatnonzero(keys == key.lower())
+                found = _positions(keys, key.lower())
             if len(found):
-                etag = etags[found[-1]]
+                etag = etags[int(found[-1])]
+                if isinstance(etag, pa.Scalar):
+                    etag = etag.as_py()
                 return etag if isinstance(etag, str) else None
         return None
 
@@ -52,12 +63,41 @@ class ETagMemory:
         """Drop a record's ETag (it was written; its old ETag no longer holds)."""
         self.remember(entity_set, [key], [None])
 
-    def take(self, frame: pd.DataFrame, entity_set: str, key: str | None) -> pd.DataFrame:
-        """``frame`` without its ``@odata.etag`` column (taken out in place), whose ETags are
-        remembered."""
+    def take(self, frame: Any, entity_set: str, key: str | None) -> Any:
+        """``frame`` (a pandas frame, taken out in place, or an Arrow table) without its
+        ``@odata.etag`` column, whose ETags are remembered."""
+        if isinstance(frame, pa.Table):
+            if ETAG not in frame.column_names:
+                return frame
+            etags = frame.column(ETAG)
+            frame = frame.drop_columns([ETAG])
+            if key is not None and key in frame.column_names:
+                self.remember(entity_set, frame.column(key), etags)
+            return frame
         if ETAG not in frame.columns:
             return frame
         etags = frame.pop(ETAG)
         if key is not None and key in frame.columns:
-            self.remember(entity_set, frame[key].to_numpy(), etags.to_numpy())
+            self.remember(entity_set, _column(frame[key]), _column(etags))
         return frame
+
+
+def _column(series: pd.Series) -> Any:
+    """A frame's column as kept: its Arrow array when it is Arrow-backed (not copied), else
+    its values."""
+    if hasattr(series.array, "__arrow_array__") and series.dtype != object:
+        try:
+            return pa.array(series.array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    return series.to_numpy()
+
+
+def _positions(keys: Any, key: Any) -> Any:
+    if isinstance(keys, (pa.Array, pa.ChunkedArray)):
+        try:
+            scalar = pa.scalar(key, type=keys.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            return []
+        return pc.indices_nonzero(pc.fill_null(pc.equal(keys, scalar), False)).to_numpy()
+    return np.flatnonzero(keys == key)

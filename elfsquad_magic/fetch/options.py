@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from ..core.settings import check_output
 from ..errors import UsageError
 from .progress import ProgressSpec
 
@@ -29,9 +31,15 @@ class FetchOptions:
     """Extra request headers (``If-Match`` of a journaled write)."""
     idempotent: bool = False
     """A write that may be repeated as a GET is (a chunk of a bulk update)."""
+    output: str | None = None
+    """``"pandas"``, ``"polars"`` or ``"arrow"`` for this request; ``None``: the setting."""
+    sink: Any = None
+    """A ``tables.BatchSink`` given each typed Arrow batch of a collection as it is built
+    (the mirror's first sync writes them as they come); Arrow and polars outputs only."""
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 0:
             raise UsageError(f"The row limit must be 0 or more, not {self.limit}.")
         if self.concurrency is not None and self.concurrency < 1:
             raise UsageError(f"concurrency must be 1 or more, not {self.concurrency}.")
+        check_output(self.output)

@@ -29,7 +29,9 @@ second to send, from what the service's answers show:
   (``core.rate_limit.rate_hint``) and cap the rate.
 
 One controller per host is shared by every fetch of a session, so what one cell learned the
-next one starts with. A fixed concurrency (``--concurrency N``) disables all of this.
+next one starts with; what a session learned is kept in the user cache
+(:mod:`.pace_memory`) and a new session starts from it, warm (:meth:`PaceController.warm`).
+A fixed concurrency (``--concurrency N``) disables all of this.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PaceController", "PaceReport", "START", "CEILING"]
+__all__ = ["PaceController", "PaceReport", "PaceState", "START", "CEILING", "WARM_HALF_LIFE"]
 
 START = 4
 """Where the window starts: today's fixed default, right for a nearby, idle service."""
 CEILING = 16
 """The default ``max_concurrency``."""
+WARM_HALF_LIFE = 86_400.0
+"""Seconds after which what an earlier session learned of a host counts half as much."""
 
 # Slow start lasts while every answer's latency stays under GROW x its floor (+ a few ms of
 # jitter, so that millisecond noise on a fast service does not end it).
@@ -73,6 +77,19 @@ _THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
 _RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
 _RATE_GROWTH = 0.02  # per second without a 429
 _FLOOR_DRIFT = 0.01  # per second: the latency floor rises slowly, so a slower path is learned
+
+
+@dataclass(frozen=True)
+class PaceState:
+    """What a controller learned of its host, to start a later session from (the file of
+    :mod:`.pace_memory` holds it): the window, the most it reached, the rate the service
+    allowed at its last 429, the quickest answer and the 429s seen."""
+
+    window: float
+    max_reached: int
+    rate: float | None
+    latency_floor: float | None
+    throttled: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,8 @@ class PaceController:
         self._in_flight = 0
         self._throughput: dict[int, tuple[float, float]] = {}  # window -> (pages/s, when)
         self._holds = 0
+        self._learned_rate: float | None = None  # the rate set at the last 429
+        self.answers = 0  # answers observed (a session that learned nothing saves nothing)
         self._sample_answers = 0
         self._sample_latency = 0.0  # the sum of the sample's latencies
         self._sample_since: float | None = None  # when the sample's counting began
@@ -200,6 +219,41 @@ class PaceController:
             for level, rate in (samples or {}).items():
                 self._throughput[level] = (rate, now)
 
+    def state(self) -> PaceState:
+        """What was learned so far, to be remembered for a later session."""
+        with self._lock:
+            return PaceState(
+                window=self.window,
+                max_reached=self.max_reached,
+                rate=self._learned_rate if self._learned_rate is not None else self.rate,
+                latency_floor=self._latency_floor,
+                throttled=self.throttled,
+            )
+
+    def warm(self, learned: PaceState, age: float) -> None:
+        """Start from what an earlier session learned ``age`` seconds ago, trusting it less
+        as it ages (half as much a day later), as TCP's metrics cache seeds a new connection's
+        window and round trip: the window between :data:`START` and the one learned, the
+        learned rate raised towards the one observed, the quickest answer drifting up as a
+        floor does. Slow start is over once the window was learned larger than the start."""
+        if not self.adaptive:
+            return
+        trust = 0.5 ** (max(0.0, age) / WARM_HALF_LIFE)
+        window = round(START + (learned.window - START) * trust, 2)  # seconds old: as learned
+        with self._lock:
+            self.window = float(min(max(window, self.floor), self.ceiling))
+            self.max_reached = max(self.max_reached, self.limit)
+            if learned.rate is not None and learned.rate > 0:
+                # Learned 15 % below what the service allowed: back up towards that as it ages.
+                self.rate = learned.rate * (1 + (1 / _RATE_BACKOFF - 1) * (1 - trust))
+                self._learned_rate = self.rate
+                self._rate_at = self._clock()
+            if learned.latency_floor is not None and learned.latency_floor > 0:
+                self._latency_floor = learned.latency_floor
+                self._floor_at = self._clock() - max(0.0, age)  # it has drifted up since
+        if self.window > START:
+            self.resume()
+
     # -- what the answers show ------------------------------------------------------------
 
     def observe(self, outcome: int | BaseException, latency: float) -> None:
@@ -211,6 +265,7 @@ class PaceController:
             return
         with self._lock:
             now = self._clock()
+            self.answers += 1
             self._grow_rate(now)
             if isinstance(outcome, BaseException) or outcome in (429, 503, 502, 504):
                 self._congested(now, throttled=outcome == 429)
@@ -378,6 +433,7 @@ class PaceController:
                 self.rate *= _RATE_BACKOFF
             if self._rate_cap is not None and self.rate is not None:
                 self.rate = min(self.rate, self._rate_cap)
+            self._learned_rate = self.rate
             self._rate_at = now
 
     def _grow_rate(self, now: float) -> None:

@@ -45,26 +45,29 @@ class RequestMethods:
         raw: bool = False,
         progress: ProgressSpec | None = None,
         concurrency: int | None = None,
+        output: str | None = None,
     ) -> pd.DataFrame | Any | None:
         """Send a request; a collection comes back as one DataFrame with all its pages.
 
         A single entity is a one-row frame, 204 gives ``None``, ``raw=True`` the parsed JSON
         (or text/bytes for other answers). ``file`` uploads a local file as
-        ``multipart/form-data`` (the Quotation API's ``addfile``). ``df.attrs["elfsquad"]``
-        holds url, pages, count, elapsed seconds and the pace.
+        ``multipart/form-data`` (the Quotation API's ``addfile``). ``output`` makes the result
+        a polars frame (``"polars"``) or a ``pyarrow.Table`` (``"arrow"``) instead of the
+        ``output`` setting's type. ``df.attrs["elfsquad"]`` (a table's schema metadata,
+        ``last_info``) holds url, pages, count, elapsed seconds and the pace.
         """
         upload = os.fspath(file) if file is not None else None
         request = ODataRequest.build(method, path, params, request_body(method, json), upload)
-        options = FetchOptions(limit, paginate, raw, progress, concurrency)
+        options = FetchOptions(limit, paginate, raw, progress, concurrency, output=output)
         return self.fetch(request, options).value
 
     def get(self, path: str, **options: Any) -> pd.DataFrame:
         """GET ``path``; ``filter=``, ``select=``, ``orderby=``, ``top=``, ``expand=``... become
         ``$filter``...; ``limit``, ``paginate``, ``raw``, ``progress``, ``concurrency``,
-        ``params`` pass through to :meth:`request`."""
+        ``output``, ``params`` pass through to :meth:`request`."""
         passthrough = {
             k: options.pop(k)
-            for k in ("limit", "paginate", "raw", "progress", "concurrency")
+            for k in ("limit", "paginate", "raw", "progress", "concurrency", "output")
             if k in options
         }
         extra = options.pop("params", None)

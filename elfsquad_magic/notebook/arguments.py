@@ -123,6 +123,7 @@ _NEEDS = {"full": "sync", "offline": "sync"}
 _EXCLUSIVE = (
     ("dry_run", "preview", "Use one of them."),
     ("full", "offline", "--full reads the service; --offline does not. Use one of them."),
+    ("raw", "output", "--raw returns the JSON as it came; --output is for tables."),
 )
 # What --sync cannot take: it returns the whole set as a DataFrame.
 _NOT_WITH_SYNC = ("limit", "no_paginate", "raw", "json", "file", "dry_run", "preview")

@@ -27,6 +27,7 @@ from traitlets import observe
 
 from ..core.environment import ENV_CLIENT_ID
 from ..core.odata import DEFAULT_SCOPE
+from ..core.settings import OUTPUTS
 from ..errors import InterpolationError, UsageError
 from ..fetch.options import FetchOptions
 from .arguments import (
@@ -57,7 +58,7 @@ class ElfsquadMagic(MagicSettings, Magics):
     """Query the Elfsquad APIs from IPython; the traits are settings for `%config ElfsquadMagic`.
 
     Hosts, scope, timeout, retries, keep_secret and calls_per_minute take effect at the next
-    `%elfsquad_login`; dtype_backend, progress and concurrency at the next query.
+    `%elfsquad_login`; dtype_backend, output, progress and concurrency at the next query.
     """
 
     def __init__(self, shell: Any = None, session: ElfsquadSession | None = None, **kw: Any):
@@ -247,6 +248,13 @@ class ElfsquadMagic(MagicSettings, Magics):
         "itself, or %%config ElfsquadMagic.concurrency).",
     )
     @argument(
+        "--output",
+        choices=OUTPUTS,
+        metavar="TYPE",
+        help="The result as pandas, polars or arrow (a pyarrow.Table) for this cell "
+        "(default: %%config ElfsquadMagic.output).",
+    )
+    @argument(
         "--no-progress",
         dest="no_progress",
         action="store_true",
@@ -307,7 +315,7 @@ class ElfsquadMagic(MagicSettings, Magics):
             request = request.with_upload(args.file)
         if args.sync:
             client = self._mirror_client(args)
-            result = client.sync(request, full=args.full, offline=args.offline)
+            result = client.sync(request, full=args.full, offline=args.offline, output=args.output)
             print(client.last_sync)
             return keep_result(namespace, args.out, result)
         client = self.session.require_client(args.connection)
@@ -322,6 +330,7 @@ class ElfsquadMagic(MagicSettings, Magics):
             raw=args.raw,
             progress=False if args.no_progress else None,
             concurrency=args.concurrency or self.concurrency,
+            output=args.output,
         )
         answer = client.fetch(request, options)
         if answer.value is None:
@@ -389,6 +398,12 @@ class ElfsquadMagic(MagicSettings, Magics):
     )
     @argument("-o", "--out", metavar="NAME", help="Also store the result in the variable NAME.")
     @connection_argument
+    @argument(
+        "--output",
+        choices=OUTPUTS,
+        metavar="TYPE",
+        help="The result as pandas, polars or arrow (default: %%config ElfsquadMagic.output).",
+    )
     @cell_magic
     def elfsquad_sql(self, line: str, cell: str) -> Any:
         """DuckDB SQL across the mirrored entity sets; returns a DataFrame.
@@ -412,9 +427,11 @@ class ElfsquadMagic(MagicSettings, Magics):
             return namespace[name]
 
         query, params = placeholders_as_parameters(cell, lookup)
-        frames = {k: v for k, v in namespace.items() if isinstance(v, pd.DataFrame)}
+        frames = {k: v for k, v in namespace.items() if _is_table(v)}
         client = self._mirror_client(args)
-        result = client.sql(query, params, offline=args.offline, frames=frames, report=print)
+        result = client.sql(
+            query, params, offline=args.offline, frames=frames, report=print, output=args.output
+        )
         return keep_result(namespace, args.out, result)
 
     @magic_arguments()
@@ -477,6 +494,18 @@ class ElfsquadMagic(MagicSettings, Magics):
 # The option splitter must know every option by its full name: an abbreviation such as
 # `--lim 5` would otherwise be taken for a flag followed by the method "5".
 ElfsquadMagic.elfsquad.parser.allow_abbrev = False
+
+
+def _is_table(value: Any) -> bool:
+    """Whether a notebook variable is a table DuckDB can read: a pandas or polars frame, an
+    Arrow table (polars is not imported for this)."""
+    if isinstance(value, pd.DataFrame):
+        return True
+    kind = type(value)
+    return (kind.__module__, kind.__name__) in (
+        ("pyarrow.lib", "Table"),
+        ("polars.dataframe.frame", "DataFrame"),
+    )
 
 
 _CELL_MAGIC_LINE = re.compile(r"^(\s*)%%elfsquad(?=\s|$)")

@@ -13,7 +13,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from ..core.odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
-from ..core.settings import DEFAULT_LOOKBACK, DEFAULT_MAX_CONCURRENCY
+from ..core.settings import DEFAULT_LOOKBACK, DEFAULT_MAX_CONCURRENCY, OUTPUTS
 
 __all__ = ["MagicSettings", "LOGIN_SETTINGS", "CELL_SETTINGS"]
 
@@ -28,6 +28,7 @@ LOGIN_SETTINGS = (
 """The client settings a login reads (a client is made with them)."""
 CELL_SETTINGS = (
     "dtype_backend",
+    "output",
     "progress",
     "mirror_dir",
     "sync_lookback",
@@ -91,6 +92,13 @@ class MagicSettings(Configurable):
         default_value=None,
         allow_none=True,
         help='Column dtypes, as in pandas: None (NumPy), "numpy_nullable" or "pyarrow".',
+    ).tag(config=True)
+    output = Enum(
+        list(OUTPUTS),
+        default_value="pandas",
+        help='What results are: "pandas" (a pandas DataFrame), "polars" (a polars DataFrame; '
+        'pip install elfsquad-magic[polars]) or "arrow" (a pyarrow.Table). A cell\'s '
+        "--output overrides it.",
     ).tag(config=True)
     progress = Bool(
         True, help="Show a progress bar when a collection spans more than one page."

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import secrets
+import tempfile
 import threading
 from types import TracebackType
 
@@ -17,7 +20,7 @@ from .metadata import EntitySetSpec, load_service
 from .profile import Capacity, RateLimit
 from .quotationapi import QuotationApi
 from .scim import ScimApi
-from .seed import generate_tenant
+from .seed import generate_tenant, stream_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
 from .store import Store
 from .tokens import TokenIssuer
@@ -29,12 +32,14 @@ __all__ = ["seed_store", "Sandbox"]
 _TEMPLATES: dict[tuple[int, int], Store] = {}
 _TEMPLATES_LOCK = threading.Lock()
 _TEMPLATE_MAX_SCALE = 2
+# Above this scale the store is a temporary file rather than memory (scale 40: about 0.9 GB).
+_MEMORY_MAX_SCALE = 40
 
 
 def seed_store(store: Store, scale: int, seed: int) -> None:
     """Fill an empty store with the tenant of (scale, seed)."""
     if scale > _TEMPLATE_MAX_SCALE:
-        store.load(generate_tenant(scale, seed))
+        store.load_stream(stream_tenant(scale, seed))
         return
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get((scale, seed))
@@ -99,6 +104,7 @@ class Sandbox:
         self._app: SandboxApp | None = None
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._scratch: str | None = None  # the file of a large tenant's store
 
     def __repr__(self) -> str:
         # Never the secret: reprs end up in notebooks and logs.
@@ -112,7 +118,14 @@ class Sandbox:
             return self
         # A copy of its own: add_property changes this sandbox's schema, not every sandbox's.
         service = copy.deepcopy(load_service())
-        store = Store(service, self.db)
+        if self.db is None and self.scale > _MEMORY_MAX_SCALE:
+            # A large tenant lives in a file of its own (removed at stop): in memory, scale 200
+            # would take about 4 GB; from a file only SQLite's page cache stays resident.
+            handle, self._scratch = tempfile.mkstemp(prefix="elfsquad-sandbox-", suffix=".db")
+            os.close(handle)
+            store = Store(service, self._scratch, scratch=True)
+        else:
+            store = Store(service, self.db)
         if store.fresh:
             seed_store(store, self.scale, self.seed)
         self._store = store
@@ -151,6 +164,10 @@ class Sandbox:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._scratch is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._scratch)
+            self._scratch = None
 
     def __enter__(self) -> Sandbox:
         return self.start()

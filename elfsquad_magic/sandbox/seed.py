@@ -13,6 +13,8 @@ model lives in ``seed_products``, quotations in ``seed_quotations``, dealer term
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .configurator import FeatureModelGraph
 from .metadata import load_service
 from .seed_dealers import (
@@ -25,6 +27,7 @@ from .seed_dealers import (
 from .seed_dealers import settings as tenant_settings
 from .seed_products import feature_models, feature_properties, feature_texts, model_trees
 from .seed_quotations import (
+    SALES_SETS,
     Catalogue,
     QuotationWriter,
     crm_discount_lines,
@@ -33,7 +36,14 @@ from .seed_quotations import (
 )
 from .seed_tenant import Tenant
 
-__all__ = ["LANGUAGE_OF", "CURRENCY_OF", "ODD_NAMES", "CITIES", "generate_tenant"]
+__all__ = [
+    "LANGUAGE_OF",
+    "CURRENCY_OF",
+    "ODD_NAMES",
+    "CITIES",
+    "generate_tenant",
+    "stream_tenant",
+]
 
 _LANGUAGES = [
     ("nl", "Nederlands", "Dutch"),
@@ -186,6 +196,18 @@ CITIES = [
 
 def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     """Rows of every entity set (empty where not seeded), deterministic for (scale, seed)."""
+    whole: dict[str, list[dict]] = {name: [] for name in load_service().sets}
+    for name, rows in stream_tenant(scale, seed):
+        whole[name].extend(rows)
+    return whole
+
+
+def stream_tenant(
+    scale: int = 1, seed: int = 42, chunk_rows: int = 50_000
+) -> Iterator[tuple[str, list[dict]]]:
+    """The rows of :func:`generate_tenant` as (entity set, rows) chunks, each set's rows in
+    order: the quotations come in chunks of about ``chunk_rows`` lines while they are made,
+    so a large tenant is never held whole. Chunking changes no value."""
     t = Tenant(scale, seed)
     out = _reference_sets()
     # Each step draws from the one seeded generator, so their order is part of the data.
@@ -201,11 +223,18 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
     out["CrmAccounts"], out["CrmContacts"] = _crm(t, vats)
     _dealers(t, out, orgs, features)
     _properties(t, out)
-    _sales(t, out, vats, statuses)
-    settings = tenant_settings(t, statuses, vats, 100000 + len(out["Quotations"]) + 1)
-    out["Settings"] = [settings]
+    writer = _sales(t, out, vats, statuses)
+    # What the quotations leave as it is goes first; the organisations wait for the settings.
+    finished = {k: v for k, v in out.items() if k != "Organizations" and k not in SALES_SETS}
+    for name in finished:
+        del out[name]  # the writer holds what it needs; the rest goes once loaded
+    yield from _in_property_order(finished)
+    del finished
+    for chunk in writer.chunks(320 * t.scale, chunk_rows):
+        yield from _in_property_order(chunk)
+    settings = tenant_settings(t, statuses, vats, 100000 + writer.quotation_count + 1)
     orgs[0]["settingsId"] = settings["id"]
-    return _in_property_order(out)
+    yield from _in_property_order({"Organizations": orgs, "Settings": [settings]})
 
 
 def _template(name: str) -> dict:
@@ -275,8 +304,11 @@ def _crm_property_specs() -> list:
     return CRM_PROPERTIES
 
 
-def _sales(t: Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: list) -> None:
-    """Quotations with their revisions, groups, lines, configurations and custom values."""
+def _sales(
+    t: Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: list
+) -> QuotationWriter:
+    """The writer of quotations with their revisions, groups, lines, configurations and custom
+    values."""
     features = {f["id"]: f for f in out["Features"]}
     nodes_of: dict[str, list[dict]] = {}
     for node in out["FeatureModelNodes"]:
@@ -314,7 +346,7 @@ def _sales(t: Tenant, out: dict[str, list[dict]], vats: list[dict], statuses: li
     writer.units = [code for code, _ in _UNITS]
     writer.properties = out["QuotationProperties"]
     writer.fields = out["QuotationPropertyFields"]
-    out.update(writer.write(320 * t.scale))
+    return writer
 
 
 def _reference_sets() -> dict[str, list[dict]]:
@@ -539,15 +571,17 @@ def _crm(t: Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
     return accounts, contacts
 
 
-def _in_property_order(out: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """Every entity set of the service, each row with the set's properties in model order."""
+def _in_property_order(out: dict[str, list[dict]]) -> Iterator[tuple[str, list[dict]]]:
+    """The entity sets of the service with rows in ``out``, in the service's order, each row
+    with the set's properties in model order; each set is taken out of ``out`` as it goes,
+    so that it can be let go once used."""
     service = load_service()
-    result: dict[str, list[dict]] = {}
     for name, spec in service.sets.items():
-        rows = out.get(name, [])
+        rows = out.pop(name, [])
+        if not rows:
+            continue
         props = list(spec.properties)
-        if rows and list(rows[0]) == props:
-            result[name] = rows  # built from a template in property order
-        else:
-            result[name] = [{p: row.get(p) for p in props} for row in rows]
-    return result
+        if list(rows[0]) != props:
+            rows = [{p: row.get(p) for p in props} for row in rows]
+        yield name, rows
+        del rows

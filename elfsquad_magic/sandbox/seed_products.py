@@ -72,6 +72,9 @@ def model_trees(
     shared = rng.sample(features, 8)
     nodes: list[dict] = []
     edges: list[dict] = []
+    by_id = {}
+    for feature in features:
+        by_id.setdefault(feature["id"], feature)  # the first of an id, as a scan finds it
     for i, model in enumerate(models):
         if i % 10 == _SINGLE_NODE_MODEL:
             size, depth = 1, 1
@@ -80,7 +83,7 @@ def model_trees(
         else:
             size, depth = rng.choice(_SIZES), rng.randint(3, 6)
         tree = _Tree(t, model, node_template, edge_template)
-        tree.grow(size, depth, features, shared)
+        tree.grow(size, depth, features, shared, by_id[model["rootFeatureId"]])
         tree.constrain(cycle=i % 10 == _CYCLE_MODEL)
         nodes.extend(tree.nodes)
         edges.extend(tree.edges)
@@ -152,10 +155,12 @@ class _Tree:
                 return choice
         return choice
 
-    def grow(self, size: int, depth: int, features: list[dict], shared: list[dict]) -> None:
-        """A root, a spine down to ``depth``, then children anywhere above the deepest level."""
+    def grow(
+        self, size: int, depth: int, features: list[dict], shared: list[dict], root_feature: dict
+    ) -> None:
+        """A root (``root_feature``, the model's), a spine down to ``depth``, then children
+        anywhere above the deepest level."""
         rng = self.t.rng
-        root_feature = next(f for f in features if f["id"] == self.model["rootFeatureId"])
         self.max_depth = depth
         current = self.node(root_feature, 1)["id"]
         for _level in range(2, depth + 1):

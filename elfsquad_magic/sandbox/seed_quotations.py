@@ -11,6 +11,7 @@ discountPct / 100), 2)``; a group's and a quotation's totals are the sums of the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -214,17 +215,9 @@ class QuotationWriter:
         for c in contacts:
             self.contacts_of.setdefault(c["crmAccountId"], []).append(c["id"])
         self.line_template = line_template
-        self.out: dict[str, list[dict]] = {
-            name: []
-            for name in (
-                "Quotations",
-                "QuotationLines",
-                "QuotationGroups",
-                "Configurations",
-                "QuotationDiscountLines",
-                "QuotationPropertyValues",
-            )
-        }
+        self.out: dict[str, list[dict]] = _empty_sales()
+        self.quotation_count = 0
+        self.configuration_count = 0
         self.discounts_of: dict[str, list[dict]] = {}
         self.properties: list[dict] = []
         self.fields: list[dict] = []
@@ -235,11 +228,23 @@ class QuotationWriter:
 
     def write(self, count: int) -> dict[str, list[dict]]:
         """``count`` quotations in families of versions; family 3 has no lines at all."""
+        whole = _empty_sales()
+        for chunk in self.chunks(count):
+            for name, rows in chunk.items():
+                whole[name].extend(rows)
+        return whole
+
+    def chunks(self, count: int, rows: int = 50_000) -> Iterator[dict[str, list[dict]]]:
+        """The rows of :meth:`write`, handed on whenever about ``rows`` lines are made (the
+        same values: only when they leave changes)."""
         t, rng = self.t, self.t.rng
         family = 0
-        while len(self.out["Quotations"]) < count:
+        while self.quotation_count < count:
+            if len(self.out["QuotationLines"]) >= rows:
+                yield self.out
+                self.out = _empty_sales()
             versions = 1 if family == 3 else rng.choice(_VERSIONS)
-            versions = min(versions, count - len(self.out["Quotations"]))
+            versions = min(versions, count - self.quotation_count)
             account = rng.choice(self.accounts)
             currency = rng.choice(["EUR", "EUR", "EUR", "USD", "GBP"])
             language = rng.choice(["nl", "en", "de", "fr"])
@@ -256,7 +261,8 @@ class QuotationWriter:
                 )
                 created += timedelta(days=rng.randint(1, 20), seconds=rng.randint(0, 86400))
             family += 1
-        return self.out
+        yield self.out
+        self.out = _empty_sales()
 
     # The makings -----------------------------------------------------------------------------
     def content(self, created, currency: str, language: str, empty: bool) -> _Content:  # noqa: ANN001
@@ -297,7 +303,7 @@ class QuotationWriter:
         row["createdDate"] = t.stamp(created)
         root = self.cat.features[model["rootFeatureId"]]
         row.update(
-            code=f"CFG-{len(self.out['Configurations']) + 1:06d}",
+            code=f"CFG-{self.configuration_count + 1:06d}",
             currencyIso=currency,
             languageIso=language,
             preview=False,
@@ -306,6 +312,7 @@ class QuotationWriter:
             featureModelVersion=1,
         )
         self.out["Configurations"].append(row)
+        self.configuration_count += 1
         return row
 
     # One quotation -----------------------------------------------------------------------
@@ -355,6 +362,7 @@ class QuotationWriter:
             exchangeRate=self.cat.rates.get(currency, 1.0),
         )
         self.out["Quotations"].append(q)
+        self.quotation_count += 1
         self.discount_lines(q, account)
         self.property_values(q, status)
 
@@ -514,6 +522,21 @@ class QuotationWriter:
             self.out["QuotationPropertyValues"].append(row)
 
 
+SALES_SETS = (
+    "Quotations",
+    "QuotationLines",
+    "QuotationGroups",
+    "Configurations",
+    "QuotationDiscountLines",
+    "QuotationPropertyValues",
+)
+"""The sets :class:`QuotationWriter` makes."""
+
+
+def _empty_sales() -> dict[str, list[dict]]:
+    return {name: [] for name in SALES_SETS}
+
+
 _DISCOUNTS_OF_GROUPS = [0.0] * 6 + [5.0] * 3 + [10.0] * 2 + [15.0]
 _PURCHASE_DISCOUNTS = [0, 10, 20, 25, 30, 35, 40]
 
@@ -582,6 +605,7 @@ __all__ = [
     "PROPERTY_TYPES",
     "Catalogue",
     "QuotationWriter",
+    "SALES_SETS",
     "configuration_values",
     "crm_discount_lines",
     "property_sets",

@@ -40,7 +40,7 @@ class Tenant:
         """A date-time in one of the forms the real service sends."""
         roll = self.rng.random()
         m = moment
-        text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        text = m.isoformat(timespec="seconds")  # YYYY-MM-DDTHH:MM:SS (years 1000-9999)
         if roll < 0.6:
             return f"{text}.{m.microsecond * 10 + int(roll * 16) % 10:07d}Z"
         if roll < 0.8:
@@ -48,9 +48,7 @@ class Tenant:
         if roll < 0.9:
             # Local time with an offset: the same instant written an hour later.
             m = m + timedelta(hours=1)
-            text = (
-                f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            )
+            text = m.isoformat(timespec="seconds")
             return f"{text}.{m.microsecond // 1000:03d}+01:00"
         return text  # no offset at all
 

@@ -12,6 +12,7 @@ and never a token or secret. Nothing here talks to the network; see :mod:`.sync`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -28,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..core.odata import ETAG
 from ..errors import MirrorError
 from ..fetch.frames import arrow_table_frame
 from .folders import make_private_folders, safe_part, tenant_folder
@@ -37,6 +39,8 @@ __all__ = [
     "MIRROR_FORMAT",
     "MirrorInfo",
     "Mirror",
+    "MirrorStream",
+    "stored_form",
     "default_mirror_dir",
     "frame_to_arrow",
     "table_frame",
@@ -177,7 +181,9 @@ class Mirror:
         path = self.path(entity_set)
         try:
             size = path.stat().st_size
-            metadata = pq.read_schema(path).metadata or {}
+            # The file's key-value metadata: a file written batch by batch has the footer
+            # entry there only (a whole table's schema metadata lands there too).
+            metadata = pq.read_metadata(path).metadata or {}
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowException) as exc:
@@ -257,6 +263,11 @@ class Mirror:
         _sync_folder(self.folder)
         return MirrorInfo(**{**info.__dict__, "path": final, "size": final.stat().st_size})
 
+    def stream(self, entity_set: str) -> MirrorStream:
+        """A writer of the set's new file, batch by batch (call under :meth:`lock`)."""
+        make_private_folders(self.root, self.folder)
+        return MirrorStream(self, entity_set)
+
     def mark_checked(self, entity_set: str) -> str:
         """Note that the set was found up to date now, without rewriting its file (a sync
         that found no change); returns the time written. Only what the listing shows."""
@@ -302,6 +313,122 @@ class Mirror:
             f"Rebuild it: %elfsquad --sync --full GET /data/1/{entity_set} (or drop it with "
             f"%elfsquad_mirror --drop {entity_set}).",
         )
+
+
+class MirrorStream:
+    """A set's new mirror file written as the rows come: each batch of typed rows is stored
+    (collections as JSON text, no ETags) and written as row groups of a Parquet file beside
+    the mirror's; :meth:`finish` adds the footer and renames it over the old file in one step,
+    :meth:`abort` removes it. A sync killed mid-stream leaves the old file and a leftover the
+    next lock removes. The first batch fixes the file's columns: should a later one not fit
+    them (a property that first turned up late), the stream stops and :meth:`finish` writes
+    the whole table instead."""
+
+    def __init__(self, mirror: Mirror, entity_set: str, group_rows: int = 65_536) -> None:
+        self.mirror = mirror
+        self.final = mirror.path(entity_set)
+        self.group_rows = group_rows
+        self.json_columns: tuple[str, ...] = ()
+        self._writer: pq.ParquetWriter | None = None
+        self._handle: Any = None
+        self._temporary: Path | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._broken = False
+
+    def write(self, batch: pa.Table) -> None:
+        """One more batch of typed rows, in order."""
+        if self._broken:
+            return
+        if ETAG in batch.column_names:
+            batch = batch.drop_columns([ETAG])
+        stored, json_columns = stored_form(batch)
+        if self._writer is None:
+            self.json_columns = json_columns
+            name = f".{self.final.name}.{secrets.token_hex(4)}.tmp"
+            self._temporary = self.final.with_name(name)
+            os.close(os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            # Arrow's own file: the writes need no GIL while the fetch goes on.
+            self._handle = pa.OSFile(str(self._temporary), "wb")
+            self._writer = pq.ParquetWriter(self._handle, stored.schema, compression="zstd")
+        elif stored.schema != self._writer.schema or json_columns != self.json_columns:
+            self._broken = True  # finish() writes the whole table
+            self.abort()
+            return
+        self._pending.append(stored)
+        self._pending_rows += stored.num_rows
+        if self._pending_rows >= self.group_rows:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending and self._writer is not None:
+            table = pa.concat_tables(self._pending)
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._pending, self._pending_rows = [], 0
+
+    def reset(self) -> None:
+        """Forget what was written (the fetch starts over)."""
+        self.abort()
+        self._broken = False
+
+    def finish(self, table: pa.Table, info: MirrorInfo) -> MirrorInfo:
+        """Replace the set's file with what was written, ``table`` (the whole set as
+        stored) being the same rows; or write ``table`` itself when the stream stopped."""
+        if self._writer is None or table.schema != self._writer.schema:
+            self.abort()
+            return self.mirror.write(table, info)
+        self._write_pending()
+        writer, handle, temporary = self._writer, self._handle, self._temporary
+        assert handle is not None and temporary is not None
+        try:
+            writer.add_key_value_metadata({_FOOTER_KEY: info.footer()})
+            writer.close()
+            handle.close()
+            descriptor = os.open(temporary, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, self.final)
+        except BaseException:
+            self.abort()
+            raise
+        self._writer = self._handle = self._temporary = None
+        _sync_folder(self.mirror.folder)
+        size = self.final.stat().st_size
+        return MirrorInfo(**{**info.__dict__, "path": self.final, "size": size})
+
+    def abort(self) -> None:
+        """Remove the new file (the old one stays)."""
+        writer, handle, temporary = self._writer, self._handle, self._temporary
+        self._writer = self._handle = self._temporary = None
+        self._pending, self._pending_rows = [], 0
+        for closing in (writer, handle):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    closing.close()
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def stored_form(table: pa.Table) -> tuple[pa.Table, tuple[str, ...]]:
+    """``table`` as a mirror file holds it: list and struct columns (collections, complex
+    values) as JSON text; and the names of those columns."""
+    json_columns = tuple(
+        field.name
+        for field in table.schema
+        if pa.types.is_nested(field.type) and not pa.types.is_dictionary(field.type)
+    )
+    if not json_columns:
+        return table.replace_schema_metadata(None), ()
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in json_columns:
+            texts = [None if v is None else orjson.dumps(v).decode() for v in column.to_pylist()]
+            column = pa.array(texts, type=pa.large_string())
+        columns[name] = column
+    return pa.table(columns), json_columns
 
 
 def mirror_listing(mirror: Mirror) -> pd.DataFrame:

@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
 
+from ..core.settings import require_polars
 from ..errors import InterpolationError, UsageError
 from .mirror import Mirror, MirrorInfo
 from .sync import SyncReport
@@ -96,14 +97,16 @@ def run_sql(
     *,
     mirror: Mirror,
     sync: SetSyncer | None = None,
-    frames: Mapping[str, pd.DataFrame] | None = None,
+    frames: Mapping[str, Any] | None = None,
     report: Callable[[str], None] | None = None,
-) -> pd.DataFrame:
+    output: str = "pandas",
+) -> Any:
     """Run ``query`` over the mirrored sets it names, each brought up to date by ``sync``
-    first (``None``: offline, the mirror as it is).
+    first (``None``: offline, the mirror as it is), and return its rows as ``output``
+    (DuckDB's own ``df()``, ``pl()`` or Arrow result).
 
-    ``frames`` are other tables the query may name (a notebook's DataFrames); ``report``
-    receives each sync's one-line summary.
+    ``frames`` are other tables the query may name (a notebook's pandas or polars frames, Arrow
+    tables); ``report`` receives each sync's one-line summary.
     """
     duckdb = require_duckdb()
     if not query.strip():
@@ -122,8 +125,11 @@ def run_sql(
             elif frames is not None and plain in frames:
                 connection.register(plain, frames[plain])
         try:
-            result = connection.execute(query, dict(params) if params else None)
-            return result.df()
+            if output == "pandas":
+                return connection.execute(query, dict(params) if params else None).df()
+            # A relation hands its rows to Arrow and polars without the copy a cursor makes.
+            relation = connection.sql(query, params=dict(params) if params else None)
+            return _result_as(relation, output)
         except duckdb.Error as exc:
             raise _sql_error(exc) from None
     finally:
@@ -153,6 +159,19 @@ def _sql_error(exc: Exception) -> UsageError:
     else:
         hint = "The query ran over the mirrored sets; check the types and names it uses."
     return UsageError(f"DuckDB: {said}", hint)
+
+
+def _result_as(relation: Any, output: str) -> Any:
+    """A DuckDB relation's rows as ``output``: ``pl()``, or its Arrow table (the method's
+    name differs between DuckDB versions); ``None`` (a statement without rows): none."""
+    if relation is None:
+        return None
+    if output == "polars":
+        require_polars()
+        return relation.pl()
+    method = getattr(relation, "to_arrow_table", None) or relation.arrow
+    table = method()
+    return table.read_all() if isinstance(table, pa.RecordBatchReader) else table
 
 
 def _mirrored(

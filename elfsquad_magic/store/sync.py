@@ -43,8 +43,10 @@ from ..core.settings import DEFAULT_LOOKBACK
 from ..errors import ElfsquadError, MirrorError, UsageError
 from ..fetch.answer import Answer
 from ..fetch.options import FetchOptions
+from ..fetch.tables import to_output
 from .deletion_search import DeletionSearch, range_filter
-from .mirror import Mirror, MirrorInfo, frame_to_arrow, json_columns_of, stamp_text, table_frame
+from .mirror import Mirror, MirrorInfo, stamp_text, stored_form
+from .mirror_tables import chosen_columns, read_result, result_of
 from .write_plan import keys_filter
 
 __all__ = [
@@ -189,22 +191,52 @@ def sync_target(
 
 
 def read_mirrored(
-    mirror: Mirror, name: str, columns: list[str] | None, dtype_backend: str | None
-) -> tuple[pd.DataFrame, SyncReport]:
-    """The mirrored set ``name`` (any casing) without any network, or a :class:`MirrorError`."""
+    mirror: Mirror,
+    name: str,
+    columns: list[str] | None,
+    dtype_backend: str | None,
+    output: str = "pandas",
+) -> tuple[Any, SyncReport]:
+    """The mirrored set ``name`` (any casing) as ``output``, read once without any network,
+    or a :class:`MirrorError`."""
     found_name = mirror.find(name)
-    found = mirror.read_frame(found_name, dtype_backend) if found_name else None
-    if found is None:
+    info = mirror.info(found_name) if found_name else None
+    if info is None:
         raise MirrorError(
             f"There is no mirror of {name} in {mirror.folder}.",
             f"Sync it once while online: %elfsquad --sync GET /data/1/{name}",
         )
-    frame, info = found
-    frame = _selected(frame, columns, info.entity_set)
+    chosen = chosen_columns(list(info.columns), columns, info.entity_set)
+    value = read_result(mirror, info, output, dtype_backend, chosen if columns else None)
     report = SyncReport(
         info.entity_set, info.rows, offline=True, synced_at=info.synced_at, watermark=info.watermark
     )
-    return frame, report
+    return value, report
+
+
+@dataclass
+class _Synced:
+    """What one sync made: the mirror's info as written and the report; the set's rows when
+    they are at hand (``stored``: as the file holds them; ``typed``: as a fetch gave them),
+    else (nothing changed) the file is read once for the result."""
+
+    info: MirrorInfo
+    report: SyncReport
+    stored: pa.Table | None = None
+    typed: pa.Table | None = None
+
+    def result(
+        self, mirror: Mirror, output: str, dtype_backend: str | None, columns: list[str] | None
+    ) -> Any:
+        """The set (``columns`` of it, any casing) as ``output``."""
+        chosen = chosen_columns(list(self.info.columns), columns, self.info.entity_set)
+        picked = chosen if columns else None
+        if self.typed is not None:
+            table = self.typed.select(chosen) if columns else self.typed
+            return to_output(table, output, self.info.edm_types, dtype_backend)
+        if self.stored is not None:
+            return result_of(self.stored, self.info, output, dtype_backend, picked)
+        return read_result(mirror, self.info, output, dtype_backend, picked)
 
 
 def sync_set(
@@ -216,21 +248,23 @@ def sync_set(
     full: bool = False,
     lookback: float = DEFAULT_LOOKBACK,
     dtype_backend: str | None = None,
+    output: str | None = "pandas",
     workers: int = 16,
     calls_before: int | None = None,
     started: float | None = None,
-) -> tuple[pd.DataFrame, SyncReport]:
-    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``).
+) -> tuple[Any, SyncReport]:
+    """Bring the mirror of ``entity_set`` up to date and return it whole (or ``columns``) as
+    ``output`` (``None``: no result, the mirror only).
 
     ``workers`` bounds the counts asked for at once by the deletion search; ``calls_before``
     and ``started`` count in what the caller already spent (the schema)."""
     started = time.monotonic() if started is None else started
     calls_before = reader.calls if calls_before is None else calls_before
     with mirror.lock(entity_set.name):
-        previous = None if full else mirror.read_table(entity_set.name)
-        run = _SetSync(reader, entity_set, lookback, workers)
+        previous = None if full else mirror.info(entity_set.name)
+        run = _SetSync(reader, mirror, entity_set, lookback, workers)
         try:
-            table, info, report = run.sync(previous, full)
+            synced = run.sync(previous, full)
         except ElfsquadError as exc:
             raise _unchanged(exc, mirror, entity_set.name) from None
         except KeyboardInterrupt:
@@ -238,22 +272,18 @@ def sync_set(
                 f"The sync of {entity_set.name} was interrupted.",
                 "The mirror is as it was before this sync; run it again.",
             ) from None
-        if previous is not None and not report.full and _found_nothing(report):
-            # The same rows: the file stays as it is; only the time of the check is noted.
-            table, written = previous[0], previous[1]
-            written = replace(written, synced_at=mirror.mark_checked(entity_set.name))
-        else:
-            written = mirror.write(table, info)
-    frame = table_frame(table, written, dtype_backend)
-    frame = _selected(frame, columns, entity_set.name)
+        value = None
+        if output is not None:
+            value = synced.result(mirror, output, dtype_backend, columns)
+    written = synced.info
     report = replace(
-        report,
+        synced.report,
         requests=reader.calls - calls_before,
         seconds=round(time.monotonic() - started, 3),
         synced_at=written.synced_at,
         watermark=written.watermark,
     )
-    return frame, report
+    return value, report
 
 
 def _found_nothing(report: SyncReport) -> bool:
@@ -272,31 +302,19 @@ def _unchanged(exc: ElfsquadError, mirror: Mirror, name: str) -> ElfsquadError:
     return exc
 
 
-def _selected(frame: pd.DataFrame, columns: list[str] | None, name: str) -> pd.DataFrame:
-    if columns is None:
-        return frame
-    lookup = {column.lower(): column for column in frame.columns}
-    chosen = []
-    for column in columns:
-        real = lookup.get(column.strip().lower())
-        if real is None:
-            raise UsageError(
-                f"{name} has no property {column.strip()!r}.",
-                f"See its properties: %elfsquad_describe {name}",
-            )
-        chosen.append(real)
-    result = frame[chosen]
-    result.attrs = frame.attrs
-    return result
-
-
 class _SetSync:
-    """One sync of one set: the requests it sends and the table it builds."""
+    """One sync of one set: the requests it sends and the table it writes."""
 
     def __init__(
-        self, reader: SetReader, entity_set: EntitySet, lookback: float, workers: int
+        self,
+        reader: SetReader,
+        mirror: Mirror,
+        entity_set: EntitySet,
+        lookback: float,
+        workers: int,
     ) -> None:
         self.reader = reader
+        self.mirror = mirror
         self.workers = workers
         self.entity_set = entity_set
         self.name = entity_set.name
@@ -307,19 +325,16 @@ class _SetSync:
 
     # -- the two ways ---------------------------------------------------------------------
 
-    def sync(
-        self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool
-    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
-        """The new table, its info and the report (requests and seconds filled in later)."""
+    def sync(self, previous: MirrorInfo | None, full: bool) -> _Synced:
+        """Bring the file up to date; what was written, and the report (requests and seconds
+        filled in later)."""
         why = self._why_full(previous, full)
         if why is not None:
             return self._full(why, previous)
         assert previous is not None
-        return self._incremental(*previous)
+        return self._incremental(previous)
 
-    def _why_full(
-        self, previous: tuple[pa.Table, MirrorInfo] | None, full: bool
-    ) -> FullRead | None:
+    def _why_full(self, previous: MirrorInfo | None, full: bool) -> FullRead | None:
         if full:
             return FullRead.REQUESTED
         if not all(self.edm_types.get(p) == "Edm.DateTimeOffset" for p in STAMP_PROPERTIES):
@@ -328,75 +343,89 @@ class _SetSync:
             return FullRead.NO_SINGLE_KEY
         if previous is None:
             return FullRead.FIRST_SYNC
-        table, info = previous
-        if info.watermark is None or not info.incremental:
+        if previous.watermark is None or not previous.incremental:
             return FullRead.NO_WATERMARK
-        if set(self.columns) != set(table.column_names):
+        if set(self.columns) != set(previous.columns):
             return FullRead.PROPERTIES_CHANGED
         return None
 
     def _get(
         self, filter_text: str | None = None, *, select: str | None = None, path: str = ""
-    ) -> Answer:
-        """A GET of the set (or ``path`` below it) with these options, without a bar."""
+    ) -> Any:
+        """The set (or ``path`` below it) with these options, without a bar: an Arrow table
+        as stored (a count: its text)."""
         options = [("$filter", filter_text)] if filter_text else []
         if select:
             options.append(("$select", select))
         request = ODataRequest.build("GET", self.path + path, options)
-        raw = path == "/$count"
-        return self.reader.fetch(request, FetchOptions(progress=False, raw=raw))
+        if path == "/$count":
+            return self.reader.fetch(request, FetchOptions(progress=False, raw=True)).value
+        table = self.reader.fetch(request, FetchOptions(progress=False, output="arrow")).value
+        return stored_form(table)[0]
 
-    def _full(
-        self, why: FullRead, previous: tuple[pa.Table, MirrorInfo] | None
-    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+    def _full(self, why: FullRead, previous: MirrorInfo | None) -> _Synced:
+        """The whole set, read as Arrow batches that go into the new file as they come."""
         calls = self.reader.calls
-        answer = self.reader.fetch(ODataRequest.build("GET", self.path))
-        frame = answer.value
-        json_columns = json_columns_of(frame)
-        table = frame_to_arrow(frame, json_columns)
-        info = self._info(
-            table,
-            json_columns,
-            incremental=why.allows_increments,
-            page_rows=math.ceil(len(frame) / answer.pages) if len(frame) else None,
-            full_requests=self.reader.calls - calls,
-        )
+        stream = self.mirror.stream(self.name)
+        try:
+            answer = self.reader.fetch(
+                ODataRequest.build("GET", self.path), FetchOptions(output="arrow", sink=stream)
+            )
+            typed = answer.value.replace_schema_metadata(None)
+            stored, json_columns = stored_form(typed)
+            info = self._info(
+                stored,
+                json_columns,
+                incremental=why.allows_increments,
+                page_rows=math.ceil(stored.num_rows / answer.pages) if stored.num_rows else None,
+                full_requests=self.reader.calls - calls,
+            )
+            written = stream.finish(stored, info)
+        except BaseException:
+            stream.abort()
+            raise
         added: tuple[str, ...] = ()
         removed: tuple[str, ...] = ()
         if previous is not None:
-            old_columns = previous[0].column_names
-            added = tuple(c for c in self.columns if c not in old_columns)
-            removed = tuple(c for c in old_columns if c not in self.columns)
+            added = tuple(c for c in self.columns if c not in previous.columns)
+            removed = tuple(c for c in previous.columns if c not in self.columns)
         report = SyncReport(
             self.name,
-            table.num_rows,
+            stored.num_rows,
             full=True,
             why=why,
             full_requests=info.full_requests,
             added_columns=added,
             removed_columns=removed,
         )
-        return table, info, report
+        return _Synced(written, report, typed=typed)
 
-    def _incremental(
-        self, old: pa.Table, info: MirrorInfo
-    ) -> tuple[pa.Table, MirrorInfo, SyncReport]:
+    def _incremental(self, info: MirrorInfo) -> _Synced:
+        """What changed since the watermark, merged in Arrow; when nothing did, the file is
+        left as it is and not even read here."""
         key = self.entity_set.key[0]
         since = stamp_text(pd.Timestamp(info.watermark) - dt.timedelta(seconds=self.lookback))
         with ThreadPoolExecutor(1) as pool:
             # The set's count, asked for while the changed rows come in.
             counting = pool.submit(self._count, None)
-            changed_frame = self._get(f"updatedDate gt {since} or createdDate gt {since}").value
+            changed = self._get(f"updatedDate gt {since} or createdDate gt {since}")
             total = counting.result()
-        json_columns = tuple(sorted(set(info.json_columns) | set(json_columns_of(changed_frame))))
-        changed = frame_to_arrow(changed_frame[list(self.columns)], json_columns)
-        del changed_frame
+        changed = changed.select([c for c in info.columns if c in changed.column_names])
+        json_columns = tuple(sorted(set(info.json_columns) | set(stored_form(changed)[1])))
+        if changed.num_rows == 0 and total == info.rows:
+            return self._nothing_new(info)
+        found = self.mirror.read_table(self.name)
+        if found is None:
+            raise MirrorError(f"The mirror of {self.name} was dropped during the sync.")
+        old = found[0]
         changed_count, new_count = _changes(old, changed, key)
         merged = _merge(old, changed, key)
         deleted = 0
         if total != merged.num_rows:
-            merged, deleted, found = self._reconcile(merged, total, key, info, json_columns)
-            new_count += found
+            merged, deleted, missing = self._reconcile(merged, total, key, info)
+            new_count += missing
+        if changed_count == 0 and new_count == 0 and deleted == 0:
+            return self._nothing_new(info, old)  # rows read again, the same as before
         merged = _in_key_order(merged, key)
         new_info = self._info(
             merged,
@@ -414,17 +443,18 @@ class _SetSync:
             deleted=deleted,
             full_requests=_full_estimate(merged.num_rows, info),
         )
-        return merged, new_info, report
+        return _Synced(self.mirror.write(merged, new_info), report, stored=merged)
+
+    def _nothing_new(self, info: MirrorInfo, old: pa.Table | None = None) -> _Synced:
+        """The file stays as it is; only the time of the check is noted."""
+        checked = replace(info, synced_at=self.mirror.mark_checked(self.name))
+        report = SyncReport(self.name, info.rows, full_requests=_full_estimate(info.rows, info))
+        return _Synced(checked, report, stored=old)
 
     # -- deletions ------------------------------------------------------------------------
 
     def _reconcile(
-        self,
-        merged: pa.Table,
-        total: int,
-        key: str,
-        info: MirrorInfo,
-        json_columns: tuple[str, ...],
+        self, merged: pa.Table, total: int, key: str, info: MirrorInfo
     ) -> tuple[pa.Table, int, int]:
         """Find rows deleted on the service (and rows it has that were missed) by bisecting
         ``createdDate``; returns the corrected table, deletions and rows found missing."""
@@ -442,25 +472,25 @@ class _SetSync:
         if gone:
             merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
         if missing:
-            rows = self._rows_by_key(sorted(missing), key, json_columns)
+            rows = self._rows_by_key(sorted(missing), key, list(merged.column_names))
             merged = _merge(merged, rows, key)
         return merged, len(gone), len(missing)
 
     def _keys_in(self, low: int | None, high: int | None, key: str) -> Iterable[Any]:
-        frame = self._get(range_filter(low, high), select=key).value
-        return frame[key].tolist() if len(frame) else []
+        table = self._get(range_filter(low, high), select=key)
+        return table.column(key).to_pylist() if table.num_rows else []
 
-    def _rows_by_key(self, keys: list[Any], key: str, json_columns: tuple[str, ...]) -> pa.Table:
+    def _rows_by_key(self, keys: list[Any], key: str, columns: list[str]) -> pa.Table:
         pieces = []
         edm = self.edm_types.get(key, "Edm.String")
         for start in range(0, len(keys), _KEYS_PER_REQUEST):
             chunk = keys[start : start + _KEYS_PER_REQUEST]
-            frame = self._get(keys_filter(key, chunk, edm)).value
-            pieces.append(frame_to_arrow(frame[list(self.columns)], json_columns))
+            table = self._get(keys_filter(key, chunk, edm))
+            pieces.append(table.select([c for c in columns if c in table.column_names]))
         return pa.concat_tables(pieces, promote_options="permissive")
 
     def _count(self, filter_text: str | None) -> int:
-        answer = self._get(filter_text, path="/$count").value
+        answer = self._get(filter_text, path="/$count")
         try:
             return int(answer)
         except (TypeError, ValueError):

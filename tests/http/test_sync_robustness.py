@@ -157,3 +157,33 @@ def test_two_processes_syncing_one_set_both_succeed(tmp_path) -> None:
             client.get("/data/1/QuotationLines"),
             check_exact=True,
         )
+
+
+@pytest.mark.slow
+def test_a_first_sync_killed_while_its_file_is_written_leaves_the_old_mirror(tmp_path) -> None:
+    # The first sync writes the new file as the pages come; killed in between, at several
+    # moments after that file appeared, the mirror is the old one (or the new, complete).
+    with Sandbox(scale=2, seed=5, page_size=100, latency_ms=2) as sb:
+        client = make_client(sb, mirror_dir=tmp_path)
+        client.login()
+        old = client.sync("QuotationLines")
+        for row in sb.rows("QuotationLines")[:5]:
+            client.patch(f"/data/1/QuotationLines({row['id']})", json={"quantity": 7})
+        new = client.get("/data/1/QuotationLines")
+        mid_stream = 0
+        for delay in (0.0, 0.05, 0.15, 0.3):
+            process = child(sb, tmp_path, full=True)
+            deadline = time.monotonic() + 60
+            while not list(tmp_path.rglob(".QuotationLines.parquet.*.tmp")):
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.005)
+            time.sleep(delay)
+            mid_stream += process.poll() is None
+            process.kill()
+            process.wait()
+            state = client.sync("QuotationLines", offline=True)
+            if not state.equals(old):
+                pd.testing.assert_frame_equal(state, new, check_exact=True)
+        assert mid_stream >= 2  # most kills landed while the new file was being written
+        pd.testing.assert_frame_equal(client.sync("QuotationLines"), new, check_exact=True)
+        assert not list(tmp_path.rglob("*.tmp"))

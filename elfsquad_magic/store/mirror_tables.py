@@ -1,0 +1,106 @@
+"""A mirror's rows as a result: the stored table (collections as JSON text) in each output
+type, and a set's file read once, straight into the output asked for.
+
+The result of a mirror is the result a full fetch of the same rows gives, whatever the output
+type: a pandas frame typed as a fetch types it, a ``pyarrow.Table`` with the fetch's Arrow
+types (collections as lists again), a polars frame read by polars itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from ..errors import MirrorError, UsageError
+from ..fetch.tables import arrow_type, objects_array, to_output
+from .mirror import Mirror, MirrorInfo, table_frame
+
+__all__ = ["chosen_columns", "decoded_table", "read_result", "result_of"]
+
+
+def chosen_columns(available: list[str], columns: list[str] | None, name: str) -> list[str]:
+    """The real names of ``columns`` (any casing) among ``available``; every column when
+    ``None``. A :class:`UsageError` names one the set does not have."""
+    if columns is None:
+        return list(available)
+    lookup = {column.lower(): column for column in available}
+    chosen = []
+    for column in columns:
+        real = lookup.get(column.strip().lower())
+        if real is None:
+            raise UsageError(
+                f"{name} has no property {column.strip()!r}.",
+                f"See its properties: %elfsquad_describe {name}",
+            )
+        chosen.append(real)
+    return chosen
+
+
+def decoded_table(table: pa.Table, info: MirrorInfo) -> pa.Table:
+    """The stored ``table`` with its JSON text columns as lists again, typed as a fetch types
+    the collection (``Collection(Edm.String)``: a list of strings)."""
+    for name in info.json_columns:
+        if name not in table.column_names:
+            continue
+        values = [None if v is None else orjson.loads(v) for v in table.column(name).to_pylist()]
+        array = objects_array(values, arrow_type(info.edm_types.get(name)))
+        table = table.set_column(table.column_names.index(name), name, array)
+    return table
+
+
+def result_of(
+    table: pa.Table,
+    info: MirrorInfo,
+    output: str,
+    dtype_backend: str | None = None,
+    columns: list[str] | None = None,
+) -> Any:
+    """A stored table of the set (``columns`` of it, by their real names) as ``output``."""
+    if columns is not None:
+        table = table.select(columns)
+    if output == "pandas":
+        return table_frame(table, info, dtype_backend)
+    return to_output(decoded_table(table, info), output)
+
+
+def read_result(
+    mirror: Mirror,
+    info: MirrorInfo,
+    output: str,
+    dtype_backend: str | None = None,
+    columns: list[str] | None = None,
+) -> Any:
+    """The set's file read once into ``output`` (``columns``: their real names): polars
+    reads it itself, the others through one Arrow table."""
+    if output == "polars" and info.path is not None:
+        from ..core.settings import require_polars
+
+        polars = require_polars()
+        wanted = columns if columns is not None else list(info.columns)
+        try:
+            frame = polars.read_parquet(info.path, columns=wanted)
+        except FileNotFoundError:
+            frame = None
+        except Exception as exc:  # any polars error: the file is unreadable
+            raise MirrorError(
+                f"The mirror file of {info.entity_set} cannot be read ({type(exc).__name__}).",
+                f"Rebuild it: %elfsquad --sync --full GET /data/1/{info.entity_set}",
+            ) from None
+        if frame is not None:
+            json_columns = [name for name in info.json_columns if name in wanted]
+            if not json_columns:
+                return frame
+            lists = decoded_table(pa.table({n: frame[n].to_arrow() for n in json_columns}), info)
+            return frame.with_columns(
+                [polars.from_arrow(lists.column(n)).alias(n) for n in json_columns]
+            )
+    found = mirror.read_table(info.entity_set)
+    if found is None:
+        raise MirrorError(
+            f"The mirror of {info.entity_set} was dropped while it was read.",
+            "Run the sync again.",
+        )
+    table, current = found
+    return result_of(table, current, output, dtype_backend, columns)

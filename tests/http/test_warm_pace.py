@@ -1,0 +1,69 @@
+"""A new session starts from what the last one learned of the host's pace (kept in the user
+cache: here the test's own folder), against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from clients import make_client
+
+from elfsquad_magic.fetch.pace_memory import PaceMemory
+from elfsquad_magic.sandbox import Sandbox
+
+
+@pytest.fixture
+def service():
+    """QuotationLines in 50-row pages (over 100 pages) on a private sandbox."""
+    with Sandbox(scale=1, seed=42, page_size=50) as sb:
+        yield sb
+
+
+def pace_files() -> list[Path]:
+    return list(Path(os.environ["ELFSQUAD_PACE_DIR"]).glob("*.json"))
+
+
+def test_a_new_client_starts_at_the_window_the_last_one_found(service) -> None:
+    service.configure(latency_ms=60)
+    learning = make_client(service)
+    learning.get("/data/1/QuotationLines", select="id")
+    found = learning.pace.concurrency
+    assert found > 4 and len(pace_files()) == 1
+    new = make_client(service)
+    assert new.pace.concurrency == found  # before any request: warm
+    frame = new.get("/data/1/QuotationLines", select="id")
+    assert len(frame) == len(service.rows("QuotationLines"))
+
+
+@pytest.mark.timing
+def test_a_learned_rate_limit_is_remembered_so_a_new_client_meets_few_429s(service) -> None:
+    service.configure(latency_ms=20, rate_limit=40, retry_after=0.5)
+    cold = make_client(service, retry_seconds=120)
+    cold.get("/data/1/QuotationLines", select="id")
+    learned = cold.pace.rate_per_second
+    assert cold.pace.throttled >= 1 and learned is not None
+    new = make_client(service, retry_seconds=120)
+    assert new.pace.rate_per_second == pytest.approx(learned, rel=0.05)  # before any request
+    frame = new.get("/data/1/QuotationLines", select="id")
+    assert frame.attrs["elfsquad"]["pace"]["throttled"] <= 3
+    assert len(frame) == len(service.rows("QuotationLines"))
+
+
+def test_a_corrupt_memory_is_ignored_and_rewritten(service) -> None:
+    memory = PaceMemory()
+    memory.path(service.api_url).parent.mkdir(parents=True, exist_ok=True)
+    memory.path(service.api_url).write_text('{"format": 1, "window": ')
+    client = make_client(service)
+    assert client.pace.concurrency == 4  # cold, without a word
+    client.get("/data/1/QuotationLines", select="id")
+    assert memory.load(service.api_url) is not None  # what this session learned is kept
+
+
+def test_a_fixed_concurrency_neither_reads_nor_writes_the_memory(service) -> None:
+    make_client(service).get("/data/1/QuotationLines", select="id")
+    before = [p.read_text() for p in pace_files()]
+    client = make_client(service, concurrency=2)
+    assert client.pace.concurrency == 2
+    client.get("/data/1/QuotationLines", select="id")
+    assert [p.read_text() for p in pace_files()] == before
