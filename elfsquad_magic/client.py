@@ -226,7 +226,10 @@ class ElfsquadClient(RequestMethods):
         """Hand the credentials as they are now to the engine."""
         credentials = self.credentials
         self._engine.authorize(
-            credentials.tokens, credentials.scim_token, new_connections=new_connections
+            credentials.tokens,
+            credentials.scim_token,
+            client_id=credentials.client_id,
+            new_connections=new_connections,
         )
 
     def login(self, client_id: str | None = None, client_secret: str | None = None) -> None:

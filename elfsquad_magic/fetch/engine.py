@@ -78,6 +78,7 @@ class Fetcher:
         # What earlier sessions learned of the host's pace (the user cache).
         self.pace_memory = pace_memory if pace_memory is not None else PaceMemory()
         self.etags = ETagMemory()
+        self.client_id: str | None = None  # whose pace: the service's budget is per connection
         # One limiter per host, kept across logins: the budget is the service's, not a token's.
         self.limiter = RateLimiter(self.http.calls_per_minute)
         # What one fetch learned of the host's pace, the next starts with.
@@ -111,12 +112,17 @@ class Fetcher:
         tokens: TokenProvider | None,
         scim_token: Masked | None,
         *,
+        client_id: str | None = None,
         new_connections: bool = False,
     ) -> None:
         """Send these credentials from now on; another login forgets the cached schema, and
-        ``new_connections`` drops the pooled connections too (after a logout)."""
+        ``new_connections`` drops the pooled connections too (after a logout). Another
+        ``client_id`` is another connection with a budget of its own: its own pace."""
         if tokens is not self._tokens:
             self._schema = None
+        if client_id != self.client_id:
+            self.client_id = client_id
+            self.limiter.pace = self._new_pace()
         self._tokens = tokens
         self._scim_token = scim_token
         if new_connections:
@@ -159,7 +165,7 @@ class Fetcher:
         if self.http.concurrency is not None:
             return PaceController(fixed=self.http.concurrency)
         pace = PaceController(ceiling=self.http.max_concurrency)
-        remembered = self.pace_memory.load(self.api_url)
+        remembered = self.pace_memory.load(self.api_url, self.client_id)
         if remembered is not None:
             pace.warm(*remembered)  # a new session starts where the last one left off
         return pace
@@ -167,7 +173,7 @@ class Fetcher:
     def _remember_pace(self, pace: PaceController, answers_before: int) -> None:
         """Keep what the host's pace learned in a fetch of several pages, for new sessions."""
         if pace is self.limiter.pace and pace.adaptive and pace.answers - answers_before >= 8:
-            self.pace_memory.save(self.api_url, pace.state())
+            self.pace_memory.save(self.api_url, pace.state(), self.client_id)
 
     def _new_transport(self) -> Transport:
         return Transport(

@@ -1,13 +1,15 @@
-"""What the pace learned of each API host, kept between sessions in the user cache.
+"""What the pace learned of each API host and client, kept between sessions in the user cache.
 
 A new kernel used to start every host's pace cold: 4 requests in flight, no known rate, so its
 first fetch of the day took a quarter longer and met the 429s the previous session had already
 learned to avoid. Like Linux's TCP metrics cache (which keeps a route's ssthresh and round
-trip), :class:`PaceMemory` keeps one small JSON file per API host: the window, the most
-reached, the rate the service allowed, the quickest answer and when that was learned. A new
-session starts from it, trusting it less as it ages (:meth:`.PaceController.warm`).
+trip), :class:`PaceMemory` keeps one small JSON file per API host and client id (the
+service's budget is per connection: two tenants on one host each have their own): the window,
+the most reached, the rate the service allowed, the quickest answer and when that was learned.
+A new session starts from it, trusting it less as it ages (:meth:`.PaceController.warm`).
 
-The file holds numbers and the host's address only: never a token, a secret or a client id.
+The file holds numbers, the host's address and a hash of the client id only: never a token, a
+secret or the client id itself.
 It is read with suspicion: a file that cannot be parsed, was written for another host, is of
 another format, or is older than :data:`MAX_AGE` is ignored without a word.
 ``ELFSQUAD_PACE_DIR`` puts the files elsewhere (the tests use a folder of their own).
@@ -16,6 +18,7 @@ another format, or is older than :data:`MAX_AGE` is ignored without a word.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -29,7 +32,15 @@ from urllib.parse import urlsplit
 
 from .pace import PaceState
 
-__all__ = ["ENV_PACE_DIR", "MAX_AGE", "PACE_FORMAT", "PaceMemory", "default_pace_dir", "host_of"]
+__all__ = [
+    "ENV_PACE_DIR",
+    "MAX_AGE",
+    "PACE_FORMAT",
+    "PaceMemory",
+    "client_tag",
+    "default_pace_dir",
+    "host_of",
+]
 
 ENV_PACE_DIR = "ELFSQUAD_PACE_DIR"
 PACE_FORMAT = 1
@@ -58,9 +69,16 @@ def host_of(api_url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+def client_tag(client_id: str | None) -> str:
+    """A short hash that tells client ids apart without naming them (``"any"`` for none)."""
+    if not client_id:
+        return "any"
+    return hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:16]
+
+
 class PaceMemory:
-    """One file per API host in ``folder`` (``None``: :func:`default_pace_dir`, read at each
-    use, so a changed environment counts)."""
+    """One file per API host and client id in ``folder`` (``None``: :func:`default_pace_dir`,
+    read at each use, so a changed environment counts)."""
 
     def __init__(
         self, folder: str | os.PathLike[str] | None = None, clock: Callable[[], float] = time.time
@@ -68,19 +86,23 @@ class PaceMemory:
         self.folder = Path(folder) if folder is not None else None
         self.clock = clock
 
-    def path(self, api_url: str) -> Path:
-        """The file of the host of ``api_url``."""
+    def path(self, api_url: str, client_id: str | None = None) -> Path:
+        """The file of the host of ``api_url`` for ``client_id``."""
         folder = self.folder if self.folder is not None else default_pace_dir()
-        return folder / (_UNSAFE.sub("_", host_of(api_url).split("://", 1)[1]) + ".json")
+        host = _UNSAFE.sub("_", host_of(api_url).split("://", 1)[1])
+        return folder / f"{host}.{client_tag(client_id)}.json"
 
-    def load(self, api_url: str) -> tuple[PaceState, float] | None:
-        """What was learned of the host and how many seconds ago; ``None`` when nothing
-        trustworthy is kept (no file, unreadable, another host's, another format, too old)."""
+    def load(self, api_url: str, client_id: str | None = None) -> tuple[PaceState, float] | None:
+        """What was learned of the host for ``client_id`` and how many seconds ago; ``None``
+        when nothing trustworthy is kept (no file, unreadable, another host's or client's,
+        another format, too old)."""
         try:
-            data = json.loads(self.path(api_url).read_text(encoding="utf-8"))
+            data = json.loads(self.path(api_url, client_id).read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format") != PACE_FORMAT:
                 return None
             if data.get("host") != host_of(api_url):
+                return None
+            if data.get("client") != client_tag(client_id):
                 return None
             age = self.clock() - _number(data["saved_at"])
             if age > MAX_AGE or age < -_FUTURE_SLACK:
@@ -96,12 +118,13 @@ class PaceMemory:
             return None
         return state, max(0.0, age)
 
-    def save(self, api_url: str, state: PaceState) -> None:
-        """Keep ``state`` for the host (written whole or not at all; a folder that cannot be
-        written is no error: the next session starts cold)."""
+    def save(self, api_url: str, state: PaceState, client_id: str | None = None) -> None:
+        """Keep ``state`` for the host and client (written whole or not at all; a folder that
+        cannot be written is no error: the next session starts cold)."""
         data: dict[str, Any] = {
             "format": PACE_FORMAT,
             "host": host_of(api_url),
+            "client": client_tag(client_id),
             "saved_at": self.clock(),
             "window": round(state.window, 3),
             "max_reached": state.max_reached,
@@ -109,7 +132,7 @@ class PaceMemory:
             "latency_floor": None if state.latency_floor is None else round(state.latency_floor, 5),
             "throttled": state.throttled,
         }
-        final = self.path(api_url)
+        final = self.path(api_url, client_id)
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         try:
             final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

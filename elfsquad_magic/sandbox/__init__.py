@@ -7,5 +7,6 @@ elfsquad_magic.sandbox`` does the same from the command line.
 from __future__ import annotations
 
 from .app import Sandbox
+from .tenants import TenantSpec
 
-__all__ = ["Sandbox"]
+__all__ = ["Sandbox", "TenantSpec"]

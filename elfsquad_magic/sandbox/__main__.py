@@ -7,6 +7,7 @@ import sys
 import time
 
 from .app import Sandbox
+from .tenants import TenantSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,15 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scim-token", default="demo-scim-token", help="the bearer token /scim/2/ accepts"
     )
+    p.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="NAME[:SEED]",
+        type=tenant_option,
+        help="one more tenant on the same host (client NAME-client, secret NAME-secret, SCIM "
+        "token NAME-scim-token; SEED defaults to --seed); repeat for more",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start the sandbox, print its address and demo credentials, serve until interrupted."""
-    args = build_parser().parse_args(argv)
-    started = time.perf_counter()
-    sandbox = Sandbox(
+def tenant_option(text: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME:SEED`` of ``--tenant``."""
+    name, _, seed = text.partition(":")
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(f"{text!r}: a tenant's name is letters, digits, - or _")
+    try:
+        return name, int(seed) if seed else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the seed after ':' is a number") from None
+
+
+def sandbox_from(args: argparse.Namespace) -> Sandbox:
+    """The sandbox the options describe (not started)."""
+    return Sandbox(
         scale=args.scale,
         seed=args.seed,
         host=args.host,
@@ -70,11 +89,29 @@ def main(argv: list[str] | None = None) -> int:
         client_id=args.client_id,
         client_secret=args.client_secret,
         scim_token=args.scim_token,
+        tenants=[
+            TenantSpec(
+                name,
+                f"{name}-client",
+                f"{name}-secret",
+                f"{name}-scim-token",
+                args.scale,
+                args.seed if seed is None else seed,
+            )
+            for name, seed in args.tenant
+        ],
         verbose=args.verbose,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the sandbox, print its address and demo credentials, serve until interrupted."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
     try:
+        sandbox = sandbox_from(args)
         sandbox.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"Cannot start the sandbox on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
@@ -87,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  client id      : {sandbox.client_id}")
     print(f"  client secret  : {sandbox.client_secret}")
     print(f"  SCIM API       : {sandbox.url}/scim/2/Users (token {sandbox.scim_token})")
+    for spec in sandbox.tenants[1:]:
+        print(f"  tenant {spec.name:<8}: client {spec.client_id}, secret {spec.client_secret}")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         sandbox.serve_forever()

@@ -2,59 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import os
 import secrets
-import tempfile
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
-import orjson
-
-from .configurator_api import ConfiguratorApi
-from .dataapi import DataApi
 from .faults import FAULT_KINDS, FaultInjector
-from .ledger import Ledger
-from .metadata import EntitySetSpec, load_service
 from .profile import Capacity, RateLimit
-from .quotationapi import QuotationApi
-from .scim import ScimApi
-from .seed import generate_tenant, stream_tenant
 from .server import SandboxApp, SandboxHTTPServer, Settings
-from .store import Store
+from .tenants import DEFAULT_TENANT, Tenant, TenantSpec
 from .tokens import TokenIssuer
-from .values import utc_now_text
 
-__all__ = ["seed_store", "Sandbox"]
-
-# Seeded databases of small tenants, copied into each new sandbox: tests start many sandboxes.
-_TEMPLATES: dict[tuple[int, int], Store] = {}
-_TEMPLATES_LOCK = threading.Lock()
-_TEMPLATE_MAX_SCALE = 2
-# Above this scale the store is a temporary file rather than memory (scale 40: about 0.9 GB).
-_MEMORY_MAX_SCALE = 40
-
-
-def seed_store(store: Store, scale: int, seed: int) -> None:
-    """Fill an empty store with the tenant of (scale, seed)."""
-    if scale > _TEMPLATE_MAX_SCALE:
-        store.load_stream(stream_tenant(scale, seed))
-        return
-    with _TEMPLATES_LOCK:
-        template = _TEMPLATES.get((scale, seed))
-        if template is None:
-            template = Store(store.service)
-            template.load(generate_tenant(scale, seed))
-            _TEMPLATES[(scale, seed)] = template
-    store.copy_from(template)
+__all__ = ["Sandbox"]
 
 
 class Sandbox:
     """A local Elfsquad stand-in: token endpoint and Data API over real loopback HTTP.
 
     ``with Sandbox() as sb:`` starts it on a free port; ``sb.url``, ``sb.client_id`` and
-    ``sb.client_secret`` are what a client needs.
+    ``sb.client_secret`` are what a client needs. ``tenants`` are more tenants on the same
+    host, each with its own client and data: ``sb.tenant(name)`` has their credentials.
     """
 
     def __init__(
@@ -77,6 +44,7 @@ class Sandbox:
         client_id: str = "demo-client",
         client_secret: str | None = None,
         scim_token: str | None = None,
+        tenants: Sequence[TenantSpec] = (),
         verbose: bool = False,
     ) -> None:
         if page_size < 1:
@@ -97,14 +65,21 @@ class Sandbox:
         self._tokens = TokenIssuer(
             self.client_id, self.client_secret, token_ttl, token_early_expiry
         )
+        default = TenantSpec(
+            DEFAULT_TENANT, self.client_id, self.client_secret, self.scim_token, scale, seed
+        )
+        self._specs = [default, *tenants]
+        names = [spec.name for spec in self._specs]
+        if len(set(names)) < len(names):
+            raise ValueError(f"tenant names must differ (and none be {DEFAULT_TENANT!r})")
+        for spec in tenants:
+            self._tokens.add_client(spec.client_id, spec.client_secret, spec.name)
         self._faults = FaultInjector(fault_rate, fault_seed)
         self._page_size = page_size
-        self._store: Store | None = None
-        self._api: DataApi | None = None
+        self._tenants: dict[str, Tenant] = {}
         self._app: SandboxApp | None = None
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._scratch: str | None = None  # the file of a large tenant's store
 
     def __repr__(self) -> str:
         # Never the secret: reprs end up in notebooks and logs.
@@ -116,31 +91,11 @@ class Sandbox:
         """Seed the store (unless ``db`` already holds data) and start serving."""
         if self._server is not None:
             return self
-        # A copy of its own: add_property changes this sandbox's schema, not every sandbox's.
-        service = copy.deepcopy(load_service())
-        if self.db is None and self.scale > _MEMORY_MAX_SCALE:
-            # A large tenant lives in a file of its own (removed at stop): in memory, scale 200
-            # would take about 4 GB; from a file only SQLite's page cache stays resident.
-            handle, self._scratch = tempfile.mkstemp(prefix="elfsquad-sandbox-", suffix=".db")
-            os.close(handle)
-            store = Store(service, self._scratch, scratch=True)
-        else:
-            store = Store(service, self.db)
-        if store.fresh:
-            seed_store(store, self.scale, self.seed)
-        self._store = store
-        self._api = DataApi(service, store, self._page_size)
-        scim = ScimApi(store, service.sets["Users"], self.scim_token)
-        ledger = Ledger(service, store)
-        self._app = SandboxApp(
-            self._api,
-            self._tokens,
-            self._faults,
-            self._settings,
-            scim,
-            QuotationApi(ledger),
-            ConfiguratorApi(ledger),
-        )
+        # The default tenant keeps its data in ``db``; the others in memory.
+        for spec in self._specs:
+            db = self.db if spec.name == DEFAULT_TENANT else None
+            self._tenants[spec.name] = Tenant(spec, self._page_size, db)
+        self._app = SandboxApp(self._tenants, self._tokens, self._faults, self._settings)
         self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -161,13 +116,9 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._scratch is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._scratch)
-            self._scratch = None
+        for tenant in self._tenants.values():
+            tenant.close()
+        self._tenants.clear()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -292,13 +243,26 @@ class Sandbox:
             if page_size < 1:
                 raise ValueError("page_size must be at least 1")
             self._page_size = page_size
-            if self._api is not None:
-                self._api.page_size = page_size
+            for tenant in self._tenants.values():
+                tenant.api.page_size = page_size
+
+    @property
+    def tenants(self) -> list[TenantSpec]:
+        """Every tenant served, the default one first (their secrets stay out of reprs)."""
+        return list(self._specs)
+
+    def tenant(self, name: str = DEFAULT_TENANT) -> Tenant:
+        """A running tenant: its client's credentials, SCIM token, rows and uploaded files."""
+        if not self._tenants:
+            raise RuntimeError("the sandbox is not running; call start() or use 'with'")
+        if name not in self._tenants:
+            raise KeyError(f"no tenant {name!r}: {', '.join(self._tenants)}")
+        return self._tenants[name]
 
     @property
     def uploaded_files(self) -> list[dict]:
         """Files uploaded with ``addfile``: quotationId, fileName, contentType, size, content."""
-        return list(self._app.files) if self._app is not None else []
+        return list(self.tenant().files) if self._tenants else []
 
     def expire_tokens(self) -> None:
         """Make every token issued so far expired, as if its lifetime had passed."""
@@ -307,38 +271,14 @@ class Sandbox:
     def add_property(
         self, entity_set: str, name: str, edm_type: str = "Edm.String", value: object = None
     ) -> None:
-        """Add a property to a set (a new release of the service): ``$metadata`` shows it and
-        every row carries ``value``, without touching any row's ``updatedDate``."""
-        spec = self._spec(entity_set)
-        assert self._store is not None and self._api is not None
-        self._store.add_property(spec, name, edm_type, value)
-        self._api.schema_changed()
+        """Add a property to a set of the default tenant (see :meth:`.Tenant.add_property`)."""
+        self.tenant().add_property(entity_set, name, edm_type, value)
 
     def commit_late(self, entity_set: str, key: object, changes: dict, seconds_ago: float) -> None:
-        """Write ``changes`` to one row stamped ``seconds_ago`` in the past: a transaction that
-        took its ``updatedDate`` before it committed, so readers in between missed it."""
-        spec = self._spec(entity_set)
-        assert self._store is not None
-        raw = self._store.get(spec, key)
-        if raw is None:
-            raise KeyError(key)
-        row = {**orjson.loads(raw), **changes}
-        row["updatedDate"] = utc_now_text(seconds_ago)
-        self._store.replace_rows(spec, [row])
-
-    def _spec(self, entity_set: str) -> EntitySetSpec:
-        if self._store is None:
-            raise RuntimeError("the sandbox is not running")
-        spec = self._store.service.find(entity_set)
-        if spec is None:
-            raise KeyError(entity_set)
-        return spec
+        """Write ``changes`` to one row of the default tenant stamped ``seconds_ago`` in the
+        past (see :meth:`.Tenant.commit_late`)."""
+        self.tenant().commit_late(entity_set, key, changes, seconds_ago)
 
     def rows(self, entity_set: str) -> list[dict]:
-        """Current rows of a set (any casing), straight from the store, ordered by key."""
-        if self._store is None:
-            raise RuntimeError("the sandbox is not running")
-        spec = self._store.service.find(entity_set)
-        if spec is None:
-            raise KeyError(entity_set)
-        return self._store.rows(spec)
+        """Current rows of a set (any casing) of the default tenant, ordered by key."""
+        return self.tenant().rows(entity_set)

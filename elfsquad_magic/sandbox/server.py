@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -19,14 +20,14 @@ import orjson
 
 from .configurator_api import ConfiguratorApi
 from .cpqhttp import CpqRequest
-from .dataapi import DataApi, Reply, Request, error_body
+from .dataapi import Reply, Request, error_body
 from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
 from .metadata import read_apispec
 from .profile import Capacity, RateLimit
 from .query import ODataError
 from .quotationapi import QuotationApi
-from .scim import ScimApi
-from .tokens import TokenIssuer
+from .tenants import Tenant
+from .tokens import DEFAULT_TENANT, TokenIssuer
 
 __all__ = [
     "SCOPE",
@@ -80,28 +81,22 @@ def retry_after_text(seconds: float) -> str:
 
 
 class SandboxApp:
-    """Routes requests to the token endpoint, the Data API and the swagger documents."""
+    """Routes requests to the token endpoint, the swagger documents and the APIs of the tenant
+    whose token (or SCIM token) came with the request."""
 
     def __init__(
         self,
-        api: DataApi,
+        tenants: Mapping[str, Tenant],
         tokens: TokenIssuer,
         faults: FaultInjector,
         settings: Settings,
-        scim: ScimApi | None = None,
-        quotation: QuotationApi | None = None,
-        configurator: ConfiguratorApi | None = None,
     ) -> None:
-        self.api = api
-        self.scim = scim
-        self.quotation = quotation
-        self.configurator = configurator
+        self.tenants = dict(tenants)
         self.tokens = tokens
         self.faults = faults
         self.settings = settings
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
-        self.files: list[dict] = []  # uploaded with the Quotation API's addfile
 
     def count(self, name: str) -> None:
         """Increment a statistics counter."""
@@ -138,13 +133,14 @@ class SandboxApp:
             return oauth_error(
                 400, "unsupported_grant_type", "Only client_credentials is supported."
             )
-        if not client_id or not self.tokens.credentials_ok(client_id, client_secret):
+        tenant = self.tokens.tenant_for(client_id, client_secret) if client_id else None
+        if tenant is None:
             self.count("token_refused")
             return oauth_error(401, "invalid_client", "The client credentials are invalid.")
         scope = form.get("scope", SCOPE)
         if scope and set(scope.split()) - {SCOPE}:
             return oauth_error(400, "invalid_scope", f"Only the scope {SCOPE} can be requested.")
-        token, ttl = self.tokens.issue()
+        token, ttl = self.tokens.issue(tenant)
         self.count("tokens_issued")
         doc = {"access_token": token, "expires_in": ttl, "token_type": "Bearer", "scope": SCOPE}
         return Reply(
@@ -155,11 +151,14 @@ class SandboxApp:
         )
 
     # Quotation API: file upload -----------------------------------------------------------
-    def add_file(self, handler: SandboxHandler, quotation_id: str, body: bytes) -> Reply:
+    def add_file(
+        self, handler: SandboxHandler, tenant: Tenant, quotation_id: str, body: bytes
+    ) -> Reply:
         """``POST /quotation/1/quotations/{id}/addfile``: one multipart file, kept in memory."""
         if handler.command != "POST":
             raise ODataError(405, "MethodNotAllowed", "addfile takes POST.")
-        if self.api.store.get(self.api.service.sets["Quotations"], quotation_id.lower()) is None:
+        api = tenant.api
+        if api.store.get(api.service.sets["Quotations"], quotation_id.lower()) is None:
             raise ODataError(404, "NotFound", f"No quotation with id {quotation_id}.")
         kind = handler.headers.get("Content-Type", "")
         if not kind.lower().startswith("multipart/form-data"):
@@ -180,12 +179,12 @@ class SandboxApp:
             "size": len(content),
         }
         with self._stats_lock:
-            self.files.append({**stored, "content": content})
+            tenant.files.append({**stored, "content": content})
         return Reply(200, orjson.dumps(stored))
 
     # API ----------------------------------------------------------------------------------
-    def authenticate(self, handler: SandboxHandler) -> Reply | None:
-        """``None`` when the bearer token is valid, else the 401 answer."""
+    def authenticate(self, handler: SandboxHandler) -> Tenant | Reply:
+        """The tenant of a valid bearer token, else the 401 answer."""
         auth = handler.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
         if not auth:
@@ -195,7 +194,7 @@ class SandboxApp:
         else:
             why = self.tokens.check(token.strip())
             if why is None:
-                return None
+                return self.tenants[self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT]
             problem = "invalid_token"
             description = "The token expired." if why == "expired" else "The token is not valid."
         self.count("unauthorized")
@@ -221,14 +220,15 @@ class SandboxApp:
                 raise ODataError(404, "NotFound", f"{path} is not available in this sandbox.")
             return Reply(200, doc, "application/json; charset=utf-8")
         if match := _ADDFILE.match(path):
-            if (denied := self.authenticate(handler)) is not None:
-                return denied
+            tenant = self.authenticate(handler)
+            if isinstance(tenant, Reply):
+                return tenant
             try:
-                return self.add_file(handler, match.group(1), body)
+                return self.add_file(handler, tenant, match.group(1), body)
             except ODataError as exc:  # the Quotation API's errors are not OData's
                 doc = {"message": exc.message}
                 return Reply(exc.status, orjson.dumps(doc), "application/json; charset=utf-8")
-        if path.startswith("/scim/2/") and self.scim is not None:
+        if path.startswith("/scim/2/"):
             self.count("scim_requests")
             segments = [unquote(s) for s in path[len("/scim/2/") :].split("/") if s]
             request = Request(
@@ -239,7 +239,8 @@ class SandboxApp:
                 base_url="",
                 path=path,
             )
-            return self.scim.handle(request, segments, handler.headers.get("Authorization", ""))
+            authorization = handler.headers.get("Authorization", "")
+            return self._scim_tenant(authorization).scim.handle(request, segments, authorization)
         cpq = bool(_QUOTATION.match(path) or _CONFIGURATOR.match(path))
         if path != "/data/1" and not path.startswith("/data/1/") and not cpq:
             raise ODataError(404, "NotFound", f"No resource at {path}.")
@@ -282,10 +283,11 @@ class SandboxApp:
                 "text/html; charset=utf-8",
                 {"Retry-After": retry_after_text(self.settings.retry_after)},
             )
-        if (denied := self.authenticate(handler)) is not None:
-            return denied
+        tenant = self.authenticate(handler)
+        if isinstance(tenant, Reply):
+            return tenant
         host = handler.headers.get("Host") or "{}:{}".format(*handler.server.server_address[:2])
-        reply = self._serve_cpq(handler, body, split, path, host)
+        reply = self._serve_cpq(handler, tenant, body, split, path, host)
         if reply is None:
             segments = (
                 [unquote(s) for s in path[len("/data/1/") :].split("/")]
@@ -302,20 +304,35 @@ class SandboxApp:
                 prefer=handler.headers.get("Prefer", ""),
                 if_match=handler.headers.get("If-Match", ""),
             )
-            reply = self.api.handle(request)
+            reply = tenant.api.handle(request)
         if fault == "cut":
             self.count("faults_cut")
             return "cut:" + str(reply.status), reply  # type: ignore[return-value]
         return reply
 
+    def _scim_tenant(self, authorization: str) -> Tenant:
+        """The tenant whose SCIM token ``authorization`` carries (the default one when none
+        does: its SCIM API answers the 401)."""
+        for tenant in self.tenants.values():
+            if tenant.scim.authorized(authorization):
+                return tenant
+        return self.tenants[DEFAULT_TENANT]
+
     def _serve_cpq(
-        self, handler: SandboxHandler, body: bytes, split: SplitResult, path: str, host: str
+        self,
+        handler: SandboxHandler,
+        tenant: Tenant,
+        body: bytes,
+        split: SplitResult,
+        path: str,
+        host: str,
     ) -> Reply | None:
         """A Quotation or Configurator API request, or ``None`` for the Data API."""
-        if (m := _QUOTATION.match(path)) and self.quotation is not None:
-            api, rest = self.quotation, path[m.end() :]
-        elif (m := _CONFIGURATOR.match(path)) and self.configurator is not None:
-            api, rest = self.configurator, path[m.end() :]
+        api: QuotationApi | ConfiguratorApi
+        if m := _QUOTATION.match(path):
+            api, rest = tenant.quotation, path[m.end() :]
+        elif m := _CONFIGURATOR.match(path):
+            api, rest = tenant.configurator, path[m.end() :]
         else:
             return None
         request = CpqRequest(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from clients import make_client
 
+from elfsquad_magic.client import ElfsquadClient
 from elfsquad_magic.fetch.pace_memory import PaceMemory
-from elfsquad_magic.sandbox import Sandbox
+from elfsquad_magic.sandbox import Sandbox, TenantSpec
 
 
 @pytest.fixture
@@ -18,6 +19,18 @@ def service():
     """QuotationLines in 50-row pages (over 100 pages) on a private sandbox."""
     with Sandbox(scale=1, seed=42, page_size=50) as sb:
         yield sb
+
+
+def sandbox_client_of(sb: Sandbox, tenant: str) -> ElfsquadClient:
+    """A client of another tenant of ``sb``, on the same host."""
+    spec = sb.tenant(tenant)
+    return ElfsquadClient(
+        spec.client_id,
+        spec.client_secret,
+        login_url=sb.login_url,
+        api_url=sb.api_url,
+        progress=False,
+    )
 
 
 def pace_files() -> list[Path]:
@@ -50,14 +63,31 @@ def test_a_learned_rate_limit_is_remembered_so_a_new_client_meets_few_429s(servi
     assert len(frame) == len(service.rows("QuotationLines"))
 
 
+def test_another_tenants_client_on_the_host_starts_cold() -> None:
+    """The service's budget is per connection: what one tenant's client learned is not
+    another's, though both reach the same host; each keeps its own."""
+    globex = TenantSpec("globex", "globex-client", seed=7)
+    with Sandbox(scale=1, page_size=50, latency_ms=60, tenants=[globex]) as sb:
+        learning = make_client(sb)
+        learning.get("/data/1/QuotationLines", select="id")
+        assert learning.pace.concurrency > 4
+        other = sandbox_client_of(sb, "globex")
+        assert other.pace.concurrency == 4  # cold: nothing learned for this client
+        frame = other.get("/data/1/QuotationLines", select="id")
+        assert len(frame) == len(sb.tenant("globex").rows("QuotationLines"))
+        assert len(pace_files()) == 2
+        assert make_client(sb).pace.concurrency == learning.pace.concurrency
+
+
 def test_a_corrupt_memory_is_ignored_and_rewritten(service) -> None:
     memory = PaceMemory()
-    memory.path(service.api_url).parent.mkdir(parents=True, exist_ok=True)
-    memory.path(service.api_url).write_text('{"format": 1, "window": ')
+    path = memory.path(service.api_url, service.client_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": 1, "window": ')
     client = make_client(service)
     assert client.pace.concurrency == 4  # cold, without a word
     client.get("/data/1/QuotationLines", select="id")
-    assert memory.load(service.api_url) is not None  # what this session learned is kept
+    assert memory.load(service.api_url, service.client_id) is not None  # learned and kept
 
 
 def test_a_fixed_concurrency_neither_reads_nor_writes_the_memory(service) -> None:

@@ -34,16 +34,35 @@ def test_what_is_saved_is_loaded_with_its_age(tmp_path) -> None:
     assert memory.load("https://api.other.example") is None  # per host
 
 
+def test_each_client_of_a_host_has_a_pace_of_its_own(tmp_path) -> None:
+    """The service's budget is per connection: two tenants' clients on one host each learn
+    their own pace."""
+    memory = PaceMemory(tmp_path)
+    memory.save(API, LEARNED, "acme-client")
+    assert memory.load(API, "acme-client")[0] == LEARNED
+    assert memory.load(API, "globex-client") is None
+    assert memory.load(API) is None
+    slower = PaceState(window=3.0, max_reached=4, rate=2.0, latency_floor=0.3, throttled=1)
+    memory.save(API, slower, "globex-client")
+    assert memory.load(API, "acme-client")[0] == LEARNED
+    assert memory.load(API, "globex-client")[0] == slower
+    # A file renamed to another client's name is not trusted either.
+    memory.path(API, "acme-client").replace(memory.path(API, "initech-client"))
+    assert memory.load(API, "initech-client") is None
+
+
 def test_the_file_is_private_and_holds_no_secret(tmp_path) -> None:
     memory = PaceMemory(tmp_path)
-    memory.save("https://user:hunter2@api.elfsquad.io/", LEARNED)
+    memory.save("https://user:hunter2@api.elfsquad.io/", LEARNED, "acme-client-id")
     [path] = list(tmp_path.iterdir())
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     text = path.read_text()
     assert "hunter2" not in text and "user" not in text
+    assert "acme-client-id" not in text and "acme-client-id" not in path.name
     assert set(json.loads(text)) == {
         "format",
         "host",
+        "client",
         "saved_at",
         "window",
         "max_reached",
