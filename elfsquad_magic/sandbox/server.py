@@ -194,7 +194,9 @@ class SandboxApp:
         else:
             why = self.tokens.check(token.strip())
             if why is None:
-                return self.tenants[self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT]
+                tenant = self.tenants[self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT]
+                self.count(f"requests_of:{tenant.name}")  # whose token came: tests count them
+                return tenant
             problem = "invalid_token"
             description = "The token expired." if why == "expired" else "The token is not valid."
         self.count("unauthorized")

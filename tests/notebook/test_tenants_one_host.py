@@ -5,6 +5,7 @@ pace and journal, a diff between them is right, and no secret or token shows any
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,9 +48,17 @@ def test_two_connections_to_one_host_stay_apart(ip, one_host, tmp_path) -> None:
     row = sb.tenant("prod").rows("Vats")[0]
     ip.user_ns["body"] = {"name": "Changed in prod"}
     run(ip, outputs, "elfsquad", f"-c prod --json body PATCH /data/1/vats({row['id']})")
-    # Each connection reads its own tenant (the same ids: the tenants were seeded alike).
+    # Each connection reads its own tenant (the same ids: the tenants were seeded alike), and
+    # each request carries its own connection's token: the host counts whose came.
+    before = Counter(sb.stats)
     test_names = run(ip, outputs, "elfsquad", "-c test GET /data/1/vats")["name"].tolist()
+    middle = Counter(sb.stats)
     prod_names = run(ip, outputs, "elfsquad", "-c prod GET /data/1/vats")["name"].tolist()
+    after = Counter(sb.stats)
+    assert middle["requests_of:default"] > before["requests_of:default"]
+    assert middle["requests_of:prod"] == before["requests_of:prod"]
+    assert after["requests_of:prod"] > middle["requests_of:prod"]
+    assert after["requests_of:default"] == middle["requests_of:default"]
     assert test_names == [r["name"] for r in sb.rows("Vats")]
     assert prod_names == [r["name"] for r in sb.tenant("prod").rows("Vats")]
     assert "Changed in prod" in prod_names and "Changed in prod" not in test_names
