@@ -36,6 +36,7 @@ from .core.settings import (
     all_settings,
     check_output,
 )
+from .cpq.model_diff import diff_models
 from .cpq.views import CpqViews
 from .errors import NotLoggedInError, UsageError
 from .fetch.answer import Answer
@@ -395,8 +396,9 @@ class ElfsquadClient(RequestMethods):
     def diff(
         self,
         other: ElfsquadClient,
-        entity_set: str,
+        entity_set: str | None = None,
         *,
+        model: str | None = None,
         on: Sequence[str] | None = None,
         ignore: Sequence[str] = (),
         offline: bool = False,
@@ -404,7 +406,16 @@ class ElfsquadClient(RequestMethods):
         """What differs in ``entity_set`` between this tenant and ``other``'s, from both
         mirrors: rows only in one, and each changed property with both values; matched on
         ``on`` (a key that survives copying, such as ``articleCode``), else the set's key.
+        ``model`` (a feature model's name) compares its trees instead, nodes matched by path.
         ``df.attrs["elfsquad"]["diff"]["summary"]`` says it in one line."""
+        if (entity_set is None) == (model is None):
+            raise UsageError(
+                "Name an entity set or a model to compare, not both.",
+                'client.diff(other, "Features") or client.diff(other, model="E-Bike").',
+            )
+        if model is not None:
+            return diff_models(self, other, model, ignore=ignore, offline=offline)[0]
+        assert entity_set is not None
         return diff_tenants(self, other, entity_set, on=on, ignore=ignore, offline=offline)[0]
 
     # -- writes you can trust ---------------------------------------------------------------

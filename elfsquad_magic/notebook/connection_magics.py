@@ -18,12 +18,14 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..client import ElfsquadClient
 from ..core.connections import Connection, ConnectionsFile
 from ..core.odata import DEFAULT_API_URL, DEFAULT_LOGIN_URL, DEFAULT_SCOPE
+from ..cpq.model_diff import diff_models
 from ..errors import LoginError, UsageError
 from ..store.diff import diff_tenants
 from .arguments import check_out_name, parse_line
 from .login import LoginFlow, stdin_answerable
 from .output import keep_result
 from .session import ElfsquadSession, format_expiry
+from .view_display import unquote
 
 __all__ = ["ConnectionMagics", "connections_frame"]
 
@@ -150,7 +152,15 @@ class ConnectionMagics(Magics):
     @magic_arguments()
     @argument("first", metavar="FIRST", help="A connection (e.g. test).")
     @argument("second", metavar="SECOND", help="Another connection (e.g. prod).")
-    @argument("entity_set", metavar="SET", help="The entity set to compare, e.g. Features.")
+    @argument(
+        "entity_set", metavar="SET", nargs="?", help="The entity set to compare, e.g. Features."
+    )
+    @argument(
+        "--model",
+        metavar="NAME",
+        help="Compare a feature model's tree instead (its root feature's name or article "
+        "code): nodes matched by their path.",
+    )
     @argument(
         "--on",
         metavar="COLUMNS",
@@ -169,15 +179,27 @@ class ConnectionMagics(Magics):
     @argument("-o", "--out", metavar="NAME", help="Also store the differences in NAME.")
     @line_magic
     def elfsquad_diff(self, line: str = "") -> Any:
-        """What differs in an entity set between two tenants: rows only in one, and each
-        changed property with both values, from both mirrors (synced first unless --offline);
-        a summary line says it in short."""
+        """What differs in an entity set (or a feature model, --model) between two tenants:
+        rows only in one, and each changed property with both values, from both mirrors
+        (synced first unless --offline); a summary line says it in short."""
         args = parse_line(self.elfsquad_diff, line)
         check_out_name(args.out, "%elfsquad_diff -o differences test prod Features")
+        if (args.entity_set is None) == (args.model is None):
+            raise UsageError(
+                "Name an entity set or a --model to compare, not both.",
+                '%elfsquad_diff test prod Features, or %elfsquad_diff test prod --model "E-Bike".',
+            )
+        if args.model is not None and args.on:
+            raise UsageError("A model's nodes are matched by their path: --on is for sets.")
         first = self._tenant(args.first, args.offline)
         second = self._tenant(args.second, args.offline)
         on = [c.strip() for c in args.on.split(",") if c.strip()] if args.on else None
         ignore = [c.strip() for c in (args.ignore or "").split(",") if c.strip()]
+        if args.model is not None:
+            model = unquote(args.model)
+            frame, summary = diff_models(first, second, model, ignore=ignore, offline=args.offline)
+            print(frame.attrs["elfsquad"]["diff"]["summary"])
+            return keep_result(self.shell.user_ns, args.out, frame)
         frame, summary = diff_tenants(
             first, second, args.entity_set, on=on, ignore=ignore, offline=args.offline
         )

@@ -14,7 +14,7 @@ from IPython.utils.capture import capture_output
 from leakcheck import secrets_of
 
 from elfsquad_magic.core.connections import Connection, ConnectionsFile
-from elfsquad_magic.errors import NotLoggedInError
+from elfsquad_magic.errors import NotLoggedInError, UsageError
 from elfsquad_magic.sandbox import Sandbox, TenantSpec
 
 
@@ -95,3 +95,31 @@ def test_two_connections_to_one_host_stay_apart(ip, one_host, tmp_path) -> None:
     for secret in secrets_of(sb):
         assert all(secret not in text for text in outputs) and secret not in history
         assert all(secret.encode() not in content for content in files)
+
+
+def test_a_model_diff_from_the_magic(ip, one_host) -> None:
+    outputs: list[str] = []
+    run(ip, outputs, "elfsquad_login", "-c test")
+    run(ip, outputs, "elfsquad_login", "-c prod")
+    models = run(ip, outputs, "elfsquad_view", "-c test model")
+    name = next(n for n in models["rootName"] if " " in n)  # a name the line must quote
+    tree = run(ip, outputs, "elfsquad_view", f'-c prod model "{name}"')
+    leaf = tree.iloc[-1]
+    ip.user_ns["body"] = {"name": "Renamed in prod"}
+    run(ip, outputs, "elfsquad", f"-c prod --json body PATCH /data/1/Features({leaf.featureId})")
+    frame = run(ip, outputs, "elfsquad_diff", f'test prod --model "{name}" -o model_diff')
+    renamed = tree["path"].iloc[-1].rsplit(" / ", 1)[0] + " / Renamed in prod"
+    assert set(zip(frame["change"], frame["path"], strict=True)) == {
+        ("only in test", tree["path"].iloc[-1]),
+        ("only in prod", renamed),
+    }
+    assert f"Model {name}: {len(tree) - 1:,} nodes in both, 1 only in test, 1 only in prod" in (
+        "".join(outputs)
+    )
+    assert ip.user_ns["model_diff"] is frame
+    with pytest.raises(UsageError, match="not both"):
+        ip.run_line_magic("elfsquad_diff", f"test prod Features --model {name!r}")
+    with pytest.raises(UsageError, match="not both"):
+        ip.run_line_magic("elfsquad_diff", "test prod")
+    with pytest.raises(UsageError, match="In test: There is no feature model 'Unicycle'"):
+        ip.run_line_magic("elfsquad_diff", "test prod --model Unicycle")
