@@ -181,6 +181,9 @@ class Sandbox:
             ],
             0,
         )
+        # Every tenant's counter is there from the start, so a snapshot taken before the
+        # first request has the same keys as one taken after.
+        base.update(dict.fromkeys((f"requests_of:{spec.name}" for spec in self._specs), 0))
         if self._app is not None:
             base.update(self._app.stats)
         return base
