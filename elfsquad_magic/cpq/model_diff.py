@@ -115,7 +115,7 @@ def diff_models(
     trees: list[pd.DataFrame] = []
     for source, name in zip((first, second), names, strict=True):
         try:
-            trees.append(source.cpq.model(model, offline=offline))
+            trees.append(source.cpq.model(model, offline=offline, output="pandas"))
         except UsageError as exc:
             raise UsageError(f"In {name}: {exc.message}", exc.hint) from None
     label = _label(trees[0], model)

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from ..core.settings import check_output
 from ..errors import UsageError
+from ..fetch.tables import attach_info, to_output
 from ..store.sql import require_duckdb
 from ..store.sync import SyncReport
 
@@ -42,19 +44,26 @@ class CpqClient(Protocol):
     """What the views need of ``ElfsquadClient``: sync, SQL over the mirror, a GET."""
 
     last_sync: SyncReport | None
+    output: str  # the results' type when a call names none
+    last_info: dict[str, Any] | None  # df.attrs["elfsquad"] of the last result, any type
 
     @property
     def api_calls(self) -> int:
         """API calls sent so far."""
         ...
 
-    def sync(self, entity_set: str, *, offline: bool = False) -> pd.DataFrame:
+    def sync(self, entity_set: str, *, offline: bool = False, output: str | None = None) -> Any:
         """The whole set from the mirror, brought up to date first unless ``offline``."""
         ...
 
     def sql(
-        self, query: str, params: Mapping[str, Any] | None = None, *, offline: bool = False
-    ) -> pd.DataFrame:
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        offline: bool = False,
+        output: str | None = None,
+    ) -> Any:
         """DuckDB SQL over the mirrored sets."""
         ...
 
@@ -106,11 +115,15 @@ def not_found(kind: str, given: object, names: Iterable[str], listing: str) -> U
 class ViewRun:
     """One run of one view: the sets synced, the queries and Python steps, the calls spent."""
 
-    def __init__(self, view: str, client: CpqClient, offline: bool = False) -> None:
+    def __init__(
+        self, view: str, client: CpqClient, offline: bool = False, output: str | None = None
+    ) -> None:
+        check_output(output)
         require_duckdb()  # before any sync: every view joins in DuckDB
         self.view = view
         self.client = client
         self.offline = offline
+        self.output = output or client.output
         self.steps: list[str] = []
         self.queries: list[str] = []
         self.sets: list[str] = []
@@ -122,7 +135,8 @@ class ViewRun:
         for name in entity_sets:
             if name in self.sets:
                 continue
-            self.client.sync(name, offline=self.offline)
+            # Arrow: the cheapest result to make of a sync whose rows are not used here.
+            self.client.sync(name, offline=self.offline, output="arrow")
             report = self.client.last_sync
             self.sets.append(name)
             self.steps.append(f"sync {report}" if report is not None else f"sync {name}")
@@ -132,7 +146,7 @@ class ViewRun:
         text = f"-- {purpose}\n{query.strip()}"
         self.queries.append(text)
         self.steps.append(f"SQL: {purpose} (the query {len(self.queries)} of --show-sql)")
-        return typed_columns(self.client.sql(text, offline=True))
+        return typed_columns(self.client.sql(text, offline=True, output="pandas"))
 
     def python(self, what: str) -> None:
         """Note a step done in Python."""
@@ -147,10 +161,16 @@ class ViewRun:
         """API calls this run cost so far (none offline)."""
         return 0 if self.offline else self.client.api_calls - self.calls_before
 
-    def finish(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with the run's record in ``frame.attrs["elfsquad"]["view"]``."""
-        frame.attrs["elfsquad"] = {"view": view_info(self)}
-        return frame
+    def finish(self, frame: pd.DataFrame) -> Any:
+        """``frame`` as the run's output type, with the run's record in
+        ``frame.attrs["elfsquad"]["view"]`` (an Arrow table's schema metadata; for a polars
+        frame the client's ``last_info``)."""
+        info = {"view": view_info(self)}
+        frame.attrs["elfsquad"] = info
+        self.client.last_info = info
+        if self.output == "pandas":
+            return frame
+        return attach_info(to_output(frame, self.output), info)
 
 
 def typed_columns(frame: pd.DataFrame) -> pd.DataFrame:

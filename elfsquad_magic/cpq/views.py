@@ -1,4 +1,5 @@
-"""``client.cpq``: the CPQ views of one client, each a method returning a typed DataFrame.
+"""``client.cpq``: the CPQ views of one client, each a method returning a typed DataFrame
+(or, with ``output=`` or the client's ``output`` setting, a polars frame or an Arrow table).
 
 Every view reads the local mirror: the sets it needs are synced first (only what changed is
 read, so a second run costs a couple of requests per set), or, with ``offline=True``, read
@@ -11,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from ..fetch.tables import info_of
 from .bom import bom_view
 from .catalog import views_frame
 from .charts import pipeline_chart
@@ -33,8 +36,8 @@ class CpqViews:
     def __init__(self, client: CpqClient) -> None:
         self.client = client
 
-    def _run(self, name: str, offline: bool) -> ViewRun:
-        return ViewRun(name, self.client, offline=offline)
+    def _run(self, name: str, offline: bool, output: str | None) -> ViewRun:
+        return ViewRun(name, self.client, offline=offline, output=output)
 
     @staticmethod
     def list_views() -> pd.DataFrame:
@@ -42,29 +45,41 @@ class CpqViews:
         return views_frame()
 
     def model(
-        self, model: str | None = None, *, constraints: bool = False, offline: bool = False
-    ) -> pd.DataFrame:
+        self,
+        model: str | None = None,
+        *,
+        constraints: bool = False,
+        offline: bool = False,
+        output: str | None = None,
+    ) -> Any:
         """A feature model (its root feature's name or article code, or its id) as a tree:
         one row per node in tree order, linked models beneath their node; ``constraints``
         gives its constraint edges instead; no ``model`` lists the models."""
-        run = self._run("model", offline)
+        run = self._run("model", offline, output)
         if model is None or not str(model).strip():
             return run.finish(model_list(run))
         if constraints:
             return run.finish(model_constraints(run, model))
         return run.finish(model_tree(run, model))
 
-    def features(self, *, language: str | None = None, offline: bool = False) -> pd.DataFrame:
+    def features(
+        self, *, language: str | None = None, offline: bool = False, output: str | None = None
+    ) -> Any:
         """Features with one typed column per property, and their text in ``language``."""
-        run = self._run("features", offline)
+        run = self._run("features", offline, output)
         return run.finish(features_view(run, language))
 
     def quotations(
-        self, *, all_revisions: bool = False, currency: str | None = None, offline: bool = False
-    ) -> pd.DataFrame:
+        self,
+        *,
+        all_revisions: bool = False,
+        currency: str | None = None,
+        offline: bool = False,
+        output: str | None = None,
+    ) -> Any:
         """The pipeline: the latest revision of each quotation (every one with
         ``all_revisions``), status and party names, totals (also in ``currency``)."""
-        run = self._run("quotations", offline)
+        run = self._run("quotations", offline, output)
         return run.finish(quotations_view(run, all_revisions=all_revisions, currency=currency))
 
     def quotation_lines(
@@ -74,11 +89,12 @@ class CpqViews:
         where: str | None = None,
         all_revisions: bool = False,
         offline: bool = False,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """Lines with feature, group, configuration code and margins: of one quotation (its
         number, ``number/version`` or id), of those matching ``where`` (DuckDB SQL on the
         view's columns), or all of the latest revisions."""
-        run = self._run("quotation_lines", offline)
+        run = self._run("quotation_lines", offline, output)
         frame = quotation_lines_view(run, quotation, where=where, all_revisions=all_revisions)
         return run.finish(frame)
 
@@ -89,23 +105,31 @@ class CpqViews:
         language: str | None = None,
         all_revisions: bool = False,
         offline: bool = False,
-    ) -> pd.DataFrame:
+        output: str | None = None,
+    ) -> Any:
         """Custom fields of ``Quotations`` or ``CrmAccounts`` as columns, dropdowns by text."""
-        run = self._run("custom_fields", offline)
+        run = self._run("custom_fields", offline, output)
         frame = custom_fields_view(run, entity, language=language, all_revisions=all_revisions)
         return run.finish(frame)
 
-    def bom(self, configuration: object = None, *, quotation: object = None) -> pd.DataFrame:
+    def bom(
+        self, configuration: object = None, *, quotation: object = None, output: str | None = None
+    ) -> Any:
         """The bill of materials of a configuration (id or code), or of each configured
         group of ``quotation``, from the Configurator API; ``attrs`` hold its totals."""
-        run = self._run("bom", False)
+        run = self._run("bom", False, output)
         return run.finish(bom_view(run, configuration, quotation=quotation))
 
     def dealer_prices(
-        self, feature: object = None, *, dealer: object = None, offline: bool = False
-    ) -> pd.DataFrame:
+        self,
+        feature: object = None,
+        *,
+        dealer: object = None,
+        offline: bool = False,
+        output: str | None = None,
+    ) -> Any:
         """Dealer prices from the dealer terms: every term, or a feature's price per dealer."""
-        run = self._run("dealer_prices", offline)
+        run = self._run("dealer_prices", offline, output)
         return run.finish(dealer_prices_view(run, feature, dealer=dealer))
 
     # -- showing them ----------------------------------------------------------------------
@@ -122,16 +146,17 @@ class CpqViews:
         ``frame`` or a fresh :meth:`quotations`; needs matplotlib. Returns the Axes."""
         return pipeline_chart(self.quotations() if frame is None else frame, measure=measure, ax=ax)
 
-    @staticmethod
-    def sql(frame: pd.DataFrame) -> str:
+    def sql(self, frame: Any) -> str:
         """The DuckDB queries that made a view's ``frame``, as they ran."""
-        return sql_text(_record(frame))
+        return sql_text(self._record(frame))
 
-    @staticmethod
-    def explain(frame: pd.DataFrame) -> str:
+    def explain(self, frame: Any) -> str:
         """The steps that made a view's ``frame`` (syncs, SQL, Python) and their cost."""
-        return explain_text(_record(frame))
+        return explain_text(self._record(frame))
 
-
-def _record(frame: pd.DataFrame) -> dict[str, Any]:
-    return dict(frame.attrs.get("elfsquad", {}).get("view") or {"name": "(not a view)"})
+    def _record(self, frame: Any) -> dict[str, Any]:
+        # A polars frame keeps no metadata: the client's last_info holds the last view's.
+        info = info_of(frame) if isinstance(frame, pd.DataFrame | pa.Table) else None
+        if info is None and not isinstance(frame, pd.DataFrame | pa.Table):
+            info = self.client.last_info
+        return dict((info or {}).get("view") or {"name": "(not a view)"})

@@ -14,6 +14,7 @@ from ..cpq.run import close_names
 from ..cpq.tree import ModelTree
 from ..cpq.views import CpqViews
 from ..errors import UsageError
+from ..fetch.tables import attach_info, to_output
 
 __all__ = ["VIEW_OPTIONS", "check_view_options", "run_view", "unquote", "view_spec"]
 
@@ -82,16 +83,23 @@ def check_view_options(spec: ViewSpec, args: Namespace) -> None:
 def _call(views: CpqViews, spec: ViewSpec, target: str | None, args: Namespace) -> pd.DataFrame:
     offline = bool(args.offline)
     if spec.name == "model":
-        return views.model(target, constraints=args.constraints, offline=offline)
+        return views.model(target, constraints=args.constraints, offline=offline, output="pandas")
     if spec.name == "features":
-        return views.features(language=args.language, offline=offline)
+        return views.features(language=args.language, offline=offline, output="pandas")
     if spec.name == "quotations":
         return views.quotations(
-            all_revisions=args.all_revisions, currency=args.currency, offline=offline
+            all_revisions=args.all_revisions,
+            currency=args.currency,
+            offline=offline,
+            output="pandas",
         )
     if spec.name == "quotation_lines":
         return views.quotation_lines(
-            target, where=args.where, all_revisions=args.all_revisions, offline=offline
+            target,
+            where=args.where,
+            all_revisions=args.all_revisions,
+            offline=offline,
+            output="pandas",
         )
     if spec.name == "custom_fields":
         return views.custom_fields(
@@ -99,14 +107,16 @@ def _call(views: CpqViews, spec: ViewSpec, target: str | None, args: Namespace) 
             language=args.language,
             all_revisions=args.all_revisions,
             offline=offline,
+            output="pandas",
         )
     if spec.name == "bom":
-        return views.bom(target, quotation=args.quotation)
-    return views.dealer_prices(target, dealer=args.dealer, offline=offline)
+        return views.bom(target, quotation=args.quotation, output="pandas")
+    return views.dealer_prices(target, dealer=args.dealer, offline=offline, output="pandas")
 
 
-def run_view(views: CpqViews, args: Namespace) -> pd.DataFrame:
-    """Run the view the magic line names and show what goes with it; returns its frame."""
+def run_view(views: CpqViews, args: Namespace) -> Any:
+    """Run the view the magic line names and show what goes with it; returns its frame (as
+    ``--output`` or the client's ``output`` setting asks)."""
     args = _unquoted(args)
     spec = view_spec(args.view)
     check_view_options(spec, args)
@@ -125,7 +135,11 @@ def run_view(views: CpqViews, args: Namespace) -> pd.DataFrame:
         display(ModelTree(frame))
     if args.chart:
         _show_chart(views, frame, args.chart)
-    return frame
+    output = getattr(args, "output", None) or views.client.output
+    if output == "pandas":
+        return frame
+    # Shown from the pandas frame (the tree and the chart need it), handed over as asked.
+    return attach_info(to_output(frame, output), frame.attrs["elfsquad"])
 
 
 def _show_chart(views: CpqViews, frame: pd.DataFrame, measure: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..core.settings import OUTPUTS
 from .arguments import check_out_name, connection_argument, parse_line
 from .output import keep_result
 
@@ -75,6 +76,12 @@ class ViewMagics(Magics):
         help="quotation_lines: a DuckDB condition on its columns, in quotes.",
     )
     @argument("--dealer", metavar="NAME", help="dealer_prices: one dealer's prices.")
+    @argument(
+        "--output",
+        choices=OUTPUTS,
+        metavar="TYPE",
+        help="The result as pandas, polars or arrow (default: %%config ElfsquadMagic.output).",
+    )
     @connection_argument
     @line_magic
     def elfsquad_view(self, line: str = "") -> Any:

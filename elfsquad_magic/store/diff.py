@@ -58,7 +58,7 @@ class MirroredTenant(Protocol):
         """The tenant's mirror."""
         ...
 
-    def sync(self, entity_set: str, *, offline: bool = False) -> pd.DataFrame:
+    def sync(self, entity_set: str, *, offline: bool = False, output: str | None = None) -> Any:
         """The whole set from the mirror, brought up to date unless ``offline``."""
         ...
 
@@ -74,8 +74,8 @@ def diff_tenants(
 ) -> tuple[pd.DataFrame, DiffSummary]:
     """The differences of ``entity_set`` between two tenants, each read from its mirror
     (synced first unless ``offline``); matched on ``on``, else the set's key."""
-    left = first.sync(entity_set, offline=offline)
-    right = second.sync(entity_set, offline=offline)
+    left = first.sync(entity_set, offline=offline, output="pandas")
+    right = second.sync(entity_set, offline=offline, output="pandas")
     name = left.attrs.get("elfsquad", {}).get("sync", {}).get("entity_set") or entity_set
     if not on:
         info = first.mirror.info(first.mirror.find(name) or name)

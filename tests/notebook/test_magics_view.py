@@ -127,3 +127,22 @@ def test_offline_reads_the_mirror_after_logout(shell) -> None:
 def test_what_the_magic_refuses(shell, line, message) -> None:
     with pytest.raises(UsageError, match=message):
         view(shell, line)
+
+
+def test_output_polars_shows_the_tree_and_stores_a_polars_frame(shell, sandbox) -> None:
+    import polars as pl
+
+    model = sorted(sandbox.rows("FeatureModels"), key=lambda m: m["order"])[0]
+    result, captured = view(shell, f"model {model['id']} --output polars -o nodes --explain")
+    assert isinstance(result, pl.DataFrame) and shell.user_ns["nodes"] is result
+    assert "sync" in captured.stdout and captured.outputs  # the steps, and the tree shown
+    frame, _ = view(shell, f"model {model['id']} --offline")
+    assert isinstance(frame, pd.DataFrame)
+    assert result["nodeId"].to_list() == frame["nodeId"].tolist()
+    shell.run_line_magic("config", 'ElfsquadMagic.output = "arrow"')
+    try:
+        import pyarrow as pa
+
+        assert isinstance(view(shell, "quotations")[0], pa.Table)
+    finally:
+        shell.run_line_magic("config", 'ElfsquadMagic.output = "pandas"')

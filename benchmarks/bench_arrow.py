@@ -1,0 +1,243 @@
+"""Benchmark: each output type (pandas, polars, Arrow) of a fetch and of the mirror, against the
+local read floor of the same file in the same run.
+
+    .venv/bin/python benchmarks/bench_arrow.py --scale 200 --latency-ms 20 --runs 3
+
+Starts ``python -m elfsquad_magic.sandbox`` in its own process (scale 200: about 1.08 million
+quotation lines; its start time and peak resident size are reported), makes one mirror of
+``QuotationLines`` with a first sync, then runs every contender in a fresh Python process,
+taking turns run after run, and reports medians:
+
+- ``get:<output>``: ``ElfsquadClient.get`` of the whole set with ``output=<output>``;
+- ``first-sync:<output>``: ``ElfsquadClient.sync`` into an empty mirror folder (written as the
+  pages come), to compare with ``get``;
+- ``resync:<output>``: ``ElfsquadClient.sync`` of the prepared mirror, nothing changed on the
+  service (two requests, then the file is read);
+- ``floor:<output>``: ``pyarrow.parquet.read_table`` of the same mirror file plus the conversion
+  to that output (``to_pandas()``, nothing, ``polars.from_arrow``); ``polars-read-parquet``:
+  ``polars.read_parquet`` of the file.
+
+Memory is the peak resident size of the contender's process during the step minus its size just
+before, next to the result's own size (pandas ``memory_usage(deep=True)``, ``Table.nbytes``,
+polars ``estimated_size()``). The table goes to stdout and to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fetch import _peak_rss, _rss_now, _versions, run_child, start_sandbox  # noqa: E402
+
+ENTITY_SET = "QuotationLines"
+RESULTS = Path(__file__).resolve().parent / "results"
+OUTPUTS = ("pandas", "polars", "arrow")
+CONTENDERS = (
+    *(f"get:{o}" for o in OUTPUTS),
+    "first-sync:pandas",
+    "first-sync:arrow",
+    *(f"resync:{o}" for o in OUTPUTS),
+    *(f"floor:{o}" for o in OUTPUTS),
+    "polars-read-parquet",
+)
+# What each contender is compared with: its read floor, or a plain get of the same output.
+BASELINES = {
+    "resync:pandas": ("floor:pandas",),
+    "resync:polars": ("floor:polars", "polars-read-parquet"),
+    "resync:arrow": ("floor:arrow",),
+    "first-sync:pandas": ("get:pandas",),
+    "first-sync:arrow": ("get:arrow",),
+    "get:polars": ("get:pandas",),
+    "get:arrow": ("get:pandas",),
+}
+
+
+def result_size(value: Any) -> tuple[int, int]:
+    """Rows and bytes of a pandas frame, a polars frame or an Arrow table."""
+    if hasattr(value, "memory_usage"):
+        return len(value), int(value.memory_usage(deep=True).sum())
+    if hasattr(value, "estimated_size"):
+        return value.height, int(value.estimated_size())
+    return value.num_rows, int(value.nbytes)
+
+
+def _client(url: str, secret: str, mirror: str) -> Any:
+    from elfsquad_magic import ElfsquadClient
+
+    client = ElfsquadClient(
+        "demo-client", secret, login_url=url, api_url=url, progress=False, mirror_dir=mirror
+    )
+    client.get("/data/1/Vats")  # the token and $metadata, outside the measure
+    return client
+
+
+def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
+    """One measured step the way ``name`` does it; wall time, rows, memory."""
+    kind, _, output = name.partition(":")
+    if kind in ("get", "first-sync", "resync"):
+        if kind == "first-sync":
+            mirror = tempfile.mkdtemp(prefix="bench-arrow-")
+        client = _client(url, secret, mirror)
+
+        def step() -> Any:
+            if kind == "get":
+                return client.get(f"/data/1/{ENTITY_SET}", output=output)
+            return client.sync(ENTITY_SET, output=output)
+
+    else:
+        import pyarrow.parquet as pq
+
+        from elfsquad_magic.store.mirror import Mirror
+
+        path = Mirror(mirror, url, "demo-client").path(ENTITY_SET)
+
+        def step() -> Any:
+            if kind == "polars-read-parquet":
+                import polars
+
+                return polars.read_parquet(path)
+            table = pq.read_table(path)
+            if output == "pandas":
+                return table.to_pandas()
+            if output == "polars":
+                import polars
+
+                return polars.from_arrow(table)
+            return table
+
+    before = _rss_now()
+    started = time.perf_counter()
+    value = step()
+    seconds = time.perf_counter() - started
+    peak = _peak_rss()
+    rows, size = result_size(value)
+    calls = client.api_calls if kind in ("get", "first-sync", "resync") else 0
+    if kind == "first-sync":
+        shutil.rmtree(mirror, ignore_errors=True)
+    return {
+        "contender": name,
+        "seconds": seconds,
+        "rows": rows,
+        "bytes": size,
+        "peak_rss_delta": max(0, peak - before),
+        "calls": calls,
+    }
+
+
+def _sandbox_memory(pid: int) -> int:
+    """The sandbox process's peak resident size (VmHWM), bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def table(results: dict[str, list[dict]], runs: int, header: str) -> str:
+    """Medians per contender, each set against its floor and against ``get``."""
+    median = {n: statistics.median(r["seconds"] for r in rs) for n, rs in results.items()}
+    lines = [
+        header,
+        "",
+        "| contender | wall s (median) | rows/s | time vs baseline | peak RSS delta MB "
+        "| result MB | peak / result |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, rs in results.items():
+        against = [f for f in BASELINES.get(name, ()) if f in median]
+        ratio = ", ".join(f"{median[name] / median[f]:.2f}x {f}" for f in against) or "-"
+        peak = statistics.median(r["peak_rss_delta"] for r in rs)
+        size = rs[0]["bytes"]
+        lines.append(
+            f"| {name} | {median[name]:.2f} | {rs[0]['rows'] / median[name]:,.0f} | {ratio} "
+            f"| {peak / 1e6:,.0f} | {size / 1e6:,.0f} | {peak / size:.2f}x |"
+        )
+    every = "; ".join(
+        f"{n} " + "/".join(f"{r['seconds']:.2f}" for r in rs) for n, rs in results.items()
+    )
+    return "\n".join([*lines, "", f"Every run (s): {every}."])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with --contender, one measurement for the driver)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=200)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--contender", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--mirror", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.contender:
+        secret = sys.stdin.read().strip()
+        print(json.dumps(run_contender(args.contender, args.url, secret, args.mirror)))
+        return 0
+
+    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    secret = secrets.token_urlsafe(24)
+    started = time.perf_counter()
+    sandbox, url = start_sandbox(args.scale, args.latency_ms, secret)
+    start_seconds = time.perf_counter() - started
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-arrow-") as mirror:
+            base = ["--url", url, "--mirror", mirror]
+            prepared = run_child(__file__, ["--contender", "first-sync:arrow", *base], secret)
+            # That first sync went to a folder of its own: sync this one once, untimed.
+            run_child(__file__, ["--contender", "resync:arrow", *base], secret)
+            print(f"prepared: {prepared['rows']:,} rows", file=sys.stderr)
+            for run in range(args.runs):
+                order = names[run % len(names) :] + names[: run % len(names)]
+                for name in order:
+                    result = run_child(__file__, ["--contender", name, *base], secret)
+                    results[name].append(result)
+                    print(
+                        f"run {run + 1} {name}: {result['seconds']:.2f} s, "
+                        f"{result['rows']:,} rows, {result['calls']} calls, "
+                        f"peak +{result['peak_rss_delta'] / 1e6:.0f} MB",
+                        file=sys.stderr,
+                    )
+        sandbox_peak = _sandbox_memory(sandbox.pid)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    counts = {r["rows"] for rs in results.values() for r in rs}
+    if len(counts) != 1:
+        raise SystemExit(f"contenders disagree on the row count: {sorted(counts)}")
+    header = (
+        f"{ENTITY_SET}, scale {args.scale} ({counts.pop():,} rows), sandbox latency "
+        f"{args.latency_ms:g} ms, started in {start_seconds:.1f} s, its peak resident size "
+        f"{sandbox_peak / 1e9:.2f} GB; median of {args.runs} runs, contenders alternating. "
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {_versions()}, "
+        f"polars {_polars_version()}."
+    )
+    command = "benchmarks/bench_arrow.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    body = table(results, args.runs, header)
+    report = f"Command: `.venv/bin/python {command.strip()}`\n\n{body}"
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"arrow-{time.strftime('%Y%m%d-%H%M%S')}.md").write_text(report + "\n")
+    return 0
+
+
+def _polars_version() -> str:
+    try:
+        import polars
+    except ImportError:
+        return "not installed"
+    return polars.__version__
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
