@@ -8,7 +8,10 @@ run after run. A contender fetches the whole set twice in one session and the se
 measured (the pace a session has found is what a notebook's later cells get); the first
 fetch, at a pace found from a cold start, is reported next to it:
 
-- ``default``: ``ElfsquadClient.get`` with the concurrency found by itself;
+- ``default``: ``ElfsquadClient.get`` with the concurrency found by itself, in a new kernel
+  that starts from what earlier sessions kept of this service's pace (each profile begins with
+  one untimed learning session; the pace files live in a folder of the benchmark's own);
+- ``default-cold``: the same with nothing kept (an empty pace folder): a first session ever;
 - ``c1``, ``c4``, ``c8``, ``c16``: fixed concurrency;
 - ``plain``: requests + ``@odata.nextLink`` + ``pd.json_normalize``, waiting out a 429's
   ``Retry-After`` as a careful user's loop would.
@@ -22,14 +25,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from bench_fetch import _free_port, run_child  # the same directory: run as a script
+
+from elfsquad_magic.fetch.pace_memory import ENV_PACE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,7 +49,7 @@ PROFILES = {
     "100 ms, capacity 6": {"latency_ms": 100, "max_concurrent": 6},
     "30 ms, 20 calls/s": {"latency_ms": 30, "rate_limit": 20},
 }
-CONTENDERS = ("default", "c1", "c4", "c8", "c16", "plain")
+CONTENDERS = ("default", "default-cold", "c1", "c4", "c8", "c16", "plain")
 
 
 # -- one contender, in its own process ------------------------------------------------------
@@ -94,7 +101,9 @@ def run_contender(name: str, url: str, secret: str) -> dict:
         }
     from elfsquad_magic import ElfsquadClient
 
-    concurrency = None if name == "default" else int(name[1:])
+    if name == "default-cold":
+        os.environ[ENV_PACE_DIR] = tempfile.mkdtemp(prefix="bench-pace-cold-")
+    concurrency = None if name.startswith("default") else int(name[1:])
     client = ElfsquadClient(
         "demo-client",
         secret,
@@ -193,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         profile = PROFILES[name]
         secret = secrets.token_urlsafe(16)
         process, url = start_sandbox(profile, secret)
+        # The kept pace of this profile's sessions only, learned once before the runs.
+        os.environ[ENV_PACE_DIR] = tempfile.mkdtemp(prefix="bench-pace-")
         try:
+            measure("default", url, secret)
             results: dict[str, list[dict]] = {c: [] for c in CONTENDERS}
             for run in range(args.runs):
                 turn = run % len(CONTENDERS)  # each run starts with another contender

@@ -12,8 +12,10 @@ and never a token or secret. Nothing here talks to the network; see :mod:`.sync`
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import secrets
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..core.odata import ETAG
@@ -203,6 +206,33 @@ class Mirror:
         except (OSError, pa.ArrowException) as exc:
             raise self._unreadable(entity_set, exc) from None
         return table.replace_schema_metadata(None), info
+
+    def read_rows(self, entity_set: str, key: str, keys: pa.Array) -> pa.Table | None:
+        """The mirrored rows whose ``key`` is one of ``keys``, read without the rest: the key
+        column first, then only the row groups that hold them; ``None`` when not mirrored."""
+        info = self.info(entity_set)
+        if info is None:
+            return None
+        try:
+            with pq.ParquetFile(info.path) as parquet:
+                positions = pc.indices_nonzero(
+                    pc.is_in(parquet.read(columns=[key]).column(key), value_set=keys)
+                ).to_pylist()
+                ends = list(
+                    itertools.accumulate(
+                        parquet.metadata.row_group(i).num_rows
+                        for i in range(parquet.num_row_groups)
+                    )
+                )
+                groups = sorted({bisect.bisect_right(ends, p) for p in positions})
+                empty = parquet.schema_arrow.empty_table()
+                table = parquet.read_row_groups(groups) if groups else empty
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowException) as exc:
+            raise self._unreadable(entity_set, exc) from None
+        table = table.replace_schema_metadata(None)
+        return table.filter(pc.is_in(table.column(key), value_set=keys))
 
     def read_frame(
         self,

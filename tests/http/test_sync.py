@@ -15,6 +15,7 @@ from leakcheck import secrets_of
 
 from elfsquad_magic.errors import MirrorError, UsageError
 from elfsquad_magic.sandbox import Sandbox
+from elfsquad_magic.store.mirror import Mirror
 
 LINES = "QuotationLines"
 
@@ -62,6 +63,42 @@ def test_the_second_sync_reads_nothing_but_the_count(lines_sandbox: Sandbox, tmp
     assert (report.changed, report.new, report.deleted) == (0, 0, 0)
     assert_same(again, first)
     assert_same(again, full_fetch(client, LINES))
+
+
+def test_rows_read_again_by_the_lookback_leave_the_file_unread(
+    fresh_sandbox: Sandbox, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-back always reads the newest rows again; when they are as mirrored, only
+    their own row groups are read to compare, never the whole file (polars reads it for the
+    result by itself), and nothing is written."""
+    sb = fresh_sandbox
+    client = make_client(sb, mirror_dir=tmp_path)
+    client.login()
+    client.sync(LINES)
+    changed = some_line(sb, 7)["id"]
+    client.patch(f"/data/1/{LINES}({changed})", json={"quantity": 31})
+    client.sync(LINES)  # merged: the watermark is now, the patched row within the look-back
+    path = client.mirror.path(LINES)
+    written = path.stat().st_mtime_ns
+    whole_reads: list[str] = []
+    read_table = Mirror.read_table
+    monkeypatch.setattr(
+        Mirror, "read_table", lambda self, name: whole_reads.append(name) or read_table(self, name)
+    )
+    again = client.sync(LINES, output="polars")
+    report = client.last_sync
+    assert (report.changed, report.new, report.deleted) == (0, 0, 0)
+    assert whole_reads == [] and path.stat().st_mtime_ns == written
+    frame = client.sync(LINES)
+    whole_reads.clear()
+    assert_same(frame, full_fetch(client, LINES))
+    assert frame.set_index("id").loc[changed, "quantity"] == 31
+    assert again.height == len(frame)
+    # The same row changed again within the look-back: found, and the file read to merge.
+    client.patch(f"/data/1/{LINES}({changed})", json={"quantity": 32})
+    synced = client.sync(LINES)
+    assert client.last_sync.changed == 1 and whole_reads == [LINES]  # to merge, then kept
+    assert synced.set_index("id").loc[changed, "quantity"] == 32
 
 
 def test_updates_inserts_and_deletions_cost_at_most_40_requests(
