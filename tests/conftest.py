@@ -31,6 +31,7 @@ _ELFSQUAD_ENV = (
     "ELFSQUAD_HOME",
     "ELFSQUAD_DEFAULT_CONNECTION",
     "ELFSQUAD_PACE_DIR",
+    "ELFSQUAD_SANDBOX_CACHE",
 )
 
 
@@ -45,6 +46,8 @@ def _clean_elfsquad_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> No
     monkeypatch.setenv("ELFSQUAD_HOME", str(tmp_path_factory.mktemp("home")))
     # What the pace learns of a host too: a test never writes the user's cache.
     monkeypatch.setenv("ELFSQUAD_PACE_DIR", str(tmp_path_factory.mktemp("pace")))
+    # And the seeded tenants the sandbox keeps.
+    monkeypatch.setenv("ELFSQUAD_SANDBOX_CACHE", str(tmp_path_factory.mktemp("sandbox-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -419,6 +419,15 @@ class Store:
         with other._lock, self._lock:
             other._conn.backup(self._conn)
 
+    def save_to(self, path: str) -> None:
+        """Write this database, as it is now, to the SQLite file ``path`` (online backup)."""
+        target = sqlite3.connect(path)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+        finally:
+            target.close()
+
     def load(self, tenant: dict[str, list[dict]]) -> None:
         """Bulk-load generated rows into empty tables."""
         self.load_stream(tenant.items())

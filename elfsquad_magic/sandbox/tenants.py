@@ -24,6 +24,7 @@ from .metadata import EntitySetSpec, ServiceSpec, load_service
 from .quotationapi import QuotationApi
 from .scim import ScimApi
 from .seed import generate_tenant, stream_tenant
+from .seed_cache import cached_seed, copy_seed, keep_seed
 from .store import Store
 from .tokens import DEFAULT_TENANT
 from .values import utc_now_text
@@ -82,11 +83,18 @@ class Tenant:
             # 200 would take about 4 GB; from a file only SQLite's page cache stays resident.
             handle, self._scratch = tempfile.mkstemp(prefix="elfsquad-sandbox-", suffix=".db")
             os.close(handle)
+            # Seeded once by this code and kept: a copy of the file takes seconds, not minutes.
+            kept = cached_seed(spec.scale, spec.seed)
+            if kept is not None:
+                copy_seed(kept, self._scratch)
             store = Store(service, self._scratch, scratch=True)
+            if store.fresh:
+                seed_store(store, spec.scale, spec.seed)
+                keep_seed(store.save_to, spec.scale, spec.seed)
         else:
             store = Store(service, db)
-        if store.fresh:
-            seed_store(store, spec.scale, spec.seed)
+            if store.fresh:
+                seed_store(store, spec.scale, spec.seed)
         self.store = store
         self.api = DataApi(service, store, page_size)
         self.scim = ScimApi(store, service.sets["Users"], spec.scim_token)
