@@ -232,12 +232,14 @@ def start_sandbox(
         text=True,
     )
     assert process.stdout is not None
+    said: list[str] = []
     for line in process.stdout:
+        said.append(line)
         if "serving at" in line:
             ready = line.strip()
             break
     else:
-        raise SystemExit("the sandbox did not start")
+        raise SystemExit("the sandbox did not start:\n" + "".join(said[-20:]))
     print(ready, file=sys.stderr)
     return process, f"http://127.0.0.1:{port}"
 

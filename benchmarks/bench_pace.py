@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profiles", default=";".join(PROFILES), help="names, ;-separated")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help="comma-separated; plain and at least one fixed concurrency are needed",
+    )
     parser.add_argument("--contender")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
@@ -198,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         " vs rate floor | 429s per fetch | concurrency reached | 1st fetch s | 1st fetch 429s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    chosen = [c.strip() for c in args.contenders.split(",") if c.strip()]
     for name in args.profiles.split(";"):
         profile = PROFILES[name]
         secret = secrets.token_urlsafe(16)
@@ -206,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[ENV_PACE_DIR] = tempfile.mkdtemp(prefix="bench-pace-")
         try:
             measure("default", url, secret)
-            results: dict[str, list[dict]] = {c: [] for c in CONTENDERS}
+            results: dict[str, list[dict]] = {c: [] for c in chosen}
             for run in range(args.runs):
-                turn = run % len(CONTENDERS)  # each run starts with another contender
-                for contender in CONTENDERS[turn:] + CONTENDERS[:turn]:
+                turn = run % len(chosen)  # each run starts with another contender
+                for contender in chosen[turn:] + chosen[:turn]:
                     result = measure(contender, url, secret)
                     results[contender].append(result)
                     print(
@@ -222,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             process.terminate()
             process.wait(timeout=10)
-    text = f"Command: `.venv/bin/python benchmarks/bench_pace.py --runs {args.runs}`\n\n"
+    given = " ".join(argv if argv is not None else sys.argv[1:])
+    text = f"Command: `.venv/bin/python benchmarks/bench_pace.py {given}`\n\n"
     text += "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -104,9 +105,16 @@ def sandbox_from(args: argparse.Namespace) -> Sandbox:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, print its address and demo credentials, serve until interrupted."""
     args = build_parser().parse_args(argv)
+    # A terminated sandbox (a benchmark's, a service manager's) cleans up as on Ctrl-C: a
+    # large tenant's temporary file is removed, not left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     try:
         sandbox = sandbox_from(args)
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"Cannot start the sandbox on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130  # stopped while seeding: the tenant's file went with it
     elapsed = time.perf_counter() - started
     # A local demo server: printing its own demo credentials is the point.
     print(f"Elfsquad sandbox serving at {sandbox.url} (ready in {elapsed:.1f}s)")

@@ -88,9 +88,14 @@ class Tenant:
             if kept is not None:
                 copy_seed(kept, self._scratch)
             store = Store(service, self._scratch, scratch=True)
-            if store.fresh:
-                seed_store(store, spec.scale, spec.seed)
-                keep_seed(store.save_to, spec.scale, spec.seed)
+            try:
+                if store.fresh:
+                    seed_store(store, spec.scale, spec.seed)
+                    keep_seed(store.save_to, spec.scale, spec.seed)
+            except BaseException:  # stopped while seeding: the file goes too
+                store.close()
+                self._remove_scratch()
+                raise
         else:
             store = Store(service, db)
             if store.fresh:
@@ -130,6 +135,9 @@ class Tenant:
     def close(self) -> None:
         """Close the store (and remove its temporary file)."""
         self.store.close()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
         if self._scratch is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._scratch)
