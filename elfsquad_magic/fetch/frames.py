@@ -327,13 +327,24 @@ def arrow_table_frame(
         if name in decoded:
             data[name] = pd.Series(decoded[name], dtype=object)
             continue
-        array = table.column(name).combine_chunks()
         edm_type = edm_types.get(name)
+        array = table.column(name)
+        if not _plain_text(array.type, edm_type):
+            array = array.combine_chunks()
+        # Text stays in its chunks (one per row group of a mirror file): pandas takes them
+        # as they are, where combining would copy every string once more.
         if edm_type is None:
             data[name] = _convert(pd.Series(array.to_pandas()), None, dtype_backend)
         else:
             data[name] = _arrow_column(array, edm_type, dtype_backend)
     return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+
+
+def _plain_text(kind: Any, edm_type: str | None) -> bool:
+    import pyarrow as pa
+
+    is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return is_text and edm_type is not None and edm_type not in (*EDM_DATETIMES, "Edm.Date")
 
 
 def _check_backend(dtype_backend: str | None) -> None:

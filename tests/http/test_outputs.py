@@ -95,6 +95,10 @@ def test_etags_are_dropped_alike_and_still_remembered(sandbox: Sandbox) -> None:
     assert "@odata.etag" not in table.column_names
     key = table.column("id")[0].as_py()
     assert client.etags.get("Vats", key)  # a write to it would send If-Match
+    polars_client = make_client(sandbox)
+    frame = polars_client.get("/data/1/Vats", output="polars")
+    assert "@odata.etag" not in frame.columns
+    assert polars_client.etags.get("Vats", key) == client.etags.get("Vats", key)
 
 
 def test_the_metadata_of_each_output(sandbox: Sandbox) -> None:
@@ -181,3 +185,4 @@ def test_sql_in_every_output(sandbox: Sandbox, tmp_path) -> None:
         output="polars",
     )
     assert joined["label"].to_list() == ["high"]
+
