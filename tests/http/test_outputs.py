@@ -185,4 +185,3 @@ def test_sql_in_every_output(sandbox: Sandbox, tmp_path) -> None:
         output="polars",
     )
     assert joined["label"].to_list() == ["high"]
-
