@@ -10,6 +10,7 @@ import pytest
 from clients import make_client
 from cpq_expected import nth_model
 
+from elfsquad_magic.cpq.catalog import VIEWS
 from elfsquad_magic.fetch.tables import info_of
 
 
@@ -52,18 +53,7 @@ def _plain(value):
     return value
 
 
-@pytest.mark.parametrize(
-    "view",
-    [
-        "model",
-        "features",
-        "quotations",
-        "quotation_lines",
-        "custom_fields",
-        "bom",
-        "dealer_prices",
-    ],
-)
+@pytest.mark.parametrize("view", [view.name for view in VIEWS])
 def test_every_view_gives_the_same_rows_in_every_output(cpq_client, raw, view) -> None:
     args, options = _calls(raw)[view]
     method = getattr(cpq_client.cpq, view)
