@@ -29,6 +29,8 @@ from .retry import retry_after, retry_wait
 __all__ = ["RequestCancelled", "Transport", "redact_headers"]
 
 logger = logging.getLogger("elfsquad_magic")
+# Renewals of the token within one request (see _renewed_after_401).
+_MAX_RENEWALS = 3
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -63,7 +65,8 @@ class Transport:
     GET is retried on connection errors, 429, 502, 503 and 504 with backoff, honouring
     ``Retry-After``, for at most ``retry_seconds`` in all. Writes are retried only when the
     request cannot have reached the service (connection refused) or the service said so (429).
-    A 401 renews the token once and repeats the call.
+    A 401 renews the token once and repeats the call; again (up to three times) only when
+    the renewed token lapsed later, while other faults were waited out.
     """
 
     def __init__(
@@ -148,22 +151,25 @@ class Transport:
         while True:
             tries.attempt += 1
             _check(cancel)
-            # Held masked, so no frame of this loop shows the token, even with its locals.
+            self.limiter.acquire()
+            _check(cancel)  # the limiter may have kept this caller waiting
+            # Taken after that wait (a 429 pauses every caller), so a short-lived token does
+            # not lapse between being chosen and being sent. Held masked, so no frame of this
+            # loop shows the token, even with its locals.
             token = self._token(url) if authenticate else None
             if token is not None:
                 send_headers["Authorization"] = f"Bearer {token.reveal()}"
-            self.limiter.acquire()
-            _check(cancel)  # the limiter may have kept this caller waiting
             attempt_started = time.monotonic()
             response, broken = self._attempt(method, url, body, send_headers)
             self._observe(response, broken, time.monotonic() - attempt_started)
             if broken is not None:
+                tries.last_status = None
                 self._wait_after_break(tries, shown, url, broken)
                 continue
             assert response is not None
-            if self._renewed_after_401(response, token, tries) or self._waited_after_status(
-                tries, url, response
-            ):
+            renewed = self._renewed_after_401(response, token, tries)
+            tries.last_status = response.status_code
+            if renewed or self._waited_after_status(tries, url, response):
                 continue
             if response.status_code >= 400:
                 raise http_error(method, shown, response, self._scrub)
@@ -210,12 +216,16 @@ class Transport:
     def _renewed_after_401(
         self, response: requests.Response, token: Masked | None, tries: _Tries
     ) -> bool:
-        """Whether a lapsed or revoked token was renewed for one more try (once a request)."""
+        """Whether a lapsed or revoked token was renewed for one more try: once, and again
+        only when the renewed token lapsed later, while other faults were waited out (a 401
+        straight after a renewal means the token is not the problem)."""
         renewable = token is not None and token is not self.scim_token
-        if response.status_code != 401 or not renewable or tries.renewed or self.tokens is None:
+        if response.status_code != 401 or not renewable or self.tokens is None:
+            return False
+        if tries.renewals and (tries.last_status == 401 or tries.renewals >= _MAX_RENEWALS):
             return False
         assert token is not None
-        tries.renewed = True
+        tries.renewals += 1
         self.tokens.invalidate(token.reveal())
         response.close()
         return True
@@ -365,7 +375,8 @@ class _Tries:
     idempotent: bool
     cancel: threading.Event | None
     attempt: int = 0
-    renewed: bool = False
+    renewals: int = 0
+    last_status: int | None = None  # of the previous answer (None: the connection broke)
 
     def time_left(self) -> float:
         """Seconds left of the retry budget."""

@@ -197,6 +197,24 @@ def test_persistent_401_renews_once_then_says_log_in_again(server: ScriptedServe
     assert len(server.tokens) == 2 and server.hits("/data/1/features") == 2
 
 
+def test_a_renewed_token_that_lapses_while_faults_are_waited_out_is_renewed_again(
+    server: ScriptedServer,
+) -> None:
+    """401, then 503 (waited out), then 401 again for the renewed token: a second renewal,
+    and the rows; a 401 straight after a renewal still ends it (the test above)."""
+    answers = iter(
+        [
+            odata_error(401, "Token expired"),
+            odata_error(503, "Busy", {"Retry-After": "0"}),
+            odata_error(401, "Token expired"),
+        ]
+    )
+    server.routes["/data/1/features"] = lambda srv, h: next(answers, None) or page([{"id": 1}])
+    frame = client_for(server).get("/data/1/features")
+    assert frame["id"].tolist() == [1]
+    assert len(server.tokens) == 3 and server.hits("/data/1/features") == 4
+
+
 def test_html_answer_is_an_error_unless_raw(server: ScriptedServer) -> None:
     html = b"<html><body>Sign in</body></html>"
     server.routes["/data/1/features"] = lambda srv, h: (200, {"Content-Type": "text/html"}, html)
