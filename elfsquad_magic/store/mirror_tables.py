@@ -12,12 +12,21 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import MirrorError, UsageError
 from ..fetch.tables import arrow_type, objects_array, to_output
 from .mirror import Mirror, MirrorInfo, table_frame
 
-__all__ = ["chosen_columns", "decoded_table", "read_result", "result_of"]
+__all__ = [
+    "chosen_columns",
+    "count_changes",
+    "decoded_table",
+    "in_key_order",
+    "merge_changed",
+    "read_result",
+    "result_of",
+]
 
 
 def chosen_columns(available: list[str], columns: list[str] | None, name: str) -> list[str]:
@@ -104,3 +113,34 @@ def read_result(
         )
     table, current = found
     return result_of(table, current, output, dtype_backend, columns)
+
+
+def count_changes(old: pa.Table, changed: pa.Table, key: str) -> tuple[int, int]:
+    """How many read rows differ from the mirror's copy, and how many are new."""
+    if changed.num_rows == 0:
+        return 0, 0
+    known = pc.is_in(changed.column(key), old.column(key))
+    new = changed.num_rows - pc.sum(known).as_py() if changed.num_rows else 0
+    again = in_key_order(changed.filter(known), key)
+    before = in_key_order(old.filter(pc.is_in(old.column(key), again.column(key))), key)
+    differ = sum(
+        1
+        for a, b in zip(again.to_pylist(), before.to_pylist(), strict=True)
+        if a != b  # None for nulls on both sides: NaN became null on the way in
+    )
+    return differ, int(new)
+
+
+def merge_changed(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
+    """``old`` with the rows of ``changed`` put in (by key), columns as ``old`` has them."""
+    if changed.num_rows == 0:
+        return old
+    kept = old.filter(pc.invert(pc.is_in(old.column(key), changed.column(key))))
+    changed = changed.select(kept.column_names)
+    merged = pa.concat_tables([kept, changed], promote_options="permissive")
+    return merged.combine_chunks()
+
+
+def in_key_order(table: pa.Table, key: str) -> pa.Table:
+    """``table`` sorted by its key."""
+    return table.sort_by([(key, "ascending")]) if table.num_rows > 1 else table

@@ -46,7 +46,14 @@ from ..fetch.options import FetchOptions
 from ..fetch.tables import to_output
 from .deletion_search import DeletionSearch, range_filter
 from .mirror import Mirror, MirrorInfo, stamp_text, stored_form
-from .mirror_tables import chosen_columns, read_result, result_of
+from .mirror_tables import (
+    chosen_columns,
+    count_changes,
+    in_key_order,
+    merge_changed,
+    read_result,
+    result_of,
+)
 from .write_plan import keys_filter
 
 __all__ = [
@@ -225,6 +232,18 @@ class _Synced:
     stored: pa.Table | None = None
     typed: pa.Table | None = None
 
+    def file_as_read(self, previous: MirrorInfo | None) -> bool:
+        """Whether the sync left ``previous``'s file as it was and holds no rows of its own
+        (its result is that file, read)."""
+        return (
+            previous is not None
+            and self.stored is None
+            and self.typed is None
+            and self.info.path == previous.path
+            and self.info.rows == previous.rows
+            and self.info.watermark == previous.watermark
+        )
+
     def result(
         self, mirror: Mirror, output: str, dtype_backend: str | None, columns: list[str] | None
     ) -> Any:
@@ -236,7 +255,19 @@ class _Synced:
             return to_output(table, output, self.info.edm_types, dtype_backend)
         if self.stored is not None:
             return result_of(self.stored, self.info, output, dtype_backend, picked)
-        return read_result(mirror, self.info, output, dtype_backend, picked)
+        return _read_file(mirror, self.info, output, dtype_backend, columns)
+
+
+def _read_file(
+    mirror: Mirror,
+    info: MirrorInfo,
+    output: str,
+    dtype_backend: str | None,
+    columns: list[str] | None,
+) -> Any:
+    """The set's file as it is (``columns`` of it, any casing) as ``output``."""
+    chosen = chosen_columns(list(info.columns), columns, info.entity_set)
+    return read_result(mirror, info, output, dtype_backend, chosen if columns else None)
 
 
 def sync_set(
@@ -260,8 +291,13 @@ def sync_set(
     and ``started`` count in what the caller already spent (the schema)."""
     started = time.monotonic() if started is None else started
     calls_before = reader.calls if calls_before is None else calls_before
-    with mirror.lock(entity_set.name):
+    with mirror.lock(entity_set.name), ThreadPoolExecutor(1) as ahead:
         previous = None if full else mirror.info(entity_set.name)
+        early = None
+        if output == "polars" and previous is not None and previous.incremental:
+            # Most resyncs find nothing new: polars reads the file while the service is asked,
+            # and the frame is used when the file is still the one it read (the lock holds).
+            early = ahead.submit(_read_file, mirror, previous, output, dtype_backend, columns)
         run = _SetSync(reader, mirror, entity_set, lookback, workers)
         try:
             synced = run.sync(previous, full)
@@ -273,7 +309,9 @@ def sync_set(
                 "The mirror is as it was before this sync; run it again.",
             ) from None
         value = None
-        if output is not None:
+        if output is not None and early is not None and synced.file_as_read(previous):
+            value = early.result()
+        elif output is not None:
             value = synced.result(mirror, output, dtype_backend, columns)
     written = synced.info
     report = replace(
@@ -420,15 +458,15 @@ class _SetSync:
         if found is None:
             raise MirrorError(f"The mirror of {self.name} was dropped during the sync.")
         old = found[0]
-        changed_count, new_count = _changes(old, changed, key)
-        merged = _merge(old, changed, key)
+        changed_count, new_count = count_changes(old, changed, key)
+        merged = merge_changed(old, changed, key)
         deleted = 0
         if total != merged.num_rows:
             merged, deleted, missing = self._reconcile(merged, total, key, info)
             new_count += missing
         if changed_count == 0 and new_count == 0 and deleted == 0:
             return self._nothing_new(info, old)  # rows read again, the same as before
-        merged = _in_key_order(merged, key)
+        merged = in_key_order(merged, key)
         new_info = self._info(
             merged,
             json_columns,
@@ -452,7 +490,7 @@ class _SetSync:
         the newest rows again: they are compared with their own copies, read from the file
         alone, so an unchanged set is never read whole here."""
         mirrored = self.mirror.read_rows(self.name, key, changed.column(key))
-        return mirrored is not None and _changes(mirrored, changed, key) == (0, 0)
+        return mirrored is not None and count_changes(mirrored, changed, key) == (0, 0)
 
     def _nothing_new(self, info: MirrorInfo, old: pa.Table | None = None) -> _Synced:
         """The file stays as it is; only the time of the check is noted."""
@@ -482,7 +520,7 @@ class _SetSync:
             merged = merged.filter(pc.invert(pc.is_in(merged.column(key), pa.array(list(gone)))))
         if missing:
             rows = self._rows_by_key(sorted(missing), key, list(merged.column_names))
-            merged = _merge(merged, rows, key)
+            merged = merge_changed(merged, rows, key)
         return merged, len(gone), len(missing)
 
     def _keys_in(self, low: int | None, high: int | None, key: str) -> Iterable[Any]:
@@ -533,36 +571,6 @@ class _SetSync:
             full_requests=full_requests,
             rows=table.num_rows,
         )
-
-
-def _changes(old: pa.Table, changed: pa.Table, key: str) -> tuple[int, int]:
-    """How many read rows differ from the mirror's copy, and how many are new."""
-    if changed.num_rows == 0:
-        return 0, 0
-    known = pc.is_in(changed.column(key), old.column(key))
-    new = changed.num_rows - pc.sum(known).as_py() if changed.num_rows else 0
-    again = _in_key_order(changed.filter(known), key)
-    before = _in_key_order(old.filter(pc.is_in(old.column(key), again.column(key))), key)
-    differ = sum(
-        1
-        for a, b in zip(again.to_pylist(), before.to_pylist(), strict=True)
-        if a != b  # None for nulls on both sides: NaN became null on the way in
-    )
-    return differ, int(new)
-
-
-def _merge(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
-    """``old`` with the rows of ``changed`` put in (by key), columns as ``old`` has them."""
-    if changed.num_rows == 0:
-        return old
-    kept = old.filter(pc.invert(pc.is_in(old.column(key), changed.column(key))))
-    changed = changed.select(kept.column_names)
-    merged = pa.concat_tables([kept, changed], promote_options="permissive")
-    return merged.combine_chunks()
-
-
-def _in_key_order(table: pa.Table, key: str) -> pa.Table:
-    return table.sort_by([(key, "ascending")]) if table.num_rows > 1 else table
 
 
 def _watermark(table: pa.Table) -> str | None:
