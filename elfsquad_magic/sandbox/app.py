@@ -91,19 +91,29 @@ class Sandbox:
         """Seed the store (unless ``db`` already holds data) and start serving."""
         if self._server is not None:
             return self
-        # The default tenant keeps its data in ``db``; the others in memory.
-        for spec in self._specs:
-            db = self.db if spec.name == DEFAULT_TENANT else None
-            self._tenants[spec.name] = Tenant(spec, self._page_size, db)
-        self._app = SandboxApp(self._tenants, self._tokens, self._faults, self._settings)
-        self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"elfsquad-sandbox-{self._server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
+        try:
+            # The default tenant keeps its data in ``db``; the others in memory.
+            for spec in self._specs:
+                db = self.db if spec.name == DEFAULT_TENANT else None
+                self._tenants[spec.name] = Tenant(spec, self._page_size, db)
+            self._app = SandboxApp(self._tenants, self._tokens, self._faults, self._settings)
+            self._server = SandboxHTTPServer((self.host, self.port), self._app, self.verbose)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"elfsquad-sandbox-{self._server.server_address[1]}",
+                daemon=True,
+            )
+            self._thread.start()
+        except BaseException:
+            # A port in use, or stopped while seeding: the tenants made so far are closed
+            # (a large one's file removed). A server that never served needs no shutdown.
+            if self._server is not None and not (self._thread and self._thread.is_alive()):
+                self._server.server_close()
+                self._server = None
+                self._thread = None
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -81,21 +81,7 @@ class Tenant:
         if db is None and spec.scale > MEMORY_MAX_SCALE:
             # A large tenant lives in a file of its own (removed at close): in memory, scale
             # 200 would take about 4 GB; from a file only SQLite's page cache stays resident.
-            handle, self._scratch = tempfile.mkstemp(prefix="elfsquad-sandbox-", suffix=".db")
-            os.close(handle)
-            # Seeded once by this code and kept: a copy of the file takes seconds, not minutes.
-            kept = cached_seed(spec.scale, spec.seed)
-            if kept is not None:
-                copy_seed(kept, self._scratch)
-            store = Store(service, self._scratch, scratch=True)
-            try:
-                if store.fresh:
-                    seed_store(store, spec.scale, spec.seed)
-                    keep_seed(store.save_to, spec.scale, spec.seed)
-            except BaseException:  # stopped while seeding: the file goes too
-                store.close()
-                self._remove_scratch()
-                raise
+            store = self._scratch_store(service)
         else:
             store = Store(service, db)
             if store.fresh:
@@ -107,6 +93,29 @@ class Tenant:
         self.quotation = QuotationApi(ledger)
         self.configurator = ConfiguratorApi(ledger)
         self.files: list[dict] = []  # uploaded with the Quotation API's addfile
+
+    def _scratch_store(self, service: ServiceSpec) -> Store:
+        """The tenant's store in a temporary file, copied from the kept seed or seeded (and
+        kept); interrupted at any point, the file goes too."""
+        spec = self.spec
+        store: Store | None = None
+        handle, self._scratch = tempfile.mkstemp(prefix="elfsquad-sandbox-", suffix=".db")
+        try:
+            os.close(handle)
+            # Seeded once by this code and kept: a copy of the file takes seconds, not minutes.
+            kept = cached_seed(spec.scale, spec.seed)
+            if kept is not None:
+                copy_seed(kept, self._scratch)
+            store = Store(service, self._scratch, scratch=True)
+            if store.fresh:
+                seed_store(store, spec.scale, spec.seed)
+                keep_seed(store.save_to, spec.scale, spec.seed)
+        except BaseException:
+            if store is not None:
+                store.close()
+            self._remove_scratch()
+            raise
+        return store
 
     def __repr__(self) -> str:
         # Never the secret or the SCIM token: reprs end up in notebooks and logs.

@@ -3,9 +3,17 @@ way; off when asked, harmless when the cache cannot be written; no secret in the
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
 import pytest
 
-from elfsquad_magic.sandbox import seed_cache, tenants
+from elfsquad_magic.sandbox import Sandbox, seed_cache, tenants
 from elfsquad_magic.sandbox.tenants import Tenant, TenantSpec
 
 SETS = ("QuotationLines", "Quotations", "FeatureModelNodes", "Features")
@@ -80,3 +88,62 @@ def test_a_copy_that_fails_leaves_an_empty_file_to_seed(tmp_path) -> None:
     target.write_bytes(b"half a copy")
     assert not seed_cache.copy_seed(tmp_path / "gone.db", str(target))
     assert target.read_bytes() == b""  # the store then finds no tables and seeds
+
+
+def test_stopped_while_seeding_leaves_no_file(large, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tenants, "seed_store", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        start()
+    assert not list(tmp_path.glob("elfsquad-sandbox-*")) and not (tmp_path / "kept").exists()
+
+
+@pytest.mark.parametrize("moment", ["while seeding", "while serving"])
+def test_a_terminated_sandbox_removes_its_file(tmp_path, moment: str) -> None:
+    """SIGTERM (a benchmark's or a service manager's stop) cleans up as Ctrl-C does."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = (
+        "import elfsquad_magic.sandbox.tenants as t; t.MEMORY_MAX_SCALE = 0\n"
+        "from elfsquad_magic.sandbox.__main__ import main\n"
+        f"raise SystemExit(main(['--scale', '2', '--port', '{port}']))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(scratch), seed_cache.ENV_SEED_CACHE: "off"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        if moment == "while seeding":
+            deadline = time.monotonic() + 30
+            while not list(scratch.glob("elfsquad-sandbox-*")) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        else:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if "serving at" in line:
+                    break
+        assert list(scratch.glob("elfsquad-sandbox-*"))  # the tenant's file, there
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, 130)
+    finally:
+        process.kill()
+    assert not list(scratch.glob("elfsquad-sandbox-*"))
+
+
+def test_a_sandbox_that_cannot_take_its_port_leaves_no_file(large, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, "off")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            Sandbox(scale=1, port=taken.getsockname()[1]).start()
+    assert not list(tmp_path.glob("elfsquad-sandbox-*"))
