@@ -15,7 +15,9 @@ import contextlib
 import hashlib
 import os
 import shutil
+import sqlite3
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,12 +72,12 @@ def cached_seed(scale: int, seed: int) -> Path | None:
     return path if path.is_file() else None
 
 
-def keep_seed(save: object, scale: int, seed: int) -> Path | None:
+def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None:
     """Keep a freshly seeded database: ``save(path)`` writes it to ``path``. Written beside
     and renamed, so a reader never sees half a file; a full disk or a read-only cache only
     means the next start seeds again (``None``)."""
     folder = seed_cache_dir()
-    if folder is None or not callable(save):
+    if folder is None:
         return None
     final = folder / _file_name(scale, seed)
     partial: str | None = None
@@ -86,7 +88,7 @@ def keep_seed(save: object, scale: int, seed: int) -> Path | None:
         save(partial)
         os.replace(partial, final)
         partial = None
-    except OSError:
+    except (OSError, sqlite3.Error):  # a full disk reaches SQLite's backup as its own error
         return None
     finally:
         if partial is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -147,3 +148,13 @@ def test_a_sandbox_that_cannot_take_its_port_leaves_no_file(large, monkeypatch, 
         with pytest.raises(OSError):
             Sandbox(scale=1, port=taken.getsockname()[1]).start()
     assert not list(tmp_path.glob("elfsquad-sandbox-*"))
+
+
+def test_a_full_disk_while_keeping_only_means_seeding_again(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path))
+
+    def full(path: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    assert seed_cache.keep_seed(full, 1, 5) is None
+    assert list(tmp_path.iterdir()) == []  # no half file left
