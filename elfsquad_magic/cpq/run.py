@@ -26,6 +26,7 @@ __all__ = [
     "TEXT_DTYPE",
     "CpqClient",
     "ViewRun",
+    "as_output",
     "close_names",
     "explain_text",
     "sql_text",
@@ -165,12 +166,16 @@ class ViewRun:
         """``frame`` as the run's output type, with the run's record in
         ``frame.attrs["elfsquad"]["view"]`` (an Arrow table's schema metadata; for a polars
         frame the client's ``last_info``)."""
-        info = {"view": view_info(self)}
-        frame.attrs["elfsquad"] = info
-        self.client.last_info = info
-        if self.output == "pandas":
-            return frame
-        return attach_info(to_output(frame, self.output), info)
+        frame.attrs["elfsquad"] = {"view": view_info(self)}
+        self.client.last_info = frame.attrs["elfsquad"]
+        return as_output(frame, self.output)
+
+
+def as_output(frame: pd.DataFrame, output: str) -> Any:
+    """A view's pandas frame as ``output``, its record kept (in an Arrow table's metadata)."""
+    if output == "pandas":
+        return frame
+    return attach_info(to_output(frame, output), frame.attrs.get("elfsquad", {}))
 
 
 def typed_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -156,7 +156,6 @@ class CpqViews:
 
     def _record(self, frame: Any) -> dict[str, Any]:
         # A polars frame keeps no metadata: the client's last_info holds the last view's.
-        info = info_of(frame) if isinstance(frame, pd.DataFrame | pa.Table) else None
-        if info is None and not isinstance(frame, pd.DataFrame | pa.Table):
-            info = self.client.last_info
+        kept = isinstance(frame, pd.DataFrame | pa.Table)
+        info = info_of(frame) if kept else self.client.last_info
         return dict((info or {}).get("view") or {"name": "(not a view)"})

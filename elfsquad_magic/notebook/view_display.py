@@ -10,11 +10,10 @@ import pandas as pd
 from IPython.display import display
 
 from ..cpq.catalog import VIEWS, ViewSpec, find_view
-from ..cpq.run import close_names
+from ..cpq.run import as_output, close_names
 from ..cpq.tree import ModelTree
 from ..cpq.views import CpqViews
 from ..errors import UsageError
-from ..fetch.tables import attach_info, to_output
 
 __all__ = ["VIEW_OPTIONS", "check_view_options", "run_view", "unquote", "view_spec"]
 
@@ -135,11 +134,8 @@ def run_view(views: CpqViews, args: Namespace) -> Any:
         display(ModelTree(frame))
     if args.chart:
         _show_chart(views, frame, args.chart)
-    output = getattr(args, "output", None) or views.client.output
-    if output == "pandas":
-        return frame
     # Shown from the pandas frame (the tree and the chart need it), handed over as asked.
-    return attach_info(to_output(frame, output), frame.attrs["elfsquad"])
+    return as_output(frame, getattr(args, "output", None) or views.client.output)
 
 
 def _show_chart(views: CpqViews, frame: pd.DataFrame, measure: str) -> Any:

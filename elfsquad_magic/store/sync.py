@@ -233,16 +233,9 @@ class _Synced:
     typed: pa.Table | None = None
 
     def file_as_read(self, previous: MirrorInfo | None) -> bool:
-        """Whether the sync left ``previous``'s file as it was and holds no rows of its own
-        (its result is that file, read)."""
-        return (
-            previous is not None
-            and self.stored is None
-            and self.typed is None
-            and self.info.path == previous.path
-            and self.info.rows == previous.rows
-            and self.info.watermark == previous.watermark
-        )
+        """Whether the sync left ``previous``'s file as it was (found nothing new, and holds
+        no rows of its own): its result is that file, read."""
+        return previous is not None and self.stored is None and self.typed is None
 
     def result(
         self, mirror: Mirror, output: str, dtype_backend: str | None, columns: list[str] | None
@@ -255,7 +248,7 @@ class _Synced:
             return to_output(table, output, self.info.edm_types, dtype_backend)
         if self.stored is not None:
             return result_of(self.stored, self.info, output, dtype_backend, picked)
-        return _read_file(mirror, self.info, output, dtype_backend, columns)
+        return read_result(mirror, self.info, output, dtype_backend, picked)
 
 
 def _read_file(
