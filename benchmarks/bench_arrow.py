@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_fetch import _peak_rss, _rss_now, _versions, run_child, start_sandbox  # noqa: E402
+from bench_fetch import (  # noqa: E402
+    _peak_rss,
+    _rss_now,
+    _versions,
+    run_child,
+    start_sandbox,
+    turns,
+)
 
 ENTITY_SET = "QuotationLines"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -201,17 +208,14 @@ def main(argv: list[str] | None = None) -> int:
             # That first sync went to a folder of its own: sync this one once, untimed.
             run_child(__file__, ["--contender", "resync:arrow", *base], secret)
             print(f"prepared: {prepared['rows']:,} rows", file=sys.stderr)
-            for run in range(args.runs):
-                order = names[run % len(names) :] + names[: run % len(names)]
-                for name in order:
-                    result = run_child(__file__, ["--contender", name, *base], secret)
-                    results[name].append(result)
-                    print(
-                        f"run {run + 1} {name}: {result['seconds']:.2f} s, "
-                        f"{result['rows']:,} rows, {result['calls']} calls, "
-                        f"peak +{result['peak_rss_delta'] / 1e6:.0f} MB",
-                        file=sys.stderr,
-                    )
+            for run, name in turns(names, args.runs):
+                result = run_child(__file__, ["--contender", name, *base], secret)
+                results[name].append(result)
+                print(
+                    f"run {run} {name}: {result['seconds']:.2f} s, {result['rows']:,} rows, "
+                    f"{result['calls']} calls, peak +{result['peak_rss_delta'] / 1e6:.0f} MB",
+                    file=sys.stderr,
+                )
         sandbox_peak = _sandbox_memory(sandbox.pid)
     finally:
         sandbox.terminate()

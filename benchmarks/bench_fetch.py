@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,15 @@ def run_child(script: str, arguments: list[str], secret: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def turns(names: list[str], runs: int) -> Iterator[tuple[int, str]]:
+    """(run number from 1, contender) in the order they take turns: each run starts with
+    another contender, so none always goes first."""
+    for run in range(runs):
+        start = run % len(names)
+        for name in names[start:] + names[:start]:
+            yield run + 1, name
+
+
 def measure(name: str, url: str, secret: str, concurrency: int) -> dict:
     """One run of one contender in a fresh process."""
     arguments = ["--contender", name, "--url", url, "--concurrency", str(concurrency)]
@@ -353,17 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         sandbox, url = start_sandbox(args.scale, args.latency_ms, secret)
     results: dict[str, list[dict]] = {name: [] for name in names}
     try:
-        for run in range(args.runs):
-            # Each run starts with a different contender, so none always goes first.
-            order = names[run % len(names) :] + names[: run % len(names)]
-            for name in order:
-                result = measure(name, url, secret, args.concurrency)
-                results[name].append(result)
-                print(
-                    f"run {run + 1} {name}: {result['seconds']:.2f} s, {result['rows']} rows, "
-                    f"peak RSS +{result['peak_rss_delta'] / 1e6:.0f} MB",
-                    file=sys.stderr,
-                )
+        for run, name in turns(names, args.runs):
+            result = measure(name, url, secret, args.concurrency)
+            results[name].append(result)
+            print(
+                f"run {run} {name}: {result['seconds']:.2f} s, {result['rows']} rows, "
+                f"peak RSS +{result['peak_rss_delta'] / 1e6:.0f} MB",
+                file=sys.stderr,
+            )
     finally:
         if sandbox is not None:
             sandbox.terminate()

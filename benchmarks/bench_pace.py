@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_fetch import _free_port, run_child  # the same directory: run as a script
+from bench_fetch import _free_port, run_child, turns  # the same directory: run as a script
 
 from elfsquad_magic.fetch.pace_memory import ENV_PACE_DIR
 
@@ -213,17 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             measure("default", url, secret)
             results: dict[str, list[dict]] = {c: [] for c in chosen}
-            for run in range(args.runs):
-                turn = run % len(chosen)  # each run starts with another contender
-                for contender in chosen[turn:] + chosen[:turn]:
-                    result = measure(contender, url, secret)
-                    results[contender].append(result)
-                    print(
-                        f"{name} run {run + 1} {contender}: {result['seconds']:.2f} s, "
-                        f"{result['throttled']} x 429 (first fetch {result['first_seconds']:.2f}"
-                        f" s, {result['first_throttled']} x 429)",
-                        file=sys.stderr,
-                    )
+            for run, contender in turns(chosen, args.runs):
+                result = measure(contender, url, secret)
+                results[contender].append(result)
+                print(
+                    f"{name} run {run} {contender}: {result['seconds']:.2f} s, "
+                    f"{result['throttled']} x 429 (first fetch {result['first_seconds']:.2f}"
+                    f" s, {result['first_throttled']} x 429)",
+                    file=sys.stderr,
+                )
             lines += profile_table(name, profile, results)
         finally:
             process.terminate()
