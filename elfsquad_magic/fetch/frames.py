@@ -337,7 +337,7 @@ def arrow_table_frame(
             data[name] = _convert(pd.Series(array.to_pandas()), None, dtype_backend)
         else:
             data[name] = _arrow_column(array, edm_type, dtype_backend)
-    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def _plain_text(kind: Any, edm_type: str | None) -> bool:

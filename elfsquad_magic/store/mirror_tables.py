@@ -8,6 +8,7 @@ types (collections as lists again), a polars frame read by polars itself.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from ..fetch.tables import arrow_type, objects_array, to_output
 from .mirror import Mirror, MirrorInfo, table_frame
 
 __all__ = [
+    "FileReadAhead",
     "chosen_columns",
     "count_changes",
     "decoded_table",
@@ -144,3 +146,47 @@ def merge_changed(old: pa.Table, changed: pa.Table, key: str) -> pa.Table:
 def in_key_order(table: pa.Table, key: str) -> pa.Table:
     """``table`` sorted by its key."""
     return table.sort_by([(key, "ascending")]) if table.num_rows > 1 else table
+
+
+class FileReadAhead:
+    """The set's file, read while the service is asked: most resyncs find nothing new, and
+    then the result is that file. polars reads it itself; the others read it once as Arrow,
+    which a merge of changed rows uses as the old rows too."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        mirror: Mirror,
+        previous: MirrorInfo,
+        output: str,
+        dtype_backend: str | None,
+        columns: list[str] | None,
+    ) -> None:
+        self.output = output
+        self.dtype_backend = dtype_backend
+        self.columns = columns
+        self.name = previous.entity_set
+        if output == "polars":
+            chosen = chosen_columns(list(previous.columns), columns, previous.entity_set)
+            picked = chosen if columns else None
+            self.future = pool.submit(read_result, mirror, previous, output, dtype_backend, picked)
+        else:
+            self.future = pool.submit(mirror.read_table, previous.entity_set)
+
+    def old_rows(self) -> tuple[pa.Table, MirrorInfo] | None:
+        """The file as an Arrow table with its info (``None``: read by polars, not Arrow)."""
+        return None if self.output == "polars" else self.future.result()
+
+    def result(self) -> Any:
+        """The file as read, as the output asked for."""
+        if self.output == "polars":
+            return self.future.result()
+        found = self.future.result()
+        if found is None:
+            raise MirrorError(
+                f"The mirror of {self.name} was dropped while it was read.", "Run the sync again."
+            )
+        table, info = found
+        chosen = chosen_columns(list(info.columns), self.columns, info.entity_set)
+        picked = chosen if self.columns else None
+        return result_of(table, info, self.output, self.dtype_backend, picked)

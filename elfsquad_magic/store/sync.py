@@ -47,6 +47,7 @@ from ..fetch.tables import to_output
 from .deletion_search import DeletionSearch, range_filter
 from .mirror import Mirror, MirrorInfo, stamp_text, stored_form
 from .mirror_tables import (
+    FileReadAhead,
     chosen_columns,
     count_changes,
     in_key_order,
@@ -251,18 +252,6 @@ class _Synced:
         return read_result(mirror, self.info, output, dtype_backend, picked)
 
 
-def _read_file(
-    mirror: Mirror,
-    info: MirrorInfo,
-    output: str,
-    dtype_backend: str | None,
-    columns: list[str] | None,
-) -> Any:
-    """The set's file as it is (``columns`` of it, any casing) as ``output``."""
-    chosen = chosen_columns(list(info.columns), columns, info.entity_set)
-    return read_result(mirror, info, output, dtype_backend, chosen if columns else None)
-
-
 def sync_set(
     reader: SetReader,
     mirror: Mirror,
@@ -287,11 +276,10 @@ def sync_set(
     with mirror.lock(entity_set.name), ThreadPoolExecutor(1) as ahead:
         previous = None if full else mirror.info(entity_set.name)
         early = None
-        if output == "polars" and previous is not None and previous.incremental:
-            # Most resyncs find nothing new: polars reads the file while the service is asked,
-            # and the frame is used when the file is still the one it read (the lock holds).
-            early = ahead.submit(_read_file, mirror, previous, output, dtype_backend, columns)
-        run = _SetSync(reader, mirror, entity_set, lookback, workers)
+        if output is not None and previous is not None and previous.incremental:
+            # Used only while the file is still the one read (the lock holds).
+            early = FileReadAhead(ahead, mirror, previous, output, dtype_backend, columns)
+        run = _SetSync(reader, mirror, entity_set, lookback, workers, early)
         try:
             synced = run.sync(previous, full)
         except ElfsquadError as exc:
@@ -343,8 +331,10 @@ class _SetSync:
         entity_set: EntitySet,
         lookback: float,
         workers: int,
+        early: FileReadAhead | None = None,
     ) -> None:
         self.reader = reader
+        self.early = early
         self.mirror = mirror
         self.workers = workers
         self.entity_set = entity_set
@@ -447,7 +437,9 @@ class _SetSync:
             return self._nothing_new(info)
         if total == info.rows and self._all_mirrored(changed, key):
             return self._nothing_new(info)  # the look-back's rows again, as they were
-        found = self.mirror.read_table(self.name)
+        found = self.early.old_rows() if self.early is not None else None
+        if found is None:
+            found = self.mirror.read_table(self.name)
         if found is None:
             raise MirrorError(f"The mirror of {self.name} was dropped during the sync.")
         old = found[0]

@@ -117,9 +117,9 @@ def test_a_foreign_private_use_is_found(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     test = tmp_path / "test_x.py"
-    test.write_text("from elfsquad_magic.store.sync import _read_file\n", encoding="utf-8")
+    test.write_text("from elfsquad_magic.store.sync import _SetSync\n", encoding="utf-8")
     found = foreign_uses(
         _python_files(copy) + [test], defined_private_names(copy), "elfsquad_magic"
     )
     assert any("magics.py" in f and "_engine" in f for f in found), found
-    assert any("test_x.py" in f and "_read_file" in f for f in found), found
+    assert any("test_x.py" in f and "_SetSync" in f for f in found), found
