@@ -18,8 +18,11 @@ taking turns run after run, and reports medians:
   ``polars.read_parquet`` of the file.
 
 Memory is the peak resident size of the contender's process during the step minus its size just
-before, next to the result's own size (pandas ``memory_usage(deep=True)``, ``Table.nbytes``,
-polars ``estimated_size()``). The table goes to stdout and to ``benchmarks/results/``.
+before, next to the memory the result holds (pandas ``memory_usage(deep=True)``; Arrow and
+polars: every buffer referenced, once, see :func:`result_size`). CPU s is the contender
+process's CPU time during the step (all its threads), sandbox CPU s the sandbox process's
+during the contender's run: together they show whose time a step is. The table goes to stdout
+and to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -72,12 +75,20 @@ BASELINES = {
 
 
 def result_size(value: Any) -> tuple[int, int]:
-    """Rows and bytes of a pandas frame, a polars frame or an Arrow table."""
+    """Rows and the bytes of memory a pandas frame, a polars frame or an Arrow table holds.
+
+    Arrow and polars: every buffer the result references, whole and once
+    (``get_total_buffer_size``; a polars frame exported to Arrow without a copy). polars'
+    own ``estimated_size()`` leaves out the Arrow text buffers its string views point into
+    (it reported 621 MB for a frame holding 1,122 MB at a million rows)."""
     if hasattr(value, "memory_usage"):
         return len(value), int(value.memory_usage(deep=True).sum())
     if hasattr(value, "estimated_size"):
-        return value.height, int(value.estimated_size())
-    return value.num_rows, int(value.nbytes)
+        import polars
+
+        held = value.to_arrow(compat_level=polars.CompatLevel.newest())
+        return value.height, int(held.get_total_buffer_size())
+    return value.num_rows, int(value.get_total_buffer_size())
 
 
 def _client(url: str, secret: str, mirror: str) -> Any:
@@ -128,9 +139,11 @@ def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
         import polars  # noqa: F401
     calls_before = client.api_calls if kind in ("get", "first-sync", "resync") else 0
     before = _rss_now()
+    cpu_before = time.process_time()
     started = time.perf_counter()
     value = step()
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
     peak = _peak_rss()
     rows, size = result_size(value)
     calls = client.api_calls - calls_before if kind in ("get", "first-sync", "resync") else 0
@@ -143,7 +156,14 @@ def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
         "bytes": size,
         "peak_rss_delta": max(0, peak - before),
         "calls": calls,
+        "cpu": cpu,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _sandbox_memory(pid: int) -> int:
@@ -161,17 +181,20 @@ def table(results: dict[str, list[dict]], runs: int, header: str) -> str:
         header,
         "",
         "| contender | wall s (median) | rows/s | time vs baseline | peak RSS delta MB "
-        "| result MB | peak / result |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| result MB | peak / result | CPU s | CPU µs/row | sandbox CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, rs in results.items():
         against = [f for f in BASELINES.get(name, ()) if f in median]
         ratio = ", ".join(f"{median[name] / median[f]:.2f}x {f}" for f in against) or "-"
         peak = statistics.median(r["peak_rss_delta"] for r in rs)
         size = rs[0]["bytes"]
+        cpu = statistics.median(r["cpu"] for r in rs)
+        served = statistics.median(r.get("sandbox_cpu", 0.0) for r in rs)
         lines.append(
             f"| {name} | {median[name]:.2f} | {rs[0]['rows'] / median[name]:,.0f} | {ratio} "
-            f"| {peak / 1e6:,.0f} | {size / 1e6:,.0f} | {peak / size:.2f}x |"
+            f"| {peak / 1e6:,.0f} | {size / 1e6:,.0f} | {peak / size:.2f}x "
+            f"| {cpu:.2f} | {cpu / rs[0]['rows'] * 1e6:.1f} | {served:.2f} |"
         )
     every = "; ".join(
         f"{n} " + "/".join(f"{r['seconds']:.2f}" for r in rs) for n, rs in results.items()
@@ -209,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             run_child(__file__, ["--contender", "resync:arrow", *base], secret)
             print(f"prepared: {prepared['rows']:,} rows", file=sys.stderr)
             for run, name in turns(names, args.runs):
+                served_before = _cpu_seconds(sandbox.pid)
                 result = run_child(__file__, ["--contender", name, *base], secret)
+                # The sandbox's share, the contender's login and first small read included.
+                result["sandbox_cpu"] = _cpu_seconds(sandbox.pid) - served_before
                 results[name].append(result)
                 print(
                     f"run {run} {name}: {result['seconds']:.2f} s, {result['rows']:,} rows, "

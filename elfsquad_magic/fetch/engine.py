@@ -351,7 +351,14 @@ class Fetcher:
         if output == "pandas":
             builder = FrameBuilder(edm_types, self.results.dtype_backend, columns=columns)
         else:
-            builder = TableBuilder(edm_types, columns, reader=reader, sink=options.sink)
+            builder = TableBuilder(
+                edm_types,
+                columns,
+                reader=reader,
+                sink=options.sink,
+                polars=output == "polars",
+                keys=self.key_for(request) or (),
+            )
         host = self.limiter.pace
         throttled_before = host.throttled if isinstance(host, PaceController) else 0
         answers_before = pace.answers
@@ -368,14 +375,25 @@ class Fetcher:
             key=self.key_for(request),
             on_restart=builder.reset,
         )
-        built = builder.frame() if isinstance(builder, FrameBuilder) else builder.table()
-        answer.value = to_output(self._take_etags(request, built), output)
+        answer.value = self._built(builder, request, output)
         answer.pages = result.page_count
         # The count the user asked for; one added for the windows stays out of sight.
         answer.count = result.odata_count if answer.sent is request else None
         throttled = (host.throttled if isinstance(host, PaceController) else 0) - throttled_before
         answer.pace = {**pace.report().as_dict(), "throttled": throttled}
         self._remember_pace(pace, answers_before)
+
+    def _built(
+        self, builder: FrameBuilder | TableBuilder, request: ODataRequest, output: str
+    ) -> Any:
+        """What ``builder`` made of the pages, as ``output``, its ETags remembered."""
+        if isinstance(builder, TableBuilder) and output == "polars":
+            frame, etags = builder.polars_frame()
+            if etags is not None:
+                self._take_etags(request, etags)  # remembered; the frame never had them
+            return frame
+        built = builder.frame() if isinstance(builder, FrameBuilder) else builder.table()
+        return to_output(self._take_etags(request, built), output)
 
     def _take_etags(self, request: ODataRequest, frame: Any) -> Any:
         """``frame`` without ``@odata.etag``; the ETags of a Data API read are remembered."""

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..core.odata import USER_PAGING_OPTIONS
 from ..core.request import ODataRequest
 from ..core.transport import RequestCancelled, Transport
@@ -31,6 +35,7 @@ __all__ = [
     "WindowsRefused",
     "plan_windows",
     "fetch_windows",
+    "guid_bits",
     "with_count",
     "MIN_WINDOWS",
 ]
@@ -252,14 +257,19 @@ class _WindowRun:
                 deliver(records)
                 self.delivered += len(records)
                 self.handed += 1
+        self.keys.finish()
 
 
 class _KeyCheck:
-    """The keys delivered so far: a key that arrives twice means the rows moved."""
+    """The keys delivered so far: a key that arrives twice means the rows moved. GUID keys
+    of Arrow pages are kept as their 128 bits (two integers, no Python object each) and
+    compared once at the end: as Python strings in a set, a million keys would hold some
+    170 MB until the fetch ends, and take a second of the GIL."""
 
     def __init__(self, key: tuple[str, ...] | None, first_records: list[Any]) -> None:
         self.key = key
         self.seen: set[Any] | None = None
+        self.guids: list[np.ndarray] = []
         self.first_key: Any = None
         if key is None:
             return
@@ -281,9 +291,17 @@ class _KeyCheck:
         )
 
     def add(self, records: Any) -> None:
-        """Note the keys of ``records``; :class:`DataMoved` when one was delivered before."""
+        """Note the keys of ``records``; :class:`DataMoved` when one was delivered before
+        (GUIDs of Arrow pages: at :meth:`finish`)."""
         if self.seen is None:
             return
+        if isinstance(records, ArrowPage) and self.key and len(self.key) == 1:
+            names = records.columns
+            if self.key[0] in names:
+                guids = guid_bits(pc.struct_field(records.rows, [names.index(self.key[0])]))
+                if guids is not None:
+                    self.guids.append(guids)
+                    return
         before = len(self.seen)
         try:
             self.seen.update(_keys(records, self.key))
@@ -292,6 +310,54 @@ class _KeyCheck:
             return
         if len(self.seen) - before != len(records):
             raise DataMoved("a row arrived twice")
+
+    def finish(self) -> None:
+        """:class:`DataMoved` when a GUID kept as bits arrived twice (among those, or also as
+        text on a decoded page); called once every page was delivered."""
+        if self.seen is None or not self.guids:
+            return
+        kept = self.guids
+        texts = [k for k in self.seen if isinstance(k, str)]
+        decoded = guid_bits(pa.array(texts, pa.string())) if texts else None
+        if decoded is not None:
+            kept = [*kept, decoded]
+        bits = np.concatenate(kept)
+        order = np.lexsort((bits[:, 1], bits[:, 0]))
+        ordered = bits[order]
+        if bool((ordered[1:] == ordered[:-1]).all(axis=1).any()):
+            raise DataMoved("a row arrived twice")
+
+
+def guid_bits(keys: Any) -> np.ndarray | None:
+    """Arrow texts that are all GUIDs (``8-4-4-4-12`` hex digits) as their 128 bits, one row
+    of two ``uint64`` each (either case of a digit gives the same bits); ``None`` when any
+    is not a GUID or is null."""
+    if keys.null_count or not (
+        pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)
+    ):
+        return None
+    try:
+        fixed = keys.cast(pa.binary(36))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # not every key has 36 characters
+    size = len(fixed)
+    text = np.frombuffer(fixed.buffers()[1], dtype=np.uint8, count=size * 36)
+    text = text.reshape(size, 36)
+    if not (text[:, _GUID_DASHES] == ord("-")).all():
+        return None
+    digits = _HEX_VALUES[text[:, _GUID_DIGITS]]
+    if (digits < 0).any():
+        return None
+    digits = digits.astype(np.uint64)
+    return np.stack([digits[:, :16] @ _NIBBLE_WEIGHTS, digits[:, 16:] @ _NIBBLE_WEIGHTS], axis=1)
+
+
+_GUID_DASHES = [8, 13, 18, 23]
+_GUID_DIGITS = [i for i in range(36) if i not in _GUID_DASHES]
+_HEX_VALUES = np.full(256, -1, dtype=np.int16)
+for _i, _c in enumerate("0123456789abcdef"):
+    _HEX_VALUES[ord(_c)] = _HEX_VALUES[ord(_c.upper())] = _i
+_NIBBLE_WEIGHTS = np.array([16**i for i in range(15, -1, -1)], dtype=np.uint64)
 
 
 def _checked_records(page: Page, plan: WindowPlan, index: int, keys: _KeyCheck) -> Any:

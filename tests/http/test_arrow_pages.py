@@ -24,9 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scripted import ScriptedServer, page
 
+from elfsquad_magic.core.odata import ETAG
 from elfsquad_magic.errors import IncompleteResultError
 from elfsquad_magic.fetch.arrow_reader import ArrowPage, PageReader
 from elfsquad_magic.fetch.frames import FrameBuilder
+from elfsquad_magic.fetch.tables import TableBuilder
 from elfsquad_magic.sandbox import Sandbox
 
 BACKENDS = [None, "numpy_nullable", "pyarrow"]
@@ -480,6 +482,37 @@ def test_arrow_and_decoded_pages_mixed_in_one_builder(backend: str | None, batch
     decoded = decoded_frame(pages, EDM, backend)
     assert "file.name" in decoded.columns
     pd.testing.assert_frame_equal(arrow, decoded, check_exact=True)
+
+
+def built_tables(pages: list[list[dict[str, Any]]], batch_rows: int, polars: bool) -> Any:
+    """``pages`` through a :class:`TableBuilder` as a fetch gives them to it: its polars
+    frame and ETags (``polars``), else its Arrow table."""
+    edm = {**EDM, ETAG: "Edm.String"}
+    first = orjson.loads(orjson.dumps(pages[0]))
+    reader = PageReader.for_records(first, edm)
+    builder = TableBuilder(
+        edm, None, reader=reader, batch_rows=batch_rows, polars=polars, keys=["id"]
+    )
+    builder.add(first)
+    for records in pages[1:]:
+        read = reader.read(body(records)) if reader is not None else None
+        builder.add(read if read is not None else orjson.loads(orjson.dumps(records)))
+    return builder.polars_frame() if polars else builder.table()
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 8192])
+def test_polars_made_batch_by_batch_is_the_whole_table_made_polars(batch_rows: int) -> None:
+    """A polars result is made of each batch as it is built (the whole Arrow table never
+    exists); it equals the whole table made polars at once, and the ETags are kept apart."""
+    pl = pytest.importorskip("polars")
+    pages = [[{**r, ETAG: f'W/"{r["id"]}"'} for r in page] for page in _mixed_pages() + [[]]]
+    table = built_tables(pages, batch_rows, polars=False)
+    frame, etags = built_tables(pages, batch_rows, polars=True)
+    whole = pl.from_arrow(table.drop_columns([ETAG]))
+    assert frame.columns == whole.columns and frame.schema == whole.schema
+    assert frame.equals(whole, null_equal=True) and frame.height == sum(map(len, pages))
+    assert etags.column_names == ["id", ETAG]
+    assert etags.to_pylist() == table.select(["id", ETAG]).to_pylist()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,12 +1,17 @@
-"""Window planning: when a fetch asks for a count, and which $skip/$top windows it plans."""
+"""Window planning: when a fetch asks for a count, which $skip/$top windows it plans, and the
+GUID keys it keeps to find a row that arrived twice."""
 
 from __future__ import annotations
 
+import random
 import uuid
+
+import pyarrow as pa
+import pytest
 
 from elfsquad_magic.core.request import ODataRequest
 from elfsquad_magic.fetch.page import Page
-from elfsquad_magic.fetch.windows import plan_windows, stable_order, with_count
+from elfsquad_magic.fetch.windows import guid_bits, plan_windows, stable_order, with_count
 
 
 def test_stable_order_appends_the_key_once() -> None:
@@ -56,3 +61,27 @@ def test_plan_covers_every_row_once_up_to_the_limit() -> None:
     assert plan(1000) is None  # 2 pages
     assert plan(None) is None  # no count
     assert plan(1750, req=request.with_options(("$top", "5000"))) is None
+
+
+def test_guid_bits_are_the_128_bits_of_each_guid() -> None:
+    """GUID keys are compared as their bits; the bits are what ``uuid`` makes of the text."""
+    guids = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(40)]
+    guids[3] = guids[3].upper()  # either case: the same GUID
+    bits = guid_bits(pa.array(guids).slice(2))  # a slice, as a page cut short gives
+    assert bits is not None and bits.shape == (38, 2)
+    assert [int(hi) << 64 | int(lo) for hi, lo in bits] == [uuid.UUID(g).int for g in guids[2:]]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pa.array(["6f1c2b3a-0000-4000-8000-000000000001", None]),
+        pa.array(["6f1c2b3a-0000-4000-8000-000000000001", "short"]),
+        pa.array(["6f1c2b3a-0000-4000-8000-00000000000g"]),  # not a hex digit
+        pa.array(["6f1c2b3a00000-4000-8000-000000000001"]),  # a dash missing
+        pa.array(["6f1c2b3a-0000-4000-8000-0000000000é"]),  # 36 bytes, not a GUID
+        pa.array([1, 2]),
+    ],
+)
+def test_keys_that_are_not_all_guids_have_no_bits(keys: pa.Array) -> None:
+    assert guid_bits(keys) is None
