@@ -235,7 +235,17 @@ class TableBuilder:
             kept = [name for name in (*self.keys, ETAG) if name in batch.column_names]
             self._etags.append(batch.select(kept))
             batch = batch.drop_columns([ETAG])
-        return self.polars.from_arrow(batch.replace_schema_metadata(None), rechunk=False)
+        # Text as Arrow string views, polars' own layout, made here in the result's pool:
+        # polars takes them as they are (made by polars, they measured 1.39x the result at
+        # the peak of a million-row fetch instead of 1.15x).
+        columns = [
+            pc.cast(column, pa.string_view(), memory_pool=_RESULT_POOL)
+            if pa.types.is_large_string(column.type)
+            else column
+            for column in batch.columns
+        ]
+        batch = pa.table(columns, names=batch.column_names)
+        return self.polars.from_arrow(batch, rechunk=False)
 
     def polars_frame(self) -> tuple[Any, pa.Table | None]:
         """The polars frame of every page added, in order (built with ``polars``), and the
