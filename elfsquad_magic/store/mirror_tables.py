@@ -166,6 +166,7 @@ class FileReadAhead:
         self.dtype_backend = dtype_backend
         self.columns = columns
         self.name = previous.entity_set
+        self.previous = previous
         if output == "polars":
             chosen = chosen_columns(list(previous.columns), columns, previous.entity_set)
             picked = chosen if columns else None
@@ -176,6 +177,26 @@ class FileReadAhead:
     def old_rows(self) -> tuple[pa.Table, MirrorInfo] | None:
         """The file as an Arrow table with its info (``None``: read by polars, not Arrow)."""
         return None if self.output == "polars" else self.future.result()
+
+    def unchanged(self, changed: pa.Table, key: str) -> bool | None:
+        """Whether every row of ``changed`` (as stored) is in the file as read, just as it is;
+        ``None`` when this read cannot tell (some columns only: read those rows alone)."""
+        if self.output != "polars":
+            found = self.future.result()
+            if found is None:
+                return None
+            table = found[0]
+            rows = table.filter(pc.is_in(table.column(key), value_set=changed.column(key)))
+            return count_changes(rows, changed, key) == (0, 0)
+        if self.columns is not None:
+            return None
+        import polars
+
+        frame = self.future.result()
+        wanted = polars.col(key).is_in(changed.column(key).to_pylist())
+        # Compared as results: the frame's collections are lists again, so are these.
+        rows = frame.filter(wanted).to_arrow()
+        return count_changes(rows, decoded_table(changed, self.previous), key) == (0, 0)
 
     def result(self) -> Any:
         """The file as read, as the output asked for."""

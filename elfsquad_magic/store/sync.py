@@ -472,8 +472,12 @@ class _SetSync:
 
     def _all_mirrored(self, changed: pa.Table, key: str) -> bool:
         """Whether every row read is in the mirror just as it is. The look-back always reads
-        the newest rows again: they are compared with their own copies, read from the file
-        alone, so an unchanged set is never read whole here."""
+        the newest rows again: they are compared with their own copies, taken from the file
+        as read ahead for the result, else read alone (the key column, then the row groups
+        holding them), so an unchanged set is never read twice."""
+        same = self.early.unchanged(changed, key) if self.early is not None else None
+        if same is not None:  # the whole file was read for the result anyway
+            return same
         mirrored = self.mirror.read_rows(self.name, key, changed.column(key))
         return mirrored is not None and count_changes(mirrored, changed, key) == (0, 0)
 

@@ -85,13 +85,24 @@ def test_rows_read_again_by_the_lookback_leave_the_file_unread(
     monkeypatch.setattr(
         Mirror, "read_table", lambda self, name: whole_reads.append(name) or read_table(self, name)
     )
+    rows_reads: list[str] = []
+    read_rows = Mirror.read_rows
+    monkeypatch.setattr(
+        Mirror,
+        "read_rows",
+        lambda self, name, *key: rows_reads.append(name) or read_rows(self, name, *key),
+    )
     again = client.sync(LINES, output="polars")
     report = client.last_sync
     assert (report.changed, report.new, report.deleted) == (0, 0, 0)
-    assert whole_reads == [] and path.stat().st_mtime_ns == written
+    # polars read the file for the result: the rows read again are compared with that read.
+    assert whole_reads == [] and rows_reads == [] and path.stat().st_mtime_ns == written
+    client.sync(LINES, output="polars", select="id,quantity")
+    assert whole_reads == [] and rows_reads == [LINES]  # some columns only: those rows alone
+    rows_reads.clear()
     frame = client.sync(LINES)
     # pandas (and Arrow) read the file once, while the two requests are out, for the result.
-    assert whole_reads == [LINES] and path.stat().st_mtime_ns == written
+    assert whole_reads == [LINES] and rows_reads == [] and path.stat().st_mtime_ns == written
     whole_reads.clear()
     assert_same(frame, full_fetch(client, LINES))
     assert frame.set_index("id").loc[changed, "quantity"] == 31
