@@ -12,7 +12,7 @@ discountPct / 100), 2)``; a group's and a quotation's totals are the sums of the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -155,28 +155,81 @@ class _Group:
     graph: FeatureModelGraph
     values: dict[str, float]
     discount: float
+    # Per line of the group: node, feature, value, unit price and the node of the parent line
+    # (the nearest non-phantom ancestor); the same in every version of the quotation.
+    selected: list[tuple[str, dict, float, float, str | None]] | None = None
+
+    def selection(self, features: dict[str, dict]) -> list[tuple]:
+        """The group's lines in the making, worked out on first use (see ``selected``)."""
+        if self.selected is None:
+            graph, lined = self.graph, set()
+            self.selected = []
+            for node_id, value in self.values.items():
+                node = graph.nodes[node_id]
+                if node["isPhantom"]:
+                    continue
+                up = graph.parent.get(node_id)
+                while up is not None and up not in lined:
+                    up = graph.parent.get(up)
+                feature = features[node["featureId"]]
+                self.selected.append((node_id, feature, value, graph.price(node_id), up))
+                lined.add(node_id)
+        return self.selected
 
 
-def configuration_values(t: Tenant, graph: FeatureModelGraph) -> dict[str, float]:
+@dataclass
+class _Priced:
+    """A quotation's lines with their amounts excluding and including VAT, in line order."""
+
+    lines: list[dict] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)
+    incl: list[float] = field(default_factory=list)
+
+
+_Choices = tuple[list[str], list[str], "str | None", list[str], list[str]]
+
+
+def _choices(graph: FeatureModelGraph, node: str) -> _Choices:
+    """A node's children a customer answers: Mandatory, Alternative (and the default one), Or
+    and Optional, each in the tree's order."""
+    kids = graph.children[node]
+    alternatives = [c for c in kids if graph.kind(c) == "Alternative"]
+    default = next((c for c in alternatives if graph.edge[c].get("default")), None)
+    return (
+        [c for c in kids if graph.kind(c) == "Mandatory"],
+        alternatives,
+        default,
+        [c for c in kids if graph.kind(c) == "Or"],
+        [c for c in kids if graph.kind(c) == "Optional"],
+    )
+
+
+def configuration_values(
+    t: Tenant, graph: FeatureModelGraph, known: dict[str, _Choices] | None = None
+) -> dict[str, float]:
     """A configuration as a customer makes one: each Alternative group answered (mostly with its
-    default), one or two of each Or group, two in five optional children; then the rules."""
+    default), one or two of each Or group, two in five optional children; then the rules.
+    ``known``: the nodes' choices worked out before (per node, shared by the configurations of
+    a model; filled in as they are met)."""
     rng = t.rng
+    random_ = rng.random
+    known = {} if known is None else known
     explicit: dict[str, float] = {}
     stack = [graph.root] if graph.root else []
     while stack:
         node = stack.pop()
-        kids = graph.children[node]
-        alternatives = [c for c in kids if graph.kind(c) == "Alternative"]
-        ors = [c for c in kids if graph.kind(c) == "Or"]
-        chosen = [c for c in kids if graph.kind(c) == "Mandatory"]
+        choices = known.get(node)
+        if choices is None:
+            choices = known[node] = _choices(graph, node)
+        mandatory, alternatives, default, ors, optional = choices
+        chosen = list(mandatory)
         if alternatives:
-            default = [c for c in alternatives if graph.edge[c].get("default")]
             chosen.append(
-                default[0] if default and rng.random() < 0.7 else rng.choice(alternatives)
+                default if default is not None and random_() < 0.7 else rng.choice(alternatives)
             )
         if ors:
             chosen.extend(rng.sample(ors, min(len(ors), rng.choice([1, 1, 2]))))
-        chosen.extend(c for c in kids if graph.kind(c) == "Optional" and rng.random() < 0.4)
+        chosen.extend([c for c in optional if random_() < 0.4])
         for child in chosen:
             explicit[child] = 1.0
         stack.extend(chosen)
@@ -225,6 +278,9 @@ class QuotationWriter:
         self.quantities: list[float] = [1.0]
         self.discounts: list[float] = [0.0]
         self.units: list[str] = ["pcs"]
+        # Per model, its nodes' choices (see configuration_values); per VAT, 1 + pct / 100.
+        self.choices: dict[str, dict[str, _Choices]] = {}
+        self.vat_factor = {vat: 1 + pct / 100 for vat, pct in cat.vat_pct.items()}
 
     def write(self, count: int) -> dict[str, list[dict]]:
         """``count`` quotations in families of versions; family 3 has no lines at all."""
@@ -273,7 +329,7 @@ class QuotationWriter:
         for _ in range(rng.choice(_CONFIGURED_GROUPS)):
             model = rng.choice(self.cat.models)
             graph = self.cat.graphs[model["id"]]
-            values = configuration_values(self.t, graph)
+            values = configuration_values(self.t, graph, self.choices.setdefault(model["id"], {}))
             groups.append(
                 _Group(
                     self.configuration(model, created, currency, language),
@@ -330,18 +386,16 @@ class QuotationWriter:
         t, rng = self.t, self.t.rng
         q = t.audited(rng.choice(t.org_ids))
         q["createdDate"] = t.stamp(created)
-        lines: list[dict] = []
+        priced = _Priced()
         for order, group in enumerate(content.groups):
-            self.group_lines(q, created, group, order, lines)
+            self.group_lines(q, created, group, order, priced)
         for feature, quantity, discount in content.loose:
-            lines.append(
-                self.line(
-                    q, created, len(lines), feature, quantity, discount, feature["salesPrice"]
-                )
-            )
-        total = sum(_amount(x) for x in lines)
-        total_vat = sum(_amount_incl(x, self.cat.vat_pct) for x in lines)
-        self.out["QuotationLines"].extend(lines)
+            number = len(priced.lines)
+            line = self.line(q, created, number, feature, quantity, discount, feature["salesPrice"])
+            self.add_line(priced, line)
+        total = sum(priced.amounts)
+        total_vat = sum(priced.incl)
+        self.out["QuotationLines"].extend(priced.lines)
         contact_id = rng.choice(self.contacts_of[account["id"]])
         _complete_quotation(
             t,
@@ -366,44 +420,36 @@ class QuotationWriter:
         self.discount_lines(q, account)
         self.property_values(q, status)
 
-    def group_lines(self, q: dict, created, group: _Group, order: int, lines: list) -> None:  # noqa: ANN001
+    def group_lines(self, q: dict, created, group: _Group, order: int, priced: _Priced) -> None:  # noqa: ANN001
         """One line per selected, non-phantom node in tree order, and the group's row."""
         t, graph = self.t, group.graph
         group_id = t.guid()
         config = group.configuration
         title = config["name"]
+        model_id, root = graph.model_id, graph.root
+        cost_discount = self.cat.purchase_discount[model_id]
         line_of: dict[str, str] = {}
-        start = len(lines)
-        for node_id, value in group.values.items():
-            node = graph.nodes[node_id]
-            if node["isPhantom"]:
-                continue
-            up = graph.parent.get(node_id)
-            while up is not None and up not in line_of:
-                up = graph.parent.get(up)
-            feature = self.cat.features[node["featureId"]]
-            line = self.line(
-                q, created, len(lines), feature, value, group.discount, graph.price(node_id)
-            )
-            line.update(
-                featureModelNodeId=node_id,
-                featureModelId=graph.model_id,
-                configurationId=config["id"],
-                parentLineId=line_of.get(up) if up is not None else None,
-                groupedRootLine=node_id == graph.root,
-                groupId=group_id,
-                groupOrder=order,
-                groupTitle=title,
-                addedFromConfiguration=True,
-                purchasePriceDiscountPct=self.cat.purchase_discount[graph.model_id],
-                defaultPurchasePriceDiscountPct=self.cat.purchase_discount[graph.model_id],
-            )
+        start = len(priced.lines)
+        for node_id, feature, value, price, up in group.selection(self.cat.features):
+            number = len(priced.lines)
+            line = self.line(q, created, number, feature, value, group.discount, price)
+            # Item by item: the row keeps its properties' order.
+            line["featureModelNodeId"] = node_id
+            line["featureModelId"] = model_id
+            line["configurationId"] = config["id"]
+            line["parentLineId"] = line_of[up] if up is not None else None
+            line["groupedRootLine"] = node_id == root
+            line["groupId"] = group_id
+            line["groupOrder"] = order
+            line["groupTitle"] = title
+            line["addedFromConfiguration"] = True
+            line["purchasePriceDiscountPct"] = cost_discount
+            line["defaultPurchasePriceDiscountPct"] = cost_discount
             line_of[node_id] = line["id"]
-            lines.append(line)
-        mine = lines[start:]
-        total = round(sum(_amount(x) for x in mine), 2)
-        total_vat = round(sum(_amount_incl(x, self.cat.vat_pct) for x in mine), 2)
-        purchase = round(sum(_cost(x) for x in mine), 2)
+            self.add_line(priced, line)
+        total = round(sum(priced.amounts[start:]), 2)
+        total_vat = round(sum(priced.incl[start:]), 2)
+        purchase = round(sum(_cost(x) for x in priced.lines[start:]), 2)
         margin = round(total - purchase, 2)
         self.out["QuotationGroups"].append(
             {
@@ -442,44 +488,50 @@ class QuotationWriter:
         random_ = t.rng.random
         user_ids = t.user_ids
         price = float(unit_price or 0.0)
-        line = dict(self.line_template)
+        line = self.line_template.copy()
         roll = random_()
         cost_discount = float(_PURCHASE_DISCOUNTS[int(roll * 1000) % len(_PURCHASE_DISCOUNTS)])
-        line.update(
-            id=t.guid(),
-            createdDate=q["createdDate"],
-            updatedDate=q["createdDate"]
-            if roll < 0.5
-            else t.stamp(created + timedelta(days=roll * 90)),
-            organizationId=q["organizationId"],
-            creatorId=user_ids[int(roll * 7919) % len(user_ids)],
-            quotationId=q["id"],
-            lineNumber=number + 1,
-            articleCode=feature["articleCode"],
-            deliverydate=(
-                t.stamp(created + timedelta(days=7 + int(random_() * 113)))
-                if random_() < 0.7
-                else None
-            ),
-            description=feature["name"] if random_() < 0.9 else f"{feature['name']} – custom",
-            featureId=feature["id"],
-            quantity=quantity,
-            textValue="Engraving: “Anna’s bike”" if random_() < 0.01 else None,
-            groupedRootLine=False,
-            groupOrder=0,
-            groupAmount=1,
-            addedFromConfiguration=False,
-            vatId=feature["vatId"],
-            discountPct=discount,
-            marginPct=feature["marginPct"],
-            purchasePriceDiscountPct=cost_discount,
-            groupDiscountPct=0.0,
-            defaultPurchasePriceDiscountPct=cost_discount,
-            unitPrice=price,
-            originalUnitPrice=price,
-            unitOfMeasurement=units[int(random_() * len(units))],
-        )
+        # Item by item (the template's order stays), in the order the numbers are drawn.
+        line["id"] = t.guid()
+        line["createdDate"] = q["createdDate"]
+        if roll < 0.5:
+            line["updatedDate"] = q["createdDate"]
+        else:
+            line["updatedDate"] = t.stamp(created + timedelta(days=roll * 90))
+        line["organizationId"] = q["organizationId"]
+        line["creatorId"] = user_ids[int(roll * 7919) % len(user_ids)]
+        line["quotationId"] = q["id"]
+        line["lineNumber"] = number + 1
+        line["articleCode"] = feature["articleCode"]
+        if random_() < 0.7:
+            line["deliverydate"] = t.stamp(created + timedelta(days=7 + int(random_() * 113)))
+        name = feature["name"]
+        line["description"] = name if random_() < 0.9 else f"{name} – custom"
+        line["featureId"] = feature["id"]
+        line["quantity"] = quantity
+        if random_() < 0.01:
+            line["textValue"] = "Engraving: “Anna’s bike”"
+        line["groupedRootLine"] = False
+        line["groupOrder"] = 0
+        line["groupAmount"] = 1
+        line["addedFromConfiguration"] = False
+        line["vatId"] = feature["vatId"]
+        line["discountPct"] = discount
+        line["marginPct"] = feature["marginPct"]
+        line["purchasePriceDiscountPct"] = cost_discount
+        line["groupDiscountPct"] = 0.0
+        line["defaultPurchasePriceDiscountPct"] = cost_discount
+        line["unitPrice"] = price
+        line["originalUnitPrice"] = price
+        line["unitOfMeasurement"] = units[int(random_() * len(units))]
         return line
+
+    def add_line(self, priced: _Priced, line: dict) -> None:
+        """Add a finished line to ``priced`` with its amounts (each worked out once)."""
+        amount = _amount(line)
+        priced.lines.append(line)
+        priced.amounts.append(amount)
+        priced.incl.append(round(amount * self.vat_factor[line["vatId"]], 2))
 
     def discount_lines(self, q: dict, account: dict) -> None:
         """The debtor's standing CRM discounts, and now and then a manual one."""
@@ -543,10 +595,6 @@ _PURCHASE_DISCOUNTS = [0, 10, 20, 25, 30, 35, 40]
 
 def _amount(line: dict) -> float:
     return round(line["quantity"] * line["unitPrice"] * (1 - line["discountPct"] / 100), 2)
-
-
-def _amount_incl(line: dict, vat_pct: dict[str, float]) -> float:
-    return round(_amount(line) * (1 + vat_pct[line["vatId"]] / 100), 2)
 
 
 def _cost(line: dict) -> float:
