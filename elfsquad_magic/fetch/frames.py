@@ -421,6 +421,7 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
         mask = array.is_null().to_numpy(zero_copy_only=False)
         column = pd.Series(pd.arrays.IntegerArray(values, mask))
     else:
+        # Copied (pandas' default): a view of the Arrow buffer would be read-only.
         column = pd.Series(array.to_numpy(zero_copy_only=False))
     return _convert(column, edm_type, backend)
 
@@ -476,6 +477,8 @@ def _to_datetime(column: pd.Series, backend: str | None, *, utc: bool) -> pd.Ser
 
 
 def _numbers(column: pd.Series) -> pd.Series:
+    if column.dtype.kind == "f":
+        return column  # numbers already (an Arrow column): to_numeric would only copy them
     if column.dtype == object:
         # JSON numbers and nulls: a plain cast once nulls are NaN is several times faster than
         # to_numeric; values a cast refuses (text that is no number) take the careful path.
