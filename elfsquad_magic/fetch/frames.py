@@ -315,17 +315,18 @@ def arrow_table_frame(
     table: Any,
     edm_types: Mapping[str, str],
     dtype_backend: str | None = None,
-    decoded: Mapping[str, list[Any]] | None = None,
+    decoded: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """An Arrow table of typed columns (a mirror file) as the frame a fetch of the same rows
     gives: each column converted as an Arrow page's column is. ``decoded`` holds columns
-    already as Python values (collections read back from JSON)."""
+    already converted: pandas columns, or Python values (collections read back from JSON)."""
     _check_backend(dtype_backend)
     decoded = decoded or {}
     data = {}
     for name in table.column_names:
         if name in decoded:
-            data[name] = pd.Series(decoded[name], dtype=object)
+            ready = decoded[name]
+            data[name] = ready if isinstance(ready, pd.Series) else pd.Series(ready, dtype=object)
             continue
         edm_type = edm_types.get(name)
         array = table.column(name)

@@ -24,9 +24,10 @@ second to send, from what the service's answers show:
   A 429, a 503 or a time-out halves it at once.
 - **Rate** (as the AWS SDKs' adaptive retry mode): a 429 shows the rate the service allows. The
   rate of answers in the second before it, less 15 %, becomes the pace, which then grows again
-  by 2 % a second until the next 429, so a later fetch meets few 429s. ``RateLimit-*`` and
-  ``X-RateLimit-*`` headers, when a service sends them, are read by the transport
-  (``core.rate_limit.rate_hint``) and cap the rate.
+  by 2 % a second until the next 429 (only while the answers use at least 80 % of it: a
+  client slower than the rate learns nothing of the service), so a later fetch meets few
+  429s. ``RateLimit-*`` and ``X-RateLimit-*`` headers, when a service sends them, are read by
+  the transport (``core.rate_limit.rate_hint``) and cap the rate.
 
 One controller per host is shared by every fetch of a session, so what one cell learned the
 next one starts with; what a session learned is kept in the user cache
@@ -75,7 +76,8 @@ _DECREASE = 0.8  # the window after a sample showed queueing
 _HOLDS = 3
 _THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
 _RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
-_RATE_GROWTH = 0.02  # per second without a 429
+_RATE_GROWTH = 0.02  # per second without a 429, while the rate is in use:
+_RATE_IN_USE = 0.8  # answers in the last second at least this share of the rate
 _FLOOR_DRIFT = 0.01  # per second: the latency floor rises slowly, so a slower path is learned
 
 
@@ -443,6 +445,13 @@ class PaceController:
         if elapsed <= 0:
             return
         self._rate_at = now
+        while self._answers and now - self._answers[0] > 1.0:
+            self._answers.popleft()
+        if len(self._answers) < _RATE_IN_USE * self.rate:
+            # Answers well under the rate (a client slowed by its own cores, a few pages)
+            # say nothing of what the service would allow: the rate waits, as TCP keeps its
+            # window while the application sends less than it allows (RFC 7661).
+            return
         self.rate *= (1 + _RATE_GROWTH) ** elapsed
         if self._rate_cap is not None:
             self.rate = min(self.rate, self._rate_cap)

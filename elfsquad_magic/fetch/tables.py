@@ -38,6 +38,7 @@ __all__ = [
     "frame_table",
     "info_of",
     "objects_array",
+    "plain_columns",
     "to_output",
     "typed_array",
 ]
@@ -367,7 +368,37 @@ def to_output(
         for name in value.column_names
         if _is_list(value.schema.field(name).type)
     }
-    return arrow_table_frame(value, edm_types or {}, dtype_backend, lists)
+    edm_types = edm_types or {}
+    ready = {**plain_columns(value, edm_types, dtype_backend), **lists}
+    return arrow_table_frame(value, edm_types, dtype_backend, ready)
+
+
+def plain_columns(
+    table: pa.Table, edm_types: Mapping[str, str], dtype_backend: str | None = None
+) -> dict[str, pd.Series]:
+    """The columns of ``table`` that pyarrow's ``to_pandas()`` gives just as a fetch types
+    them (floats, integers and booleans without nulls, time stamps), converted together on
+    pyarrow's threads; the others are left to :func:`.frames.arrow_table_frame`."""
+    if dtype_backend is not None:
+        return {}
+    names = [name for name in table.column_names if _plain(table.column(name), edm_types.get(name))]
+    if not names:
+        return {}
+    # Consolidated blocks: pandas' own, writable copies (split blocks can be read-only views).
+    frame = table.select(names).to_pandas(split_blocks=False)
+    return {name: frame[name] for name in names}
+
+
+def _plain(column: Any, edm_type: str | None) -> bool:
+    kind = column.type
+    if edm_type in EDM_FLOATS:
+        return pa.types.is_float64(kind)
+    if edm_type in EDM_INTEGERS or edm_type == "Edm.Boolean":
+        wanted = pa.types.is_int64 if edm_type in EDM_INTEGERS else pa.types.is_boolean
+        return wanted(kind) and column.null_count == 0
+    if edm_type in EDM_DATETIMES:
+        return kind == pa.timestamp("ns", "UTC")
+    return edm_type == EDM_DATE and kind == pa.timestamp("ns")
 
 
 def _is_list(kind: Any) -> bool:

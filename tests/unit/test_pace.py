@@ -117,9 +117,35 @@ def test_a_429_halves_the_window_once_per_round_trip_and_learns_the_rate() -> No
     assert pace.throttled == 10
     assert pace.rate is not None and pace.interval > 0
     learned = pace.rate
-    clock.now += 10.0
-    pace.observe(200, 0.030)
+    answers_at(pace, clock, learned, seconds=10.0)  # 10 s of answers at the learned rate
     assert learned < pace.rate < learned * 1.3  # grows back slowly (2 % a second)
+
+
+def answers_at(pace: PaceController, clock: Clock, rate: float, seconds: float) -> None:
+    """``seconds`` of answers at ``rate`` a second."""
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += 1 / rate
+        pace.observe(200, 0.030)
+
+
+def test_the_rate_grows_back_only_while_the_answers_use_it() -> None:
+    """Answers well under the learned rate (the client is the slow side) are no sign that the
+    service would allow more: the rate waits (as TCP's window does, RFC 7661)."""
+    clock = Clock()
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
+    for _ in range(40):
+        answer(pace, clock, 0.030)
+    pace.observe(429, 0.030)
+    learned = pace.rate
+    assert learned is not None
+    answers_at(pace, clock, learned / 4, seconds=30.0)
+    assert pace.rate == learned
+    clock.now += 60.0  # idle
+    pace.observe(200, 0.030)
+    assert pace.rate == learned
+    answers_at(pace, clock, learned, seconds=10.0)
+    assert learned * 1.1 < pace.rate < learned * 1.3
 
 
 def test_a_503_or_a_time_out_shrinks_but_teaches_no_rate() -> None:

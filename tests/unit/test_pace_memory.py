@@ -149,7 +149,8 @@ def test_the_learned_rate_is_the_one_set_at_the_last_429() -> None:
     pace.observe(429, 0.05)
     learned = pace.rate
     assert learned is not None and learned < 20
-    clock.now += 30
-    pace.observe(200, 0.05)
+    for _ in range(int(learned * 30)):  # 30 s of answers at the learned rate
+        clock.now += 1 / learned
+        pace.observe(200, 0.05)
     assert pace.rate > learned  # it grows again in the session...
     assert pace.state().rate == learned  # ...but the next session starts at the safe one
