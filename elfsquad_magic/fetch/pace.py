@@ -78,6 +78,9 @@ _THROTTLE_DECREASE = 0.5  # after a 429, a 503 or a time-out
 _RATE_BACKOFF = 0.85  # the learned rate: the observed one, less 15 %
 _RATE_GROWTH = 0.02  # per second without a 429, while the rate is in use:
 _RATE_IN_USE = 0.8  # answers in the last second at least this share of the rate
+# A rate is measured between two 429s this far apart (s): nearer, they are one push-back
+# seen by every request in flight; farther, the pace in between was no longer near the limit.
+_BETWEEN_429S = (0.5, 2.0)
 _FLOOR_DRIFT = 0.01  # per second: the latency floor rises slowly, so a slower path is learned
 
 
@@ -169,6 +172,8 @@ class PaceController:
         self._decreased_at = float("-inf")
         self._answers: deque[float] = deque()  # times of the answers of the last second
         self._first_answer_at: float | None = None
+        self._answered_count = 0  # answers that were no push-back, ever
+        self._last_429: tuple[float, int] | None = None  # when, and the count then
         self._rate_at = clock()
         self._rate_cap: float | None = None  # from RateLimit headers
         self._in_flight = 0
@@ -305,6 +310,7 @@ class PaceController:
     def _answered(self, now: float, latency: float) -> None:
         if self._first_answer_at is None:
             self._first_answer_at = now
+        self._answered_count += 1
         self._answers.append(now)
         while self._answers and now - self._answers[0] > 1.0:
             self._answers.popleft()
@@ -422,12 +428,7 @@ class PaceController:
         self._slow_start = False
         if throttled:
             self.throttled += 1
-            while self._answers and now - self._answers[0] > 1.0:
-                self._answers.popleft()
-            # Answers per second over the last second, or over the time since the first answer
-            # when that is shorter: a 429 early in a session must not teach a rate of 2/s.
-            span = min(1.0, max(now - self._first_answer_at, 0.05)) if self._answers else 1.0
-            observed = len(self._answers) / span
+            observed = self._allowed_rate(now)
             if observed >= 1:
                 learned = observed * _RATE_BACKOFF
                 self.rate = learned if self.rate is None else min(self.rate, learned)
@@ -437,6 +438,21 @@ class PaceController:
                 self.rate = min(self.rate, self._rate_cap)
             self._learned_rate = self.rate
             self._rate_at = now
+
+    def _allowed_rate(self, now: float) -> float:
+        """The answers a second the service allowed, seen at a 429: since the previous 429 when
+        that was a while ago (a token bucket is empty after a 429, so what came since is its
+        refill rate; the second before a first 429 also holds the bucket's initial burst),
+        else over the last second, or the time since the first answer when that is shorter
+        (a 429 early in a session must not teach a rate of 2/s)."""
+        previous, self._last_429 = self._last_429, (now, self._answered_count)
+        if previous is not None and _BETWEEN_429S[0] <= now - previous[0] <= _BETWEEN_429S[1]:
+            return (self._answered_count - previous[1]) / (now - previous[0])
+        while self._answers and now - self._answers[0] > 1.0:
+            self._answers.popleft()
+        if not self._answers or self._first_answer_at is None:
+            return 0.0
+        return len(self._answers) / min(1.0, max(now - self._first_answer_at, 0.05))
 
     def _grow_rate(self, now: float) -> None:
         if self.rate is None:

@@ -62,7 +62,10 @@ def test_a_429_storm_loses_no_row_and_the_next_fetch_meets_few(service) -> None:
     assert first["id"].tolist() == expected(service)  # none lost, none twice
     assert first.attrs["elfsquad"]["pace"]["throttled"] >= 1
     learned = client.pace.rate_per_second
-    assert learned is not None and 10 < learned <= 50, learned  # grows back 2 % a second
+    # A token bucket lets its whole capacity through in the first second on top of its rate,
+    # so a session whose only 429s come then learns up to about twice the rate (seen 75-80
+    # on this 40/s bucket under load): the second fetch below is what must meet few 429s.
+    assert learned is not None and 10 < learned <= 2.5 * 40, learned
     limited_before = service.stats["rate_limited"]
     started = time.monotonic()
     second = client.get("/data/1/QuotationLines", select="id")

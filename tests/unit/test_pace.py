@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import requests
 
 from elfsquad_magic.core.rate_limit import rate_hint
@@ -235,3 +236,22 @@ def test_a_latency_climb_while_the_client_is_busy_is_not_taken_for_queueing() ->
     busy_clock = Clock()
     busy = PaceController(clock=busy_clock, cpu_clock=lambda: busy_clock.now)  # one core
     assert min(run(busy, busy_clock, capacity_six, 600)[-200:]) >= 13
+
+
+def test_between_two_429s_the_rate_is_what_came_in_between() -> None:
+    """A 429 a while after the previous one measures the answers since then: a token bucket
+    is empty after a 429, so they are its refill rate, not its first burst."""
+    clock = Clock()
+    pace = PaceController(clock=clock, cpu_clock=lambda: 0.0)
+    for _ in range(80):  # a full bucket and its refill: 80 answers in the first second
+        clock.now += 1 / 80
+        pace.observe(200, 0.01)
+    pace.observe(429, 0.01)
+    first = pace.rate
+    assert first is not None and first > 60  # the burst is all it saw
+    for _ in range(24):  # then 30 answers a second for 0.8 s: what the bucket refills
+        clock.now += 1 / 30
+        pace.observe(200, 0.01)
+    pace.observe(429, 0.01)
+    # (The second before it still holds some of the burst: 40 answers, which would teach 34.)
+    assert pace.rate == pytest.approx(30 * 0.85, rel=0.05)
