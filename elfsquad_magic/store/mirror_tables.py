@@ -26,6 +26,7 @@ __all__ = [
     "decoded_table",
     "in_key_order",
     "merge_changed",
+    "picked_columns",
     "read_result",
     "result_of",
 ]
@@ -47,6 +48,14 @@ def chosen_columns(available: list[str], columns: list[str] | None, name: str) -
             )
         chosen.append(real)
     return chosen
+
+
+def picked_columns(info: MirrorInfo, columns: list[str] | None) -> list[str] | None:
+    """The real names of ``columns`` (any casing) in the mirror of ``info``; ``None`` (every
+    column) when none were asked for."""
+    if not columns:
+        return None
+    return chosen_columns(list(info.columns), columns, info.entity_set)
 
 
 def decoded_table(table: pa.Table, info: MirrorInfo) -> pa.Table:
@@ -165,11 +174,9 @@ class FileReadAhead:
         self.output = output
         self.dtype_backend = dtype_backend
         self.columns = columns
-        self.name = previous.entity_set
         self.previous = previous
         if output == "polars":
-            chosen = chosen_columns(list(previous.columns), columns, previous.entity_set)
-            picked = chosen if columns else None
+            picked = picked_columns(previous, columns)
             self.future = pool.submit(read_result, mirror, previous, output, dtype_backend, picked)
         else:
             self.future = pool.submit(mirror.read_table, previous.entity_set)
@@ -182,7 +189,7 @@ class FileReadAhead:
         """Whether every row of ``changed`` (as stored) is in the file as read, just as it is;
         ``None`` when this read cannot tell (some columns only: read those rows alone)."""
         if self.output != "polars":
-            found = self.future.result()
+            found = self.old_rows()
             if found is None:
                 return None
             table = found[0]
@@ -202,12 +209,12 @@ class FileReadAhead:
         """The file as read, as the output asked for."""
         if self.output == "polars":
             return self.future.result()
-        found = self.future.result()
+        found = self.old_rows()
         if found is None:
+            name = self.previous.entity_set
             raise MirrorError(
-                f"The mirror of {self.name} was dropped while it was read.", "Run the sync again."
+                f"The mirror of {name} was dropped while it was read.", "Run the sync again."
             )
         table, info = found
-        chosen = chosen_columns(list(info.columns), self.columns, info.entity_set)
-        picked = chosen if self.columns else None
+        picked = picked_columns(info, self.columns)
         return result_of(table, info, self.output, self.dtype_backend, picked)

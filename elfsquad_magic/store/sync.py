@@ -48,10 +48,10 @@ from .deletion_search import DeletionSearch, range_filter
 from .mirror import Mirror, MirrorInfo, stamp_text, stored_form
 from .mirror_tables import (
     FileReadAhead,
-    chosen_columns,
     count_changes,
     in_key_order,
     merge_changed,
+    picked_columns,
     read_result,
     result_of,
 )
@@ -214,8 +214,7 @@ def read_mirrored(
             f"There is no mirror of {name} in {mirror.folder}.",
             f"Sync it once while online: %elfsquad --sync GET /data/1/{name}",
         )
-    chosen = chosen_columns(list(info.columns), columns, info.entity_set)
-    value = read_result(mirror, info, output, dtype_backend, chosen if columns else None)
+    value = read_result(mirror, info, output, dtype_backend, picked_columns(info, columns))
     report = SyncReport(
         info.entity_set, info.rows, offline=True, synced_at=info.synced_at, watermark=info.watermark
     )
@@ -242,10 +241,9 @@ class _Synced:
         self, mirror: Mirror, output: str, dtype_backend: str | None, columns: list[str] | None
     ) -> Any:
         """The set (``columns`` of it, any casing) as ``output``."""
-        chosen = chosen_columns(list(self.info.columns), columns, self.info.entity_set)
-        picked = chosen if columns else None
+        picked = picked_columns(self.info, columns)
         if self.typed is not None:
-            table = self.typed.select(chosen) if columns else self.typed
+            table = self.typed.select(picked) if picked is not None else self.typed
             return to_output(table, output, self.info.edm_types, dtype_backend)
         if self.stored is not None:
             return result_of(self.stored, self.info, output, dtype_backend, picked)
