@@ -42,6 +42,7 @@ __all__ = [
     "ODD_NAMES",
     "CITIES",
     "generate_tenant",
+    "in_model_order",
     "stream_tenant",
 ]
 
@@ -203,11 +204,18 @@ def generate_tenant(scale: int = 1, seed: int = 42) -> dict[str, list[dict]]:
 
 
 def stream_tenant(
-    scale: int = 1, seed: int = 42, chunk_rows: int = 50_000
+    scale: int = 1, seed: int = 42, chunk_rows: int = 50_000, *, model_order: bool = True
 ) -> Iterator[tuple[str, list[dict]]]:
     """The rows of :func:`generate_tenant` as (entity set, rows) chunks, each set's rows in
     order: the quotations come in chunks of about ``chunk_rows`` lines while they are made,
-    so a large tenant is never held whole. Chunking changes no value."""
+    so a large tenant is never held whole. Chunking changes no value. Without
+    ``model_order`` a row's properties may come in another order (:func:`in_model_order`
+    puts them back), for a consumer that does that on another core."""
+    in_order = _in_property_order if model_order else _in_service_order
+
+    def ordered(out: dict[str, list[dict]]) -> Iterator[tuple[str, list[dict]]]:
+        return in_order(out, max(1, chunk_rows))
+
     t = Tenant(scale, seed)
     out = _reference_sets()
     # Each step draws from the one seeded generator, so their order is part of the data.
@@ -228,13 +236,13 @@ def stream_tenant(
     finished = {k: v for k, v in out.items() if k != "Organizations" and k not in SALES_SETS}
     for name in finished:
         del out[name]  # the writer holds what it needs; the rest goes once loaded
-    yield from _in_property_order(finished)
+    yield from ordered(finished)
     del finished
     for chunk in writer.chunks(320 * t.scale, chunk_rows):
-        yield from _in_property_order(chunk)
+        yield from ordered(chunk)
     settings = tenant_settings(t, statuses, vats, 100000 + writer.quotation_count + 1)
     orgs[0]["settingsId"] = settings["id"]
-    yield from _in_property_order({"Organizations": orgs, "Settings": [settings]})
+    yield from ordered({"Organizations": orgs, "Settings": [settings]})
 
 
 def _template(name: str) -> dict:
@@ -571,17 +579,32 @@ def _crm(t: Tenant, vats: list[dict]) -> tuple[list[dict], list[dict]]:
     return accounts, contacts
 
 
-def _in_property_order(out: dict[str, list[dict]]) -> Iterator[tuple[str, list[dict]]]:
-    """The entity sets of the service with rows in ``out``, in the service's order, each row
-    with the set's properties in model order; each set is taken out of ``out`` as it goes,
-    so that it can be let go once used."""
-    service = load_service()
-    for name, spec in service.sets.items():
+def in_model_order(name: str, rows: list[dict]) -> list[dict]:
+    """``rows`` of the set ``name`` with their properties in model order (every property
+    present, ``None`` where unset); the same list when they are already."""
+    props = list(load_service().sets[name].properties)
+    if rows and list(rows[0]) != props:
+        return [{p: row.get(p) for p in props} for row in rows]
+    return rows
+
+
+def _in_service_order(out: dict[str, list[dict]], most: int) -> Iterator[tuple[str, list[dict]]]:
+    """The entity sets of the service with rows in ``out``, in the service's order, in pieces
+    of at most ``most`` rows; each set is taken out of ``out`` as it goes, so that it can be
+    let go once used."""
+    for name in load_service().sets:
         rows = out.pop(name, [])
-        if not rows:
-            continue
-        props = list(spec.properties)
-        if list(rows[0]) != props:
-            rows = [{p: row.get(p) for p in props} for row in rows]
-        yield name, rows
+        if len(rows) <= most:
+            if rows:
+                yield name, rows
+        else:  # a product model set at scale 200 (150,000 rows): a loader holds one piece
+            for start in range(0, len(rows), most):
+                yield name, rows[start : start + most]
+        del rows
+
+
+def _in_property_order(out: dict[str, list[dict]], most: int) -> Iterator[tuple[str, list[dict]]]:
+    """:func:`_in_service_order` with each row's properties in model order."""
+    for name, rows in _in_service_order(out, most):
+        yield name, in_model_order(name, rows)
         del rows

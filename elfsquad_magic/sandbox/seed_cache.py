@@ -75,7 +75,8 @@ def cached_seed(scale: int, seed: int) -> Path | None:
 def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None:
     """Keep a freshly seeded database: ``save(path)`` writes it to ``path``. Written beside
     and renamed, so a reader never sees half a file; a full disk or a read-only cache only
-    means the next start seeds again (``None``)."""
+    means the next start seeds again (``None``). The copies of (scale, seed) made by other
+    code go once this one is kept (4 GB each at scale 200)."""
     folder = seed_cache_dir()
     if folder is None:
         return None
@@ -88,6 +89,10 @@ def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None
         save(partial)
         os.replace(partial, final)
         partial = None
+        for stale in folder.glob(f"tenant-{scale}-{seed}-*.db"):
+            if stale.name != final.name:
+                with contextlib.suppress(OSError):  # in use elsewhere: the next keep tries
+                    stale.unlink()
     except (OSError, sqlite3.Error):  # a full disk reaches SQLite's backup as its own error
         return None
     finally:

@@ -8,6 +8,7 @@ pages are served by joining stored JSON without re-encoding.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -129,6 +130,8 @@ class Store:
         a throwaway of this process (no write-ahead log; only a bounded page cache in memory)."""
         self.service = service
         self._lock = threading.RLock()
+        # A scratch file is this connection's alone: between transactions, the file is the data.
+        self._own_file = path if scratch else None
         self._conn = sqlite3.connect(
             path or ":memory:", check_same_thread=False, isolation_level=None
         )
@@ -160,11 +163,11 @@ class Store:
 
     def _create_table(self, spec: EntitySetSpec, *, generated: bool) -> None:
         """The table of ``spec``: ``_json``, the stored columns, then (with ``generated``) the
-        columns read from ``_json``, which :meth:`_add_generated_columns` can add later."""
-        cols = [
-            f"{column(name)} PRIMARY KEY" if name == spec.key else column(name)
-            for name in self.stored_names(spec)
-        ]
+        columns read from ``_json``, which :meth:`_add_generated_columns` can add later. The
+        key is unique by an index of its own (see :meth:`_indexes`), not a PRIMARY KEY: a
+        bulk load drops it and builds it once at the end, instead of inserting a million
+        random guids one by one."""
+        cols = [column(name) for name in self.stored_names(spec)]
         if generated:
             cols += [_generated_column(name) for name in _generated_names(spec)]
         self._conn.execute(
@@ -196,18 +199,21 @@ class Store:
                 )
 
     def _indexes(self) -> list[tuple[str, EntitySetSpec, str]]:
-        """(index name, set, property) of every secondary index."""
-        return [
+        """(index name, set, property) of every index: each set's key, then the others."""
+        sets = self.service.sets.values()
+        return [(f"k_{spec.name}", spec, spec.key) for spec in sets] + [
             (f"i_{spec.name}_{name}", spec, name)
-            for spec in self.service.sets.values()
+            for spec in sets
             for name in spec.properties
-            if name in _INDEXED
+            if name in _INDEXED and name != spec.key
         ]
 
     def _create_indexes(self) -> None:
         for index, spec, name in self._indexes():
+            unique = "UNIQUE " if name == spec.key else ""
             self._conn.execute(
-                f'CREATE INDEX IF NOT EXISTS "{index}" ON {table_name(spec)} ({column(name)})'
+                f'CREATE {unique}INDEX IF NOT EXISTS "{index}" ON {table_name(spec)} '
+                f"({column(name)})"
             )
 
     def indexed_properties(self, spec: EntitySetSpec) -> list[str]:
@@ -219,7 +225,9 @@ class Store:
             ).fetchall()
         present = {name for (name,) in rows}
         return [
-            name for index, owner, name in self._indexes() if owner is spec and index in present
+            name
+            for index, owner, name in self._indexes()
+            if owner is spec and index in present and name != spec.key
         ]
 
     def close(self) -> None:
@@ -470,7 +478,13 @@ class Store:
             other._conn.backup(self._conn)
 
     def save_to(self, path: str) -> None:
-        """Write this database, as it is now, to the SQLite file ``path`` (online backup)."""
+        """Write this database, as it is now, to the SQLite file ``path``."""
+        with self._lock:
+            if self._own_file is not None and not self._conn.in_transaction:
+                # Every commit is in the file already, and no other connection writes it: a
+                # copy of the file is about twice as fast as SQLite's backup at 4 GB.
+                shutil.copyfile(self._own_file, path)
+                return
         target = sqlite3.connect(path)
         try:
             with self._lock:
@@ -503,7 +517,10 @@ class Store:
             with self._lock:
                 self._add_generated_columns(bare)
         with self._lock:
+            # The sorts of CREATE INDEX on a worker thread too: the load is over, a core is free.
+            self._conn.execute("PRAGMA threads=2")
             self._create_indexes()
+            self._conn.execute("PRAGMA threads=0")
         _release_freed_memory()
 
 

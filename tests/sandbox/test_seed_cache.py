@@ -158,3 +158,21 @@ def test_a_full_disk_while_keeping_only_means_seeding_again(monkeypatch, tmp_pat
 
     assert seed_cache.keep_seed(full, 1, 5) is None
     assert list(tmp_path.iterdir()) == []  # no half file left
+
+
+def test_keeping_a_seed_removes_the_copies_older_code_made(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path))
+    stale = tmp_path / "tenant-1-5-0123456789abcdef.db"
+    stale.write_bytes(b"made by other code")
+    other_seed = tmp_path / "tenant-1-6-0123456789abcdef.db"
+    other_scale = tmp_path / "tenant-10-5-0123456789abcdef.db"
+    for path in (other_seed, other_scale):
+        path.write_bytes(b"another tenant")
+
+    def save(path: str) -> None:
+        sqlite3.connect(path).close()
+
+    kept = seed_cache.keep_seed(save, 1, 5)
+    assert kept is not None and kept.exists() and seed_cache.seed_fingerprint() in kept.name
+    assert not stale.exists()
+    assert other_seed.exists() and other_scale.exists()

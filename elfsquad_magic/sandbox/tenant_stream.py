@@ -1,0 +1,138 @@
+"""A large tenant's rows made by a child interpreter while this process loads them.
+
+Making the rows is Python on one core; turning them into SQLite rows is Python and SQLite on
+another. In one process they take turns (the GIL), so a scale-200 tenant cost the sum of both;
+here the child makes the rows of :func:`.seed.stream_tenant` and hands each (set, rows) chunk
+over a pipe as it is made, a few chunks ahead, while this process loads the previous ones.
+
+The chunks travel as :mod:`marshal` frames: both ends are the same interpreter, the rows are
+plain dicts of str, float, int, bool and None, and marshal writes them about three times
+faster than JSON and shares the repeated keys and stamps. The values are the same objects'
+values, in the same order (a test compares the hashes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .seed import in_model_order, stream_tenant
+
+__all__ = ["SeedGeneratorError", "stream_tenant_apart"]
+
+# A frame's length; a zero length ends the stream (anything else ending it is a failure).
+_FRAME = struct.Struct("<Q")
+# Chunks the child may make ahead of the reader: about two chunks of quotations and their sets
+# (a chunk of 50,000 lines is about 20 MB as marshal).
+_AHEAD = 12
+_CHILD = "from elfsquad_magic.sandbox.tenant_stream import serve_chunks; serve_chunks()"
+
+
+class SeedGeneratorError(RuntimeError):
+    """The child making a tenant's rows stopped before the last of them."""
+
+
+def stream_tenant_apart(
+    scale: int, seed: int, chunk_rows: int = 50_000
+) -> Iterator[tuple[str, list[dict]]]:
+    """The chunks of ``stream_tenant(scale, seed, chunk_rows)``, made in a child interpreter
+    while the caller uses the ones before. Closing the iterator early stops the child;
+    a child that stops early raises :class:`SeedGeneratorError` after the chunks it sent.
+    OSError when no child process can be started."""
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    # The child imports this package from where the caller did (a checkout, not an install).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-c", _CHILD, str(scale), str(seed), str(chunk_rows)]
+    # The child's messages go to a file: a pipe nobody reads while frames come could fill.
+    messages = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the chunks' generator)
+    try:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=messages, env=env
+        )
+    except BaseException:
+        messages.close()
+        raise
+    return _chunks_from(proc, messages)
+
+
+def _chunks_from(
+    proc: subprocess.Popen[bytes], messages: BinaryIO
+) -> Iterator[tuple[str, list[dict]]]:
+    """The chunks ``proc`` writes; stops it when closed early, raises when it stopped early."""
+    assert proc.stdout is not None
+    complete = False
+    try:
+        complete = yield from _frames(proc.stdout)
+    finally:
+        if not complete:
+            proc.kill()
+        proc.stdout.close()
+        code = proc.wait()
+        messages.seek(0)
+        trace = messages.read().decode(errors="replace").strip()
+        messages.close()
+    if not complete:
+        last = trace.splitlines()[-1] if trace else "no message"
+        raise SeedGeneratorError(
+            f"the sandbox's seed generator stopped before the end (exit code {code}: {last}); "
+            "the tenant was not loaded: start the sandbox again"
+        )
+
+
+def _frames(stream: BinaryIO) -> Generator[tuple[str, list[dict]], None, bool]:
+    """The chunks in ``stream``; returns whether the end frame came (not a cut-off stream)."""
+    while True:
+        head = stream.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return False
+        (size,) = _FRAME.unpack(head)
+        if size == 0:
+            return True
+        body = stream.read(size)
+        if len(body) < size:
+            return False
+        name, rows = marshal.loads(body)
+        del body
+        # The child leaves this to the reader, which has time while the child makes rows.
+        yield name, in_model_order(name, rows)
+
+
+def serve_chunks() -> None:
+    """The child's side: write the chunks of ``stream_tenant(*argv)`` to stdout as frames."""
+    scale, seed, chunk_rows = (int(arg) for arg in sys.argv[1:4])
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr  # nothing printed by accident can break a frame
+    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
+    writer = threading.Thread(target=_write_frames, args=(frames, out), daemon=True)
+    writer.start()
+    for chunk in stream_tenant(scale, seed, chunk_rows, model_order=False):
+        # Made while the writer thread waits for the reader (a write releases the GIL).
+        frames.put(marshal.dumps(chunk))
+    frames.put(None)
+    writer.join()
+
+
+def _write_frames(frames: queue.Queue[bytes | None], out: BinaryIO) -> None:
+    try:
+        while (body := frames.get()) is not None:
+            out.write(_FRAME.pack(len(body)))
+            out.write(body)
+            del body
+        out.write(_FRAME.pack(0))
+        out.flush()
+    except OSError:
+        # The reader is gone (it closed the stream early or died): nothing left to make.
+        with contextlib.suppress(OSError):
+            out.close()
+        os._exit(0)
