@@ -216,26 +216,37 @@ def _sandbox_memory(pid: int) -> int:
     return 0
 
 
+def _paired(runs: list[dict], baselines: list[dict], baseline: str) -> str:
+    """The median and range of each run's time over its baseline's in the same turn: the
+    machine's slow and fast spells (a read of the same file in 0.7 or 1.7 s from one process
+    to the next) then fall on both sides of a ratio instead of on one median."""
+    ratios = sorted(r["seconds"] / b["seconds"] for r, b in zip(runs, baselines, strict=False))
+    if not ratios:
+        return "-"
+    return f"{statistics.median(ratios):.2f}x {baseline} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
 def table(results: dict[str, list[dict]], runs: int, header: str) -> str:
     """Medians per contender, each set against its floor and against ``get``."""
     median = {n: statistics.median(r["seconds"] for r in rs) for n, rs in results.items()}
     lines = [
         header,
         "",
-        "| contender | wall s (median) | rows/s | time vs baseline | peak RSS delta MB "
-        "| result MB | peak / result | CPU s | CPU µs/row | sandbox CPU s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| contender | wall s (median) | rows/s | time vs baseline | run by run "
+        "| peak RSS delta MB | result MB | peak / result | CPU s | CPU µs/row | sandbox CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, rs in results.items():
         against = [f for f in BASELINES.get(name, ()) if f in median]
         ratio = ", ".join(f"{median[name] / median[f]:.2f}x {f}" for f in against) or "-"
+        paired = "; ".join(_paired(rs, results[f], f) for f in against) or "-"
         peak = statistics.median(r["peak_rss_delta"] for r in rs)
         size = rs[0]["bytes"]
         cpu = statistics.median(r["cpu"] for r in rs)
         served = statistics.median(r.get("sandbox_cpu", 0.0) for r in rs)
         lines.append(
             f"| {name} | {median[name]:.2f} | {rs[0]['rows'] / median[name]:,.0f} | {ratio} "
-            f"| {peak / 1e6:,.0f} | {size / 1e6:,.0f} | {peak / size:.2f}x "
+            f"| {paired} | {peak / 1e6:,.0f} | {size / 1e6:,.0f} | {peak / size:.2f}x "
             f"| {cpu:.2f} | {cpu / rs[0]['rows'] * 1e6:.1f} | {served:.2f} |"
         )
     every = "; ".join(
