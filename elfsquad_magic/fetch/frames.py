@@ -32,7 +32,9 @@ __all__ = [
     "combine",
     "document_frame",
     "empty_frame",
-    "arrow_table_frame",
+    "arrow_column",
+    "check_backend",
+    "convert_column",
 ]
 
 
@@ -79,7 +81,7 @@ class FrameBuilder:
         columns: list[str] | None = None,
         batch_rows: int = BATCH_ROWS,
     ) -> None:
-        _check_backend(dtype_backend)
+        check_backend(dtype_backend)
         self.edm_types = dict(edm_types or {})
         self.dtype_backend = dtype_backend
         self.columns = columns
@@ -129,7 +131,7 @@ class FrameBuilder:
             column = frame[name]
             if column.dtype == object:
                 column = column.infer_objects()
-            frame[name] = _convert(column, None, self.dtype_backend)
+            frame[name] = convert_column(column, None, self.dtype_backend)
         return frame
 
     def _flush(self) -> None:
@@ -165,7 +167,7 @@ class FrameBuilder:
                 self._inferred.add(name)
                 typed[name] = column.infer_objects()
             else:
-                typed[name] = _convert(column, edm_type, self.dtype_backend)
+                typed[name] = convert_column(column, edm_type, self.dtype_backend)
             if typed[name].dtype == object:
                 # A column kept as objects is still a view of the batch's block: copy it, or
                 # the block (every Python object of the batch) would live as long as the frame.
@@ -184,7 +186,7 @@ class FrameBuilder:
         struct = pages[0].rows if len(pages) == 1 else pa.concat_arrays([p.rows for p in pages])
         names = pages[0].columns
         typed = {
-            name: _arrow_column(array, self.edm_types[name], self.dtype_backend)
+            name: arrow_column(array, self.edm_types[name], self.dtype_backend)
             for name, array in zip(names, struct.flatten(), strict=True)
         }
         return pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
@@ -307,48 +309,12 @@ def empty_frame(
     for name in columns:
         edm_type = edm_types.get(name)
         empty = pd.Series([], dtype=object)
-        data[name] = _convert(empty, edm_type, dtype_backend) if edm_type else empty
+        data[name] = convert_column(empty, edm_type, dtype_backend) if edm_type else empty
     return pd.DataFrame(data, index=pd.RangeIndex(0))
 
 
-def arrow_table_frame(
-    table: Any,
-    edm_types: Mapping[str, str],
-    dtype_backend: str | None = None,
-    decoded: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """An Arrow table of typed columns (a mirror file) as the frame a fetch of the same rows
-    gives: each column converted as an Arrow page's column is. ``decoded`` holds columns
-    already converted: pandas columns, or Python values (collections read back from JSON)."""
-    _check_backend(dtype_backend)
-    decoded = decoded or {}
-    data = {}
-    for name in table.column_names:
-        if name in decoded:
-            ready = decoded[name]
-            data[name] = ready if isinstance(ready, pd.Series) else pd.Series(ready, dtype=object)
-            continue
-        edm_type = edm_types.get(name)
-        array = table.column(name)
-        if not _plain_text(array.type, edm_type):
-            array = array.combine_chunks()
-        # Text stays in its chunks (one per row group of a mirror file): pandas takes them
-        # as they are, where combining would copy every string once more.
-        if edm_type is None:
-            data[name] = _convert(pd.Series(array.to_pandas()), None, dtype_backend)
-        else:
-            data[name] = _arrow_column(array, edm_type, dtype_backend)
-    return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows), copy=False)
-
-
-def _plain_text(kind: Any, edm_type: str | None) -> bool:
-    import pyarrow as pa
-
-    is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    return is_text and edm_type is not None and edm_type not in (*EDM_DATETIMES, "Edm.Date")
-
-
-def _check_backend(dtype_backend: str | None) -> None:
+def check_backend(dtype_backend: str | None) -> None:
+    """UsageError unless ``dtype_backend`` is one pandas knows (``None`` included)."""
     if dtype_backend not in DTYPE_BACKENDS:
         from ..errors import UsageError
 
@@ -372,7 +338,8 @@ def _flatten(frame: pd.DataFrame, nested: set[str]) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def _convert(column: pd.Series, edm_type: str | None, backend: str | None) -> pd.Series:
+def convert_column(column: pd.Series, edm_type: str | None, backend: str | None) -> pd.Series:
+    """A column of JSON values typed by its Edm type (inferred when ``None``)."""
     if edm_type is None:
         edm_type = _infer_edm_type(column)
     if edm_type is None or edm_type.startswith("Collection("):
@@ -393,8 +360,9 @@ def _convert(column: pd.Series, edm_type: str | None, backend: str | None) -> pd
     return column
 
 
-def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
-    """One Arrow column of a page batch as a pandas column, typed as :func:`_convert` types it."""
+def arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
+    """One Arrow column (of a page batch, a mirror file) as a pandas column, typed as
+    :func:`convert_column` types the same values."""
     import pyarrow as pa
 
     kind = array.type
@@ -424,7 +392,7 @@ def _arrow_column(array: Any, edm_type: str, backend: str | None) -> pd.Series:
     else:
         # Copied (pandas' default): a view of the Arrow buffer would be read-only.
         column = pd.Series(array.to_numpy(zero_copy_only=False))
-    return _convert(column, edm_type, backend)
+    return convert_column(column, edm_type, backend)
 
 
 def _infer_edm_type(column: pd.Series) -> str | None:

@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 
 from ..core.odata import EDM_DATE, EDM_DATETIMES, EDM_FLOATS, EDM_INTEGERS, EDM_TEXTS, ETAG
 from ..core.settings import OUTPUTS, require_polars
+from .arrow_frames import arrow_table_frame
 from .arrow_reader import ArrowPage, PageReader
-from .frames import BATCH_ROWS, FrameBuilder, arrow_table_frame
+from .frames import BATCH_ROWS, FrameBuilder
 
 __all__ = [
     "BatchSink",
@@ -38,7 +39,6 @@ __all__ = [
     "frame_table",
     "info_of",
     "objects_array",
-    "plain_columns",
     "to_output",
     "typed_array",
 ]
@@ -368,37 +368,7 @@ def to_output(
         for name in value.column_names
         if _is_list(value.schema.field(name).type)
     }
-    edm_types = edm_types or {}
-    ready = {**plain_columns(value, edm_types, dtype_backend), **lists}
-    return arrow_table_frame(value, edm_types, dtype_backend, ready)
-
-
-def plain_columns(
-    table: pa.Table, edm_types: Mapping[str, str], dtype_backend: str | None = None
-) -> dict[str, pd.Series]:
-    """The columns of ``table`` that pyarrow's ``to_pandas()`` gives just as a fetch types
-    them (floats, integers and booleans without nulls, time stamps), converted together on
-    pyarrow's threads; the others are left to :func:`.frames.arrow_table_frame`."""
-    if dtype_backend is not None:
-        return {}
-    names = [name for name in table.column_names if _plain(table.column(name), edm_types.get(name))]
-    if not names:
-        return {}
-    # Consolidated blocks: pandas' own, writable copies (split blocks can be read-only views).
-    frame = table.select(names).to_pandas(split_blocks=False)
-    return {name: frame[name] for name in names}
-
-
-def _plain(column: Any, edm_type: str | None) -> bool:
-    kind = column.type
-    if edm_type in EDM_FLOATS:
-        return pa.types.is_float64(kind)
-    if edm_type in EDM_INTEGERS or edm_type == "Edm.Boolean":
-        wanted = pa.types.is_int64 if edm_type in EDM_INTEGERS else pa.types.is_boolean
-        return wanted(kind) and column.null_count == 0
-    if edm_type in EDM_DATETIMES:
-        return kind == pa.timestamp("ns", "UTC")
-    return edm_type == EDM_DATE and kind == pa.timestamp("ns")
+    return arrow_table_frame(value, edm_types or {}, dtype_backend, lists)
 
 
 def _is_list(kind: Any) -> bool:

@@ -34,8 +34,7 @@ import pyarrow.parquet as pq
 
 from ..core.odata import ETAG
 from ..errors import MirrorError
-from ..fetch.frames import arrow_table_frame
-from ..fetch.tables import plain_columns
+from ..fetch.arrow_frames import arrow_table_frame
 from .folders import make_private_folders, safe_part, tenant_folder
 
 __all__ = [
@@ -570,8 +569,7 @@ def table_frame(
         for name in info.json_columns
         if name in table.column_names
     }
-    ready = {**plain_columns(table, info.edm_types, dtype_backend), **decoded}
-    return arrow_table_frame(table, info.edm_types, dtype_backend, ready)
+    return arrow_table_frame(table, info.edm_types, dtype_backend, decoded)
 
 
 def stamp_text(moment: dt.datetime | pd.Timestamp) -> str:
