@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_pace.py --runs 3
 
-For each profile a sandbox runs in its own process (QuotationLines at scale 5: about 28,000
+For each profile a sandbox runs in its own process (QuotationLines at scale 5: about 34,000
 rows in 250-row pages); each contender runs in a fresh Python process, contenders taking turns
 run after run. A contender fetches the whole set twice in one session and the second fetch is
 measured (the pace a session has found is what a notebook's later cells get); the first
