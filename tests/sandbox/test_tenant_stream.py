@@ -4,6 +4,7 @@ and leaves no tenant file and no kept copy; a child whose reader died stops by i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,3 +132,59 @@ def test_a_child_whose_reader_died_stops(tmp_path: Path) -> None:
     child = int(proc.stdout.split()[0])
     # Its next write finds no reader: it stops instead of making a scale-20 tenant for none.
     assert wait_gone(child, seconds=30)
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            found |= kids
+            todo += list(kids)
+    return {pid for pid in found if _alive(pid)}
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM to the sandbox", "Ctrl-C at its terminal"])
+def test_a_sandbox_stopped_while_its_generator_runs_leaves_nothing(
+    tmp_path: Path, stop: str
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = (
+        "import elfsquad_magic.sandbox.tenants as t; t.MEMORY_MAX_SCALE = 0\n"
+        "from elfsquad_magic.sandbox.__main__ import main\n"
+        "raise SystemExit(main(['--scale', '8', '--port', '0']))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(scratch), seed_cache.ENV_SEED_CACHE: "off"}
+    # A session of its own: Ctrl-C at a terminal reaches its whole process group.
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    generators: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not generators and time.monotonic() < deadline:
+            generators = _descendants(process.pid)
+            time.sleep(0.01)
+        assert generators, "the sandbox started no generator"
+        time.sleep(0.3)  # into the rows
+        assert list(scratch.glob("elfsquad-sandbox-*"))
+        if stop.startswith("SIGTERM"):
+            process.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) in (0, 1, 130)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert all(wait_gone(pid) for pid in generators)
+    assert not list(scratch.glob("elfsquad-sandbox-*"))
