@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=float,
         default=None,
-        help="calls per second allowed (a token bucket); excess answered 429 with Retry-After",
+        help="calls per second allowed to each tenant's client (a token bucket each); excess "
+        "answered 429 with Retry-After",
     )
     p.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests failed")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault sequence")

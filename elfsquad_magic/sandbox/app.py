@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from .faults import FAULT_KINDS, FaultInjector
-from .profile import Capacity, RateLimit
+from .profile import Capacity, RateLimits
 from .server import SandboxApp, SandboxHTTPServer, Settings
 from .tenants import DEFAULT_TENANT, Tenant, TenantSpec
 from .tokens import TokenIssuer
@@ -249,7 +249,7 @@ class Sandbox:
         if max_concurrent is not None:
             self._settings.capacity = Capacity(max_concurrent or None)
         if rate_limit is not None:
-            self._settings.rate_limit = RateLimit(rate_limit or None)
+            self._settings.rate_limit = RateLimits(rate_limit or None)
         if token_ttl is not None:
             self._tokens.ttl = token_ttl
         if page_size is not None:

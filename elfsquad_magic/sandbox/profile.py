@@ -2,8 +2,10 @@
 
 ``--max-concurrent N``: at most N API requests are served at once; the others wait in a queue,
 so a client that sends more only makes each request slower (what a busy tenant does).
-``--rate-limit R``: a token bucket of R calls per second (holding one second of calls); a call
-that finds it empty is answered 429 with ``Retry-After`` in whole seconds, as real gateways do.
+``--rate-limit R``: a token bucket of R calls per second (holding one second of calls) for each
+tenant's client, as the one published figure is per connection; a call that finds its bucket
+empty is answered 429 with ``Retry-After`` in whole seconds, as real gateways do. One tenant
+using up its calls does not slow another.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-__all__ = ["Capacity", "RateLimit"]
+__all__ = ["Capacity", "RateLimit", "RateLimits"]
 
 
 class Capacity:
@@ -62,3 +64,23 @@ class RateLimit:
     def retry_after(wait: float) -> str:
         """The wait as ``Retry-After`` delay-seconds: whole seconds, at least 1."""
         return str(max(1, math.ceil(wait)))
+
+
+class RateLimits:
+    """A :class:`RateLimit` of ``rate`` calls per second for each caller (``None``: none)."""
+
+    def __init__(self, rate: float | None = None) -> None:
+        RateLimit(rate)  # the same check of the rate, once
+        self.rate = rate
+        self._buckets: dict[str, RateLimit] = {}
+        self._lock = threading.Lock()
+
+    def take(self, caller: str) -> float | None:
+        """``None`` when ``caller``'s call may go ahead; else the seconds until it may."""
+        if self.rate is None:
+            return None
+        with self._lock:
+            bucket = self._buckets.get(caller)
+            if bucket is None:
+                bucket = self._buckets[caller] = RateLimit(self.rate)
+        return bucket.take()

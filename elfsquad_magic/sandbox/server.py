@@ -23,7 +23,7 @@ from .cpqhttp import CpqRequest
 from .dataapi import Reply, Request, error_body
 from .faults import SERVICE_UNAVAILABLE_HTML, FaultInjector
 from .metadata import read_apispec
-from .profile import Capacity, RateLimit
+from .profile import Capacity, RateLimit, RateLimits
 from .query import ODataError
 from .quotationapi import QuotationApi
 from .tenants import Tenant
@@ -69,7 +69,7 @@ class Settings:
     ) -> None:
         self.latency_ms = latency_ms
         self.capacity = Capacity(max_concurrent)
-        self.rate_limit = RateLimit(rate_limit)
+        self.rate_limit = RateLimits(rate_limit)
         # Seconds a 429 asks the client to wait; real services send whole seconds, tests may
         # ask for a fraction to keep fault runs short.
         self.retry_after = retry_after
@@ -183,6 +183,14 @@ class SandboxApp:
         return Reply(200, orjson.dumps(stored))
 
     # API ----------------------------------------------------------------------------------
+    def _caller(self, handler: SandboxHandler) -> str:
+        """Whose calls a request counts against: its valid token's tenant; ``""`` for any
+        request without one (answered 401 later, if the rate lets it through)."""
+        scheme, _, token = handler.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or self.tokens.check(token.strip()) is not None:
+            return ""
+        return self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT
+
     def authenticate(self, handler: SandboxHandler) -> Tenant | Reply:
         """The tenant of a valid bearer token, else the 401 answer."""
         auth = handler.headers.get("Authorization", "")
@@ -249,7 +257,7 @@ class SandboxApp:
         self.count("api_requests")
         if handler.command not in ("GET", "HEAD"):
             self.count("api_writes")  # what tests check a dry run or a preview never sends
-        if (wait := self.settings.rate_limit.take()) is not None:
+        if (wait := self.settings.rate_limit.take(self._caller(handler))) is not None:
             self.count("rate_limited")
             seconds = RateLimit.retry_after(wait)
             return Reply(

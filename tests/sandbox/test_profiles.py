@@ -6,9 +6,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from conftest import session_for
 
-from elfsquad_magic.sandbox import Sandbox
+from elfsquad_magic.sandbox import Sandbox, TenantSpec
 
 pytestmark = pytest.mark.timing
 
@@ -43,3 +44,26 @@ def test_calls_beyond_the_rate_are_answered_429_with_whole_seconds() -> None:
         assert sb.stats["rate_limited"] == len(limited)
         time.sleep(1.0)
         assert session.get(f"{sb.url}/data/1/vats", timeout=10).status_code == 200
+
+
+def test_each_tenant_has_its_own_rate() -> None:
+    """One client using up its calls leaves another tenant's calls alone (the published
+    figure is per connection); the calls of each are counted apart."""
+    globex = TenantSpec("globex", "globex-client", seed=7)
+    with Sandbox(rate_limit=4, tenants=[globex]) as sb:
+        busy = session_for(sb)
+        other = requests.Session()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": globex.client_id,
+            "client_secret": globex.client_secret,
+            "scope": "Elfskot.Api",
+        }
+        token = requests.post(f"{sb.login_url}/oauth2/token", data=form, timeout=10).json()
+        other.headers["Authorization"] = f"Bearer {token['access_token']}"
+        url = f"{sb.url}/data/1/vats"
+        first = [busy.get(url, timeout=10).status_code for _ in range(8)]
+        assert first[:4] == [200] * 4 and 429 in first[4:]  # its bucket is empty
+        # In the same second, the other tenant has its whole bucket, and only that.
+        second = [other.get(url, timeout=10).status_code for _ in range(6)]
+        assert second[:4] == [200] * 4 and 429 in second[4:]
