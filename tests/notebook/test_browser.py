@@ -408,3 +408,56 @@ def _shoot_with_popup(page, cell, path: Path) -> None:
     page.screenshot(
         path=path, clip={"x": left, "y": top, "width": right - left, "height": bottom - top}
     )
+
+
+def _largest_unlinked_model(sb: Sandbox) -> tuple[dict, int]:
+    """The root feature of the model with the most nodes and no linked model, and its node
+    count, from the sandbox's rows (worked out here, not by the view)."""
+    nodes = sb.rows("FeatureModelNodes")
+    model_of_node = {n["id"]: n["featureModelId"] for n in nodes}
+    linking = {model_of_node.get(link["parentNodeId"]) for link in sb.rows("LinkedFeatureModels")}
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node["featureModelId"]] = counts.get(node["featureModelId"], 0) + 1
+    features = {f["id"]: f for f in sb.rows("Features")}
+    models = [m for m in sb.rows("FeatureModels") if m["id"] not in linking]
+    model = max(models, key=lambda m: counts.get(m["id"], 0))
+    return features[model["rootFeatureId"]], counts[model["id"]]
+
+
+def test_a_model_tree_opens_and_closes_in_jupyterlab(page, browser_sandbox):
+    """`%elfsquad_view model` draws the model as nested <details>: every node there once, the
+    root open and the rest closed, a click opens a node and a second click closes it."""
+    from playwright.sync_api import expect
+
+    _log_in_with_form(page, browser_sandbox)
+    root, count = _largest_unlinked_model(browser_sandbox)
+    assert root["articleCode"], "the model's root has no article code to name it by"
+    _new_cell_below(page, _cell(page, QUERY_CELL))
+    source = f"%elfsquad_view model {root['articleCode']}"
+    page.keyboard.type(source)
+    cell = _cell(page, source)  # by its text: the active cell moves on when it runs
+    _run(page, cell)
+    tree = cell.locator(".jp-OutputArea-output .elfsquad-tree")
+    expect(tree).to_be_visible(timeout=60_000)
+    expect(tree).to_contain_text(f"{count} nodes")
+    # Every node once: a node with children is a <summary>, a leaf a <div> in its parent.
+    summaries = tree.locator("summary")
+    leaves = tree.locator("details > div")
+    assert summaries.count() + leaves.count() == count
+    top = tree.locator(":scope > details")
+    expect(top).to_have_count(1)
+    expect(top.locator(":scope > summary")).to_contain_text(" ".join(root["name"].split()))
+    expect(top).to_have_attribute("open", "")
+    inner = top.locator(":scope > details")
+    assert inner.count(), "the largest model has no node below the root's children"
+    first = inner.first
+    expect(first).not_to_have_attribute("open", "")
+    below = first.locator(":scope > details > summary, :scope > div").first
+    expect(below).to_be_hidden()
+    first.locator(":scope > summary").click()
+    expect(first).to_have_attribute("open", "")
+    expect(below).to_be_visible()
+    cell.screenshot(path=OUTPUT_DIR / "model-tree.png")
+    first.locator(":scope > summary").click()
+    expect(below).to_be_hidden()
