@@ -433,7 +433,7 @@ def test_a_model_tree_opens_and_closes_in_jupyterlab(page, browser_sandbox):
     _log_in_with_form(page, browser_sandbox)
     root, count = _largest_unlinked_model(browser_sandbox)
     assert root["articleCode"], "the model's root has no article code to name it by"
-    _new_cell_below(page, _cell(page, QUERY_CELL))
+    _new_cell_below(page, _cell(page, FORM_CELL))  # one cell has that first line in any order
     source = f"%elfsquad_view model {root['articleCode']}"
     page.keyboard.type(source)
     cell = _cell(page, source)  # by its text: the active cell moves on when it runs
