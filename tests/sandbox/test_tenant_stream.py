@@ -160,6 +160,9 @@ def test_a_sandbox_stopped_while_its_generator_runs_leaves_nothing(
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     code = (
+        # Ctrl-C as at a terminal: a runner started in the background (``&``) hands its
+        # children SIGINT ignored, and Python then leaves it ignored.
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import elfsquad_magic.sandbox.tenants as t; t.MEMORY_MAX_SCALE = 0\n"
         "from elfsquad_magic.sandbox.__main__ import main\n"
         "raise SystemExit(main(['--scale', '8', '--port', '0']))\n"
