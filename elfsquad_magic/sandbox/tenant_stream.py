@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,8 +47,9 @@ def stream_tenant_apart(
 ) -> Iterator[tuple[str, list[dict]]]:
     """The chunks of ``stream_tenant(scale, seed, chunk_rows)``, made in a child interpreter
     while the caller uses the ones before. Closing the iterator early stops the child;
-    a child that stops early raises :class:`SeedGeneratorError` after the chunks it sent.
-    OSError when no child process can be started."""
+    a child that stops early raises :class:`SeedGeneratorError` after the chunks it sent,
+    and one that sent none (it could not import this package, say) leaves the rows to this
+    process. OSError when no child process can be started."""
     package_parent = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     # The child imports this package from where the caller did (a checkout, not an install).
@@ -63,17 +64,28 @@ def stream_tenant_apart(
     except BaseException:
         messages.close()
         raise
-    return _chunks_from(proc, messages)
+    return _chunks_from(proc, messages, lambda: stream_tenant(scale, seed, chunk_rows))
 
 
 def _chunks_from(
-    proc: subprocess.Popen[bytes], messages: BinaryIO
+    proc: subprocess.Popen[bytes],
+    messages: BinaryIO,
+    here: Callable[[], Iterator[tuple[str, list[dict]]]],
 ) -> Iterator[tuple[str, list[dict]]]:
-    """The chunks ``proc`` writes; stops it when closed early, raises when it stopped early."""
+    """The chunks ``proc`` writes; stops it when closed early, raises when it stopped early
+    (the chunks ``here`` makes instead when it stopped before the first)."""
     assert proc.stdout is not None
-    complete = False
+    complete, sent = False, 0
+    reader = _frames(proc.stdout)
     try:
-        complete = yield from _frames(proc.stdout)
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration as end:
+                complete = end.value
+                break
+            sent += 1
+            yield chunk
     finally:
         if not complete:
             proc.kill()
@@ -82,6 +94,9 @@ def _chunks_from(
         messages.seek(0)
         trace = messages.read().decode(errors="replace").strip()
         messages.close()
+    if not complete and not sent:
+        yield from here()  # nothing came: the same rows, made and loaded in turns
+        return
     if not complete:
         last = trace.splitlines()[-1] if trace else "no message"
         raise SeedGeneratorError(

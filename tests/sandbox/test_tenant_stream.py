@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +67,18 @@ def test_the_tenant_made_apart_is_the_tenant_made_here() -> None:
 
 def test_another_scale_and_seed_are_the_same_made_apart() -> None:
     assert tenant_hash(stream_tenant_apart(3, 7)) == tenant_hash(stream_tenant(3, 7))
+
+
+def test_a_child_that_sends_nothing_leaves_the_rows_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An interpreter that cannot run the child (here: a program that exits at once): the same
+    # rows, made here, rather than a sandbox that cannot start.
+    failing = shutil.which("false")
+    if failing is None:
+        pytest.skip("no false(1) here")
+    monkeypatch.setattr(sys, "executable", failing)
+    assert tenant_hash(stream_tenant_apart(1, 42, chunk_rows=300)) == PINNED[(1, 42)]
 
 
 def test_closing_early_stops_the_child() -> None:
