@@ -31,7 +31,7 @@ def arrow_table_frame(
     holds columns already converted: pandas columns, or Python values (collections read back
     from JSON, lists)."""
     check_backend(dtype_backend)
-    decoded = dict(decoded or {})
+    decoded = decoded or {}
     plain = _plain_columns(table, edm_types, dtype_backend, decoded)
     data = {}
     for name in table.column_names:

@@ -14,6 +14,7 @@ model lives in ``seed_products``, quotations in ``seed_quotations``, dealer term
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from .configurator import FeatureModelGraph
 from .metadata import load_service
@@ -212,9 +213,7 @@ def stream_tenant(
     ``model_order`` a row's properties may come in another order (:func:`in_model_order`
     puts them back), for a consumer that does that on another core."""
     in_order = _in_property_order if model_order else _in_service_order
-
-    def ordered(out: dict[str, list[dict]]) -> Iterator[tuple[str, list[dict]]]:
-        return in_order(out, max(1, chunk_rows))
+    ordered = partial(in_order, most=max(1, chunk_rows))
 
     t = Tenant(scale, seed)
     out = _reference_sets()

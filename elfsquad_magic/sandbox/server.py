@@ -80,6 +80,12 @@ def retry_after_text(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
+def _bearer_token(handler: SandboxHandler) -> str:
+    """The token of a ``Bearer`` Authorization header (``""`` for none, or another scheme)."""
+    scheme, _, token = handler.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 class SandboxApp:
     """Routes requests to the token endpoint, the swagger documents and the APIs of the tenant
     whose token (or SCIM token) came with the request."""
@@ -186,23 +192,23 @@ class SandboxApp:
     def _caller(self, handler: SandboxHandler) -> str:
         """Whose calls a request counts against: its valid token's tenant; ``""`` for any
         request without one (answered 401 later, if the rate lets it through)."""
-        scheme, _, token = handler.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or self.tokens.check(token.strip()) is not None:
+        token = _bearer_token(handler)
+        if not token or self.tokens.check(token) is not None:
             return ""
-        return self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT
+        return self.tokens.tenant_of(token) or DEFAULT_TENANT
 
     def authenticate(self, handler: SandboxHandler) -> Tenant | Reply:
         """The tenant of a valid bearer token, else the 401 answer."""
         auth = handler.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
+        token = _bearer_token(handler)
         if not auth:
             problem, description = "", "Authorization header missing: send a bearer token."
-        elif scheme.lower() != "bearer" or not token.strip():
+        elif not token:
             problem, description = "invalid_request", "Use the Bearer authorization scheme."
         else:
-            why = self.tokens.check(token.strip())
+            why = self.tokens.check(token)
             if why is None:
-                tenant = self.tenants[self.tokens.tenant_of(token.strip()) or DEFAULT_TENANT]
+                tenant = self.tenants[self.tokens.tenant_of(token) or DEFAULT_TENANT]
                 self.count(f"requests_of:{tenant.name}")  # whose token came: tests count them
                 return tenant
             problem = "invalid_token"

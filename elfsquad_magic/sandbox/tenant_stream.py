@@ -47,9 +47,9 @@ def stream_tenant_apart(
 ) -> Iterator[tuple[str, list[dict]]]:
     """The chunks of ``stream_tenant(scale, seed, chunk_rows)``, made in a child interpreter
     while the caller uses the ones before. Closing the iterator early stops the child;
-    a child that stops early raises :class:`SeedGeneratorError` after the chunks it sent,
-    and one that sent none (it could not import this package, say) leaves the rows to this
-    process. OSError when no child process can be started."""
+    a child that stops early raises :class:`SeedGeneratorError` after the chunks it sent.
+    When no child can run (none can be started, or it sent nothing: it could not import
+    this package, say), the rows are made here, in turns with their use."""
     package_parent = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     # The child imports this package from where the caller did (a checkout, not an install).
@@ -61,6 +61,9 @@ def stream_tenant_apart(
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=messages, env=env
         )
+    except OSError:
+        messages.close()
+        return stream_tenant(scale, seed, chunk_rows)
     except BaseException:
         messages.close()
         raise

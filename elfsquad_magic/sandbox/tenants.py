@@ -23,7 +23,7 @@ from .ledger import Ledger
 from .metadata import EntitySetSpec, ServiceSpec, load_service
 from .quotationapi import QuotationApi
 from .scim import ScimApi
-from .seed import generate_tenant, stream_tenant
+from .seed import generate_tenant
 from .seed_cache import cached_seed, copy_seed, keep_seed
 from .store import Store
 from .tenant_stream import stream_tenant_apart
@@ -43,11 +43,7 @@ MEMORY_MAX_SCALE = 40
 def seed_store(store: Store, scale: int, seed: int) -> None:
     """Fill an empty store with the tenant of (scale, seed)."""
     if scale > _TEMPLATE_MAX_SCALE:
-        try:
-            chunks = stream_tenant_apart(scale, seed)
-        except OSError:  # no child process here: made and loaded in turns
-            chunks = stream_tenant(scale, seed)
-        store.load_stream(chunks)
+        store.load_stream(stream_tenant_apart(scale, seed))
         return
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get((scale, seed))

@@ -69,15 +69,16 @@ def test_another_scale_and_seed_are_the_same_made_apart() -> None:
     assert tenant_hash(stream_tenant_apart(3, 7)) == tenant_hash(stream_tenant(3, 7))
 
 
+@pytest.mark.parametrize("interpreter", ["exits at once", "cannot be started"])
 def test_a_child_that_sends_nothing_leaves_the_rows_to_this_process(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, interpreter: str
 ) -> None:
-    # An interpreter that cannot run the child (here: a program that exits at once): the same
-    # rows, made here, rather than a sandbox that cannot start.
-    failing = shutil.which("false")
-    if failing is None:
+    # An interpreter that cannot run the child (a program that exits at once, or none at
+    # all): the same rows, made here, rather than a sandbox that cannot start.
+    failing = shutil.which("false") if interpreter == "exits at once" else None
+    if interpreter == "exits at once" and failing is None:
         pytest.skip("no false(1) here")
-    monkeypatch.setattr(sys, "executable", failing)
+    monkeypatch.setattr(sys, "executable", failing or str(tmp_path / "no-python"))
     assert tenant_hash(stream_tenant_apart(1, 42, chunk_rows=300)) == PINNED[(1, 42)]
 
 
