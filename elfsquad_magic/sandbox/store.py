@@ -8,20 +8,22 @@ pages are served by joining stored JSON without re-encoding.
 
 from __future__ import annotations
 
-import shutil
+import errno
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
 from operator import itemgetter
+from typing import Protocol
 
 import orjson
 
 from .metadata import EntitySetSpec, ServiceSpec
 from .values import normalize_datetime, normalize_guid
 
-__all__ = ["table_name", "column", "is_stored", "column_value", "Store"]
+__all__ = ["table_name", "column", "is_stored", "column_value", "StopFlag", "Store"]
 
 # Queries whose row order and count are kept between requests (the pages of a few fetches).
 _REMEMBERED_QUERIES = 16
@@ -34,6 +36,18 @@ _INDEXED |= {"createdDate", "updatedDate"}
 _SCRATCH_CACHE_KIB = 256 * 1024
 _PAGE_BYTES = 16384
 _ONE_HOUR = timedelta(hours=1)
+# A copy of a store's file goes in steps of this size, so that it can be stopped between two.
+_COPY_STEP = 64 * 2**20
+# copy_file_range cannot copy between these two files: copy through this process instead.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+class StopFlag(Protocol):
+    """Asked between the steps of a long copy whether to stop (a ``threading.Event``)."""
+
+    def is_set(self) -> bool:
+        """Whether to stop."""
+        ...
 
 
 def table_name(spec: EntitySetSpec) -> str:
@@ -130,6 +144,9 @@ class Store:
         a throwaway of this process (no write-ahead log; only a bounded page cache in memory)."""
         self.service = service
         self._lock = threading.RLock()
+        # Held by every write, before _lock, and by a copy of the file for its whole length:
+        # reads go on while the file is copied, writes wait for the copy.
+        self._writes = threading.RLock()
         # A scratch file is this connection's alone: between transactions, the file is the data.
         self._own_file = path if scratch else None
         self._conn = sqlite3.connect(
@@ -208,8 +225,11 @@ class Store:
             if name in _INDEXED and name != spec.key
         ]
 
-    def _create_indexes(self) -> None:
+    def _create_indexes(self, only: EntitySetSpec | None = None) -> None:
+        """Build the missing indexes (of the set ``only``, if given)."""
         for index, spec, name in self._indexes():
+            if only is not None and spec is not only:
+                continue
             unique = "UNIQUE " if name == spec.key else ""
             self._conn.execute(
                 f'CREATE {unique}INDEX IF NOT EXISTS "{index}" ON {table_name(spec)} '
@@ -420,7 +440,7 @@ class Store:
         cols = ", ".join(["_json", *(column(n) for n in stored)])
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         sql = f"{verb} INTO {table_name(spec)} ({cols}) VALUES ({marks})"
-        with self._lock:
+        with self._writes, self._lock:
             try:
                 self._conn.execute("BEGIN")
                 self._conn.executemany(sql, params)
@@ -440,7 +460,7 @@ class Store:
         """Delete rows by (comparable) key; returns how many were removed."""
         keys = list(keys)
         removed = 0
-        with self._lock:
+        with self._writes, self._lock:
             self._conn.execute("BEGIN")
             try:
                 for key in keys:
@@ -456,7 +476,7 @@ class Store:
 
     def add_property(self, spec: EntitySetSpec, name: str, edm_type: str, value: object) -> None:
         """Add a property to a set's type, with ``value`` in every row (a schema change)."""
-        with self._lock:
+        with self._writes, self._lock:
             rows = self.rows(spec)
             spec.properties[name] = edm_type
             spec.__post_init__()
@@ -474,54 +494,90 @@ class Store:
 
     def copy_from(self, other: Store) -> None:
         """Replace this database's content with ``other``'s (SQLite online backup: fast)."""
-        with other._lock, self._lock:
+        with other._lock, self._writes, self._lock:
             other._conn.backup(self._conn)
 
-    def save_to(self, path: str) -> None:
-        """Write this database, as it is now, to the SQLite file ``path``."""
-        with self._lock:
-            if self._own_file is not None and not self._conn.in_transaction:
+    def save_to(self, path: str, stop: StopFlag | None = None) -> None:
+        """Write this database, as it is now, to the SQLite file ``path``. A scratch file is
+        copied while reads go on (writes wait for the copy); ``stop`` ends that copy early
+        with :class:`InterruptedError`, ``path`` then holding part of it."""
+        with self._writes:
+            with self._lock:
+                own_file = None if self._conn.in_transaction else self._own_file
+            if own_file is not None:
                 # Every commit is in the file already, and no other connection writes it: a
                 # copy of the file is about twice as fast as SQLite's backup at 4 GB.
-                shutil.copyfile(self._own_file, path)
+                _copy_file(own_file, path, stop)
                 return
-        target = sqlite3.connect(path)
-        try:
-            with self._lock:
-                self._conn.backup(target)
-        finally:
-            target.close()
+            target = sqlite3.connect(path)
+            try:
+                with self._lock:
+                    self._conn.backup(target)
+            finally:
+                target.close()
 
     def load(self, tenant: dict[str, list[dict]]) -> None:
         """Bulk-load generated rows into empty tables."""
         self.load_stream(tenant.items())
 
-    def load_stream(self, chunks: Iterable[tuple[str, list[dict]]]) -> None:
+    def load_stream(
+        self, chunks: Iterable[tuple[str, list[dict]]], interleaved: Collection[str] = ()
+    ) -> None:
         """Bulk-load generated rows, (entity set, rows) chunks in order, into empty tables.
 
         A chunk is inserted and let go before the next is made, so a large tenant is never
-        held whole in memory; the secondary indexes are built once at the end, and the columns
-        read from ``_json`` are added at the end too, both faster than row by row."""
-        with self._lock:
+        held whole in memory. A set's indexes are built once its rows are in, faster than row
+        by row: when a chunk of another set comes (while the maker of the chunks makes the
+        next ones), except for the sets named in ``interleaved``, whose chunks may come again
+        after other sets' (those wait for the end). The columns read from ``_json`` are added
+        at the end."""
+        with self._writes, self._lock:
             for index, _, _ in self._indexes():
                 self._conn.execute(f'DROP INDEX IF EXISTS "{index}"')
             bare = self._without_generated_columns()
         try:
+            previous: EntitySetSpec | None = None
             for name, rows in chunks:
                 spec = self.service.sets.get(name)
+                if previous is not None and spec is not previous:
+                    with self._writes, self._lock:
+                        self._create_indexes(only=previous)
                 if spec is not None and rows:
                     self.insert(spec, rows, trusted=True)
                 del rows
+                previous = spec if spec is not None and name not in interleaved else None
         finally:
             # Also when stopped halfway: the schema stays whole (it costs no scan of the rows).
-            with self._lock:
+            with self._writes, self._lock:
                 self._add_generated_columns(bare)
-        with self._lock:
+        with self._writes, self._lock:
             # The sorts of CREATE INDEX on a worker thread too: the load is over, a core is free.
             self._conn.execute("PRAGMA threads=2")
             self._create_indexes()
             self._conn.execute("PRAGMA threads=0")
         _release_freed_memory()
+
+
+def _copy_file(source: str, target: str, stop: StopFlag | None) -> None:
+    """Copy the file ``source`` to ``target`` in steps, in the kernel where it can."""
+    in_kernel = hasattr(os, "copy_file_range")
+    with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+        while stop is None or not stop.is_set():
+            if in_kernel:
+                try:
+                    if not os.copy_file_range(src.fileno(), dst.fileno(), _COPY_STEP):
+                        return
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _NO_KERNEL_COPY:
+                        raise
+                    in_kernel = False  # both offsets stay where the last step left them
+            block = memoryview(src.read(_COPY_STEP))
+            if not block:
+                return
+            while block:
+                block = block[dst.write(block) :]
+    raise InterruptedError("stopped before the copy was complete")
 
 
 def _release_freed_memory() -> None:

@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 
 import orjson
 
@@ -25,6 +26,7 @@ from .quotationapi import QuotationApi
 from .scim import ScimApi
 from .seed import generate_tenant
 from .seed_cache import cached_seed, copy_seed, keep_seed
+from .seed_quotations import SALES_SETS
 from .store import Store
 from .tenant_stream import stream_tenant_apart
 from .tokens import DEFAULT_TENANT
@@ -43,7 +45,7 @@ MEMORY_MAX_SCALE = 40
 def seed_store(store: Store, scale: int, seed: int) -> None:
     """Fill an empty store with the tenant of (scale, seed)."""
     if scale > _TEMPLATE_MAX_SCALE:
-        store.load_stream(stream_tenant_apart(scale, seed))
+        store.load_stream(stream_tenant_apart(scale, seed), interleaved=SALES_SETS)
         return
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get((scale, seed))
@@ -77,6 +79,10 @@ class Tenant:
     def __init__(self, spec: TenantSpec, page_size: int, db: str | None = None) -> None:
         self.spec = spec
         self._scratch: str | None = None
+        # The copy of a freshly seeded store being kept for the next start, made while the
+        # tenant already serves.
+        self._keeping: threading.Thread | None = None
+        self._stop_keeping = threading.Event()
         # A copy of its own: add_property changes this tenant's schema, not every tenant's.
         service: ServiceSpec = copy.deepcopy(load_service())
         if db is None and spec.scale > MEMORY_MAX_SCALE:
@@ -110,7 +116,13 @@ class Tenant:
             store = Store(service, self._scratch, scratch=True)
             if store.fresh:
                 seed_store(store, spec.scale, spec.seed)
-                keep_seed(store.save_to, spec.scale, spec.seed)
+                # Seconds of copying at scale 200: the tenant need not wait for them. Reads go
+                # on meanwhile; a write waits for the copy, which is of the seed as made.
+                save = partial(store.save_to, stop=self._stop_keeping)
+                self._keeping = threading.Thread(
+                    target=keep_seed, args=(save, spec.scale, spec.seed), name="keep-seed"
+                )
+                self._keeping.start()
         except BaseException:
             if store is not None:
                 store.close()
@@ -143,9 +155,23 @@ class Tenant:
         return self.spec.scim_token
 
     def close(self) -> None:
-        """Close the store (and remove its temporary file)."""
-        self.store.close()
-        self._remove_scratch()
+        """Close the store (and remove its temporary file) once the copy of its seed being
+        kept is complete; interrupted meanwhile (Ctrl-C), the copy is not kept."""
+        try:
+            self._finish_keeping()
+        finally:
+            self.store.close()
+            self._remove_scratch()
+
+    def _finish_keeping(self) -> None:
+        if self._keeping is None:
+            return
+        try:
+            self._keeping.join()
+        except BaseException:
+            self._stop_keeping.set()  # the half copy goes with it (keep_seed removes it)
+            self._keeping.join()
+            raise
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:

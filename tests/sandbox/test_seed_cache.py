@@ -3,6 +3,7 @@ way; off when asked, harmless when the cache cannot be written; no secret in the
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import socket
@@ -10,11 +11,16 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from functools import partial
 
 import pytest
 
 from elfsquad_magic.sandbox import Sandbox, seed_cache, tenants
+from elfsquad_magic.sandbox.metadata import load_service
+from elfsquad_magic.sandbox.seed import generate_tenant
+from elfsquad_magic.sandbox.store import Store
 from elfsquad_magic.sandbox.tenants import Tenant, TenantSpec
 
 SETS = ("QuotationLines", "Quotations", "FeatureModelNodes", "Features")
@@ -176,3 +182,95 @@ def test_keeping_a_seed_removes_the_copies_older_code_made(monkeypatch, tmp_path
     assert kept is not None and kept.exists() and seed_cache.seed_fingerprint() in kept.name
     assert not stale.exists()
     assert other_seed.exists() and other_scale.exists()
+
+
+class Gate:
+    """A stop flag that holds a copy at its first step until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.copying, self.go = threading.Event(), threading.Event()
+
+    def is_set(self) -> bool:
+        self.copying.set()
+        assert self.go.wait(timeout=30)
+        return False
+
+
+def test_reads_go_on_while_a_store_is_copied_and_writes_wait(tmp_path) -> None:
+    service = copy.deepcopy(load_service())
+    store = Store(service, str(tmp_path / "scratch.db"), scratch=True)
+    vats = service.sets["Vats"]
+    rows = generate_tenant(1, 42)["Vats"]
+    store.insert(vats, rows[:2])
+    gate, copied = Gate(), tmp_path / "copy.db"
+    copying = threading.Thread(target=store.save_to, args=(str(copied),), kwargs={"stop": gate})
+    writing = threading.Thread(target=store.insert, args=(vats, rows[2:3]))
+    try:
+        copying.start()
+        assert gate.copying.wait(timeout=30)
+        assert len(store.rows(vats)) == 2  # a read during the copy
+        writing.start()
+        writing.join(timeout=0.5)
+        assert writing.is_alive()  # the write waits for the copy
+        gate.go.set()
+        copying.join(timeout=30)
+        writing.join(timeout=30)
+        assert len(store.rows(vats)) == 3
+    finally:
+        gate.go.set()
+        store.close()
+    with sqlite3.connect(copied) as kept:  # the copy is of the store before the write
+        assert kept.execute('SELECT COUNT(*) FROM "t_Vats"').fetchone()[0] == 2
+
+
+def test_a_copy_stopped_midway_raises_and_keeps_nothing(monkeypatch, tmp_path) -> None:
+    store = Store(copy.deepcopy(load_service()), str(tmp_path / "scratch.db"), scratch=True)
+    stop = threading.Event()
+    stop.set()
+    try:
+        with pytest.raises(InterruptedError):
+            store.save_to(str(tmp_path / "copy.db"), stop=stop)
+        monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
+        assert seed_cache.keep_seed(partial(store.save_to, stop=stop), 1, 5) is None
+    finally:
+        store.close()
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_ctrl_c_while_a_closing_tenant_waits_for_its_kept_copy_keeps_nothing(
+    large, monkeypatch, tmp_path
+) -> None:
+    """The copy of a new seed is made while the tenant serves; closing waits for it, and a
+    Ctrl-C during that wait stops it with no half file left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    keeping = threading.Event()
+    real_keep = tenants.keep_seed
+
+    def held_keep(save, scale: int, seed: int):
+        def save_once_stopped(path: str) -> None:
+            keeping.set()
+            save.keywords["stop"].wait(timeout=30)  # stopped by the Ctrl-C in close()
+            save(path)
+
+        return real_keep(save_once_stopped, scale, seed)
+
+    monkeypatch.setattr(tenants, "keep_seed", held_keep)
+    main = threading.get_ident()
+
+    def ctrl_c() -> None:
+        assert keeping.wait(timeout=30)
+        time.sleep(0.2)  # close() is waiting by now
+        signal.pthread_kill(main, signal.SIGINT)
+
+    try:
+        tenant = start()
+        assert tenant.store.rows(tenant.spec_of("Vats"))  # serving while the copy is made
+        threading.Thread(target=ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            tenant.close()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert list((tmp_path / "kept").iterdir()) == []  # neither the copy nor half of it
+    assert not list(tmp_path.glob("elfsquad-sandbox-*"))

@@ -17,6 +17,7 @@ import pytest
 
 from elfsquad_magic.sandbox.metadata import load_service
 from elfsquad_magic.sandbox.seed import generate_tenant, stream_tenant
+from elfsquad_magic.sandbox.seed_quotations import SALES_SETS
 from elfsquad_magic.sandbox.store import Store
 
 # sha256 over every set (by name) of the sha256 of its rows as orjson wrote them, one a line,
@@ -78,5 +79,43 @@ def test_a_store_loaded_from_the_stream_holds_the_whole_tenant() -> None:
         # The indexes a sync's date filters need are there after a streamed load.
         indexed = store.indexed_properties(service.sets["QuotationLines"])
         assert {"createdDate", "updatedDate", "quotationId"} <= set(indexed)
+    finally:
+        store.close()
+
+
+def test_a_set_is_indexed_once_its_rows_are_in_and_interleaved_sets_at_the_end() -> None:
+    service = copy.deepcopy(load_service())
+    store = Store(service)
+    seen: dict[str, list[str]] = {}
+
+    def watched(chunks):
+        for name, rows in chunks:
+            if name in SALES_SETS and not seen:  # the first quotations: products are all in
+                for looked in ("Features", "FeatureModelNodes", "QuotationLines", "Quotations"):
+                    seen[looked] = store.indexed_properties(service.sets[looked])
+            yield name, rows
+
+    try:
+        store.load_stream(watched(stream_tenant(1, 42, chunk_rows=300)), interleaved=SALES_SETS)
+        assert {"createdDate", "updatedDate"} <= set(seen["Features"])
+        assert "featureId" in seen["FeatureModelNodes"]
+        assert seen["QuotationLines"] == [] and seen["Quotations"] == []  # more chunks to come
+        whole = generate_tenant(1, 42)
+        for name in ("QuotationLines", "Quotations", "Features"):
+            spec = service.sets[name]
+            assert store.rows(spec) == sorted(whole[name], key=lambda row, k=spec.key: row[k])
+            assert {"createdDate", "updatedDate"} <= set(store.indexed_properties(spec))
+    finally:
+        store.close()
+
+
+def test_a_set_that_comes_again_after_its_indexes_still_refuses_a_duplicate_key() -> None:
+    service = copy.deepcopy(load_service())
+    store = Store(service)
+    vats = generate_tenant(1, 42)["Vats"]
+    try:
+        with pytest.raises(KeyError):
+            store.load_stream([("Vats", vats[:2]), ("Users", []), ("Vats", vats[1:])])
+        assert len(store.rows(service.sets["Vats"])) == 2  # the chunk with the duplicate: out
     finally:
         store.close()
