@@ -8,22 +8,21 @@ pages are served by joining stored JSON without re-encoding.
 
 from __future__ import annotations
 
-import errno
-import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Protocol
 
 import orjson
 
+from .file_copy import StopFlag, copy_file
 from .metadata import EntitySetSpec, ServiceSpec
 from .values import normalize_datetime, normalize_guid
 
-__all__ = ["table_name", "column", "is_stored", "column_value", "StopFlag", "Store"]
+__all__ = ["table_name", "column", "is_stored", "column_value", "Store"]
 
 # Queries whose row order and count are kept between requests (the pages of a few fetches).
 _REMEMBERED_QUERIES = 16
@@ -36,18 +35,6 @@ _INDEXED |= {"createdDate", "updatedDate"}
 _SCRATCH_CACHE_KIB = 256 * 1024
 _PAGE_BYTES = 16384
 _ONE_HOUR = timedelta(hours=1)
-# A copy of a store's file goes in steps of this size, so that it can be stopped between two.
-_COPY_STEP = 64 * 2**20
-# copy_file_range cannot copy between these two files: copy through this process instead.
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
-
-
-class StopFlag(Protocol):
-    """Asked between the steps of a long copy whether to stop (a ``threading.Event``)."""
-
-    def is_set(self) -> bool:
-        """Whether to stop."""
-        ...
 
 
 def table_name(spec: EntitySetSpec) -> str:
@@ -144,9 +131,9 @@ class Store:
         a throwaway of this process (no write-ahead log; only a bounded page cache in memory)."""
         self.service = service
         self._lock = threading.RLock()
-        # Held by every write, before _lock, and by a copy of the file for its whole length:
-        # reads go on while the file is copied, writes wait for the copy.
-        self._writes = threading.RLock()
+        # Writes wait while paused (a copy of the file being made); reads go on.
+        self._pauses = 0
+        self._resumed = threading.Condition(self._lock)
         # A scratch file is this connection's alone: between transactions, the file is the data.
         self._own_file = path if scratch else None
         self._conn = sqlite3.connect(
@@ -440,7 +427,7 @@ class Store:
         cols = ", ".join(["_json", *(column(n) for n in stored)])
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         sql = f"{verb} INTO {table_name(spec)} ({cols}) VALUES ({marks})"
-        with self._writes, self._lock:
+        with self._writing():
             try:
                 self._conn.execute("BEGIN")
                 self._conn.executemany(sql, params)
@@ -460,7 +447,7 @@ class Store:
         """Delete rows by (comparable) key; returns how many were removed."""
         keys = list(keys)
         removed = 0
-        with self._writes, self._lock:
+        with self._writing():
             self._conn.execute("BEGIN")
             try:
                 for key in keys:
@@ -476,7 +463,7 @@ class Store:
 
     def add_property(self, spec: EntitySetSpec, name: str, edm_type: str, value: object) -> None:
         """Add a property to a set's type, with ``value`` in every row (a schema change)."""
-        with self._writes, self._lock:
+        with self._writing():
             rows = self.rows(spec)
             spec.properties[name] = edm_type
             spec.__post_init__()
@@ -494,20 +481,40 @@ class Store:
 
     def copy_from(self, other: Store) -> None:
         """Replace this database's content with ``other``'s (SQLite online backup: fast)."""
-        with other._lock, self._writes, self._lock:
+        with other._lock, self._writing():
             other._conn.backup(self._conn)
+
+    def pause_writes(self) -> None:
+        """Make writes wait (once a write under way is over) until :meth:`resume_writes`;
+        reads go on. Pauses nest, and may be resumed from another thread."""
+        with self._lock:
+            self._pauses += 1
+
+    def resume_writes(self) -> None:
+        """End one :meth:`pause_writes`."""
+        with self._lock:
+            self._pauses -= 1
+            self._resumed.notify_all()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the connection for a write, once writes are not paused."""
+        with self._lock:
+            self._resumed.wait_for(lambda: not self._pauses)
+            yield
 
     def save_to(self, path: str, stop: StopFlag | None = None) -> None:
         """Write this database, as it is now, to the SQLite file ``path``. A scratch file is
-        copied while reads go on (writes wait for the copy); ``stop`` ends that copy early
-        with :class:`InterruptedError`, ``path`` then holding part of it."""
-        with self._writes:
+        copied while reads go on (writes are paused); ``stop`` ends that copy early with
+        :class:`InterruptedError`, ``path`` then holding part of it."""
+        self.pause_writes()
+        try:
             with self._lock:
                 own_file = None if self._conn.in_transaction else self._own_file
             if own_file is not None:
                 # Every commit is in the file already, and no other connection writes it: a
                 # copy of the file is about twice as fast as SQLite's backup at 4 GB.
-                _copy_file(own_file, path, stop)
+                copy_file(own_file, path, stop)
                 return
             target = sqlite3.connect(path)
             try:
@@ -515,6 +522,8 @@ class Store:
                     self._conn.backup(target)
             finally:
                 target.close()
+        finally:
+            self.resume_writes()
 
     def load(self, tenant: dict[str, list[dict]]) -> None:
         """Bulk-load generated rows into empty tables."""
@@ -531,7 +540,7 @@ class Store:
         next ones), except for the sets named in ``interleaved``, whose chunks may come again
         after other sets' (those wait for the end). The columns read from ``_json`` are added
         at the end."""
-        with self._writes, self._lock:
+        with self._writing():
             for index, _, _ in self._indexes():
                 self._conn.execute(f'DROP INDEX IF EXISTS "{index}"')
             bare = self._without_generated_columns()
@@ -540,7 +549,7 @@ class Store:
             for name, rows in chunks:
                 spec = self.service.sets.get(name)
                 if previous is not None and spec is not previous:
-                    with self._writes, self._lock:
+                    with self._writing():
                         self._create_indexes(only=previous)
                 if spec is not None and rows:
                     self.insert(spec, rows, trusted=True)
@@ -548,36 +557,14 @@ class Store:
                 previous = spec if spec is not None and name not in interleaved else None
         finally:
             # Also when stopped halfway: the schema stays whole (it costs no scan of the rows).
-            with self._writes, self._lock:
+            with self._writing():
                 self._add_generated_columns(bare)
-        with self._writes, self._lock:
+        with self._writing():
             # The sorts of CREATE INDEX on a worker thread too: the load is over, a core is free.
             self._conn.execute("PRAGMA threads=2")
             self._create_indexes()
             self._conn.execute("PRAGMA threads=0")
         _release_freed_memory()
-
-
-def _copy_file(source: str, target: str, stop: StopFlag | None) -> None:
-    """Copy the file ``source`` to ``target`` in steps, in the kernel where it can."""
-    in_kernel = hasattr(os, "copy_file_range")
-    with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
-        while stop is None or not stop.is_set():
-            if in_kernel:
-                try:
-                    if not os.copy_file_range(src.fileno(), dst.fileno(), _COPY_STEP):
-                        return
-                    continue
-                except OSError as exc:
-                    if exc.errno not in _NO_KERNEL_COPY:
-                        raise
-                    in_kernel = False  # both offsets stay where the last step left them
-            block = memoryview(src.read(_COPY_STEP))
-            if not block:
-                return
-            while block:
-                block = block[dst.write(block) :]
-    raise InterruptedError("stopped before the copy was complete")
 
 
 def _release_freed_memory() -> None:

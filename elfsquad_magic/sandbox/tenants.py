@@ -116,19 +116,34 @@ class Tenant:
             store = Store(service, self._scratch, scratch=True)
             if store.fresh:
                 seed_store(store, spec.scale, spec.seed)
-                # Seconds of copying at scale 200: the tenant need not wait for them. Reads go
-                # on meanwhile; a write waits for the copy, which is of the seed as made.
-                save = partial(store.save_to, stop=self._stop_keeping)
-                self._keeping = threading.Thread(
-                    target=keep_seed, args=(save, spec.scale, spec.seed), name="keep-seed"
-                )
-                self._keeping.start()
+                self._keep_in_background(store)
         except BaseException:
             if store is not None:
                 store.close()
             self._remove_scratch()
             raise
         return store
+
+    def _keep_in_background(self, store: Store) -> None:
+        """Keep a copy of the new seed while the tenant serves (seconds at scale 200). Writes
+        are paused from now, so the copy is of the seed as made whatever a client asks first;
+        reads go on."""
+        store.pause_writes()
+        save = partial(store.save_to, stop=self._stop_keeping)
+
+        def keep() -> None:
+            try:
+                keep_seed(save, self.spec.scale, self.spec.seed)
+            finally:
+                store.resume_writes()
+
+        self._keeping = threading.Thread(target=keep, name="keep-seed")
+        try:
+            self._keeping.start()
+        except BaseException:
+            self._keeping = None
+            store.resume_writes()
+            raise
 
     def __repr__(self) -> str:
         # Never the secret or the SCIM token: reprs end up in notebooks and logs.

@@ -274,3 +274,38 @@ def test_ctrl_c_while_a_closing_tenant_waits_for_its_kept_copy_keeps_nothing(
         signal.signal(signal.SIGINT, previous)
     assert list((tmp_path / "kept").iterdir()) == []  # neither the copy nor half of it
     assert not list(tmp_path.glob("elfsquad-sandbox-*"))
+
+
+def test_a_write_before_the_seed_is_kept_waits_and_stays_out_of_the_kept_copy(
+    large, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path))
+    keeping, release = threading.Event(), threading.Event()
+    real_keep = tenants.keep_seed
+
+    def held_keep(save, scale: int, seed: int):
+        keeping.set()
+        assert release.wait(timeout=30)
+        return real_keep(save, scale, seed)
+
+    monkeypatch.setattr(tenants, "keep_seed", held_keep)
+    tenant = start()
+    try:
+        vats = tenant.spec_of("Vats")
+        seeded = tenant.store.rows(vats)
+        assert keeping.wait(timeout=30)
+        new = {**seeded[0], "id": "0f0f0f0f-0000-4000-8000-000000000001"}
+        writing = threading.Thread(target=tenant.store.insert, args=(vats, [new]))
+        writing.start()
+        writing.join(timeout=0.5)
+        assert writing.is_alive()  # a client's first write waits for the kept copy
+        assert tenant.store.rows(vats) == seeded  # reads go on
+        release.set()
+        writing.join(timeout=30)
+        assert len(tenant.store.rows(vats)) == len(seeded) + 1
+    finally:
+        release.set()
+        tenant.close()
+    (kept,) = tmp_path.glob("tenant-1-5-*.db")
+    with sqlite3.connect(kept) as db:  # the seed as made, without the write
+        assert db.execute('SELECT COUNT(*) FROM "t_Vats"').fetchone()[0] == len(seeded)
