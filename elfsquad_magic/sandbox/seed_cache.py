@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +35,9 @@ ENV_SEED_CACHE = "ELFSQUAD_SANDBOX_CACHE"
 _HERE = Path(__file__).resolve().parent
 # What decides a seeded tenant's rows and tables.
 _SOURCES = ("seed*.py", "store.py", "values.py", "metadata.py", "../apispec/data_api.json")
+# A half copy not written to for this long was left by a sandbox killed while keeping its seed
+# (a copy under way writes every second or so).
+_ABANDONED_S = 600
 
 
 def seed_cache_dir() -> Path | None:
@@ -76,7 +80,8 @@ def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None
     """Keep a freshly seeded database: ``save(path)`` writes it to ``path``. Written beside
     and renamed, so a reader never sees half a file; a full disk or a read-only cache only
     means the next start seeds again (``None``). The copies of (scale, seed) made by other
-    code go once this one is kept (4 GB each at scale 200)."""
+    code go once this one is kept (4 GB each at scale 200), and so do half copies a killed
+    sandbox left."""
     folder = seed_cache_dir()
     if folder is None:
         return None
@@ -84,6 +89,7 @@ def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None
     partial: str | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(folder)
         handle, partial = tempfile.mkstemp(prefix=".partial-", suffix=".db", dir=folder)
         os.close(handle)
         save(partial)
@@ -100,6 +106,14 @@ def keep_seed(save: Callable[[str], None], scale: int, seed: int) -> Path | None
             with contextlib.suppress(OSError):
                 os.unlink(partial)
     return final
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove the half copies no sandbox has written to for :data:`_ABANDONED_S`."""
+    for left in folder.glob(".partial-*.db"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            if time.time() - left.stat().st_mtime > _ABANDONED_S:
+                left.unlink()
 
 
 def copy_seed(source: Path, target: str) -> bool:

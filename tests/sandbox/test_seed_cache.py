@@ -309,3 +309,20 @@ def test_a_write_before_the_seed_is_kept_waits_and_stays_out_of_the_kept_copy(
     (kept,) = tmp_path.glob("tenant-1-5-*.db")
     with sqlite3.connect(kept) as db:  # the seed as made, without the write
         assert db.execute('SELECT COUNT(*) FROM "t_Vats"').fetchone()[0] == len(seeded)
+
+
+def test_keeping_a_seed_removes_half_copies_a_killed_sandbox_left(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path))
+    abandoned = tmp_path / ".partial-killed.db"
+    under_way = tmp_path / ".partial-another-sandbox.db"
+    for path in (abandoned, under_way):
+        path.write_bytes(b"half a copy")
+    hour_ago = time.time() - 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
+
+    def save(path: str) -> None:
+        sqlite3.connect(path).close()
+
+    assert seed_cache.keep_seed(save, 1, 5) is not None
+    assert not abandoned.exists()
+    assert under_way.exists()  # another sandbox may be writing it now
