@@ -23,6 +23,14 @@ polars: every buffer referenced, once, see :func:`result_size`). CPU s is the co
 process's CPU time during the step (all its threads), sandbox CPU s the sandbox process's
 during the contender's run: together they show whose time a step is. The table goes to stdout
 and to ``benchmarks/results/``.
+
+Every contender waits ``--settle-s`` seconds (4) before its clock. A virtual machine whose
+balloon device reports freed memory to its host (virtio-balloon free page reporting, as on the
+build machine) hands a process's freed memory back a couple of seconds after it is freed, and
+touching such memory again costs system time in the next process (about 1 ms per 2 MB page
+there). Without the wait, whether a contender met memory already handed back depended on what
+ran just before it: a resync and its read floor each took 0.7-0.8 s or 1.5-2.9 s by that
+alone. With it, every contender meets the same state.
 """
 
 from __future__ import annotations
@@ -102,8 +110,9 @@ def _client(url: str, secret: str, mirror: str) -> Any:
     return client
 
 
-def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
-    """One measured step the way ``name`` does it; wall time, rows, memory."""
+def run_contender(name: str, url: str, secret: str, mirror: str, settle_s: float = 0.0) -> dict:
+    """One measured step the way ``name`` does it, ``settle_s`` seconds after its set-up;
+    wall time, rows, memory."""
     kind, _, output = name.partition(":")
     if kind in ("get", "first-sync", "resync"):
         if kind == "first-sync":
@@ -139,6 +148,7 @@ def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
     with contextlib.suppress(ImportError):  # imported before the clock, for every contender
         import polars  # noqa: F401
     calls_before = client.api_calls if kind in ("get", "first-sync", "resync") else 0
+    time.sleep(settle_s)  # the same memory state for every contender (see the module's notes)
     before = _rss_now()
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -262,13 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--settle-s", type=float, default=4.0)
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--mirror", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.contender:
         secret = sys.stdin.read().strip()
-        print(json.dumps(run_contender(args.contender, args.url, secret, args.mirror)))
+        found = run_contender(args.contender, args.url, secret, args.mirror, args.settle_s)
+        print(json.dumps(found))
         return 0
 
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
@@ -280,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-arrow-") as mirror:
-            base = ["--url", url, "--mirror", mirror]
+            base = ["--url", url, "--mirror", mirror, "--settle-s", str(args.settle_s)]
             prepared = run_child(__file__, ["--contender", "first-sync:arrow", *base], secret)
             # That first sync went to a folder of its own: sync this one once, untimed.
             run_child(__file__, ["--contender", "resync:arrow", *base], secret)
@@ -307,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{ENTITY_SET}, scale {args.scale} ({counts.pop():,} rows), sandbox latency "
         f"{args.latency_ms:g} ms, started in {start_seconds:.1f} s, its peak resident size (with "
         f"its seed generator while starting) "
-        f"{sandbox_peak / 1e9:.2f} GB; median of {args.runs} runs, contenders alternating. "
+        f"{sandbox_peak / 1e9:.2f} GB; median of {args.runs} runs, contenders alternating, each "
+        f"{args.settle_s:g} s after its set-up. "
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {_versions()}, "
         f"polars {_polars_version()}."
     )
