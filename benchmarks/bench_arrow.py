@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,6 @@ from bench_fetch import (  # noqa: E402
     _versions,
     run_child,
     start_sandbox,
-    turns,
 )
 
 ENTITY_SET = "QuotationLines"
@@ -108,6 +108,26 @@ def _client(url: str, secret: str, mirror: str) -> Any:
     )
     client.get("/data/1/Vats")  # the token and $metadata, outside the measure
     return client
+
+
+def paired_turns(names: list[str], runs: int) -> Iterator[tuple[int, str]]:
+    """(run number from 1, contender) in the order they take turns: each contender next to
+    the ones it is compared with, first and last in turn (a resync and its floor then meet
+    the memory state what ran before left, which moved a fresh process's time by 2x here:
+    in a fixed cycle, a resync always came after the same contender), the groups in another
+    order each run."""
+    groups: list[list[str]] = []
+    for name in names:
+        related = {name, *BASELINES.get(name, ())}
+        related |= {other for other, bases in BASELINES.items() if name in bases}
+        joined = [group for group in groups if related & set(group)]
+        merged = [member for group in joined for member in group] + [name]
+        groups = [group for group in groups if group not in joined] + [merged]
+    for run in range(runs):
+        start = run % len(groups)
+        for group in groups[start:] + groups[:start]:
+            for name in reversed(group) if run % 2 else group:
+                yield run + 1, name
 
 
 def run_contender(name: str, url: str, secret: str, mirror: str, settle_s: float = 0.0) -> dict:
@@ -297,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             # That first sync went to a folder of its own: sync this one once, untimed.
             run_child(__file__, ["--contender", "resync:arrow", *base], secret)
             print(f"prepared: {prepared['rows']:,} rows", file=sys.stderr)
-            for run, name in turns(names, args.runs):
+            for run, name in paired_turns(names, args.runs):
                 served_before = _cpu_seconds(sandbox.pid)
                 result = run_child(__file__, ["--contender", name, *base], secret)
                 # The sandbox's share, the contender's login and first small read included.
