@@ -24,13 +24,14 @@ process's CPU time during the step (all its threads), sandbox CPU s the sandbox 
 during the contender's run: together they show whose time a step is. The table goes to stdout
 and to ``benchmarks/results/``.
 
-Every contender waits ``--settle-s`` seconds (4) before its clock. A virtual machine whose
-balloon device reports freed memory to its host (virtio-balloon free page reporting, as on the
-build machine) hands a process's freed memory back a couple of seconds after it is freed, and
-touching such memory again costs system time in the next process (about 1 ms per 2 MB page
-there). Without the wait, whether a contender met memory already handed back depended on what
-ran just before it: a resync and its read floor each took 0.7-0.8 s or 1.5-2.9 s by that
-alone. With it, every contender meets the same state.
+Contenders take turns next to the ones they are compared with, first and last in alternate
+runs. The build machine's balloon device reports freed memory to its host (virtio-balloon free
+page reporting), and how long ago a large process before a contender ended moves that
+contender's time: ``read_table`` + ``to_pandas()`` of the mirror took 0.96-1.09 s right after a
+process that had touched 1.3 GB ended, 1.58-1.82 s four seconds later, 2.23-2.83 s twelve
+seconds later and 1.26-1.53 s after a small process, the same user CPU each time. In a fixed
+cycle a resync always ran after the same contender; adjacent, a resync and its floor meet
+nearly the same state, and the run-by-run column shows what remains.
 """
 
 from __future__ import annotations
@@ -112,10 +113,8 @@ def _client(url: str, secret: str, mirror: str) -> Any:
 
 def paired_turns(names: list[str], runs: int) -> Iterator[tuple[int, str]]:
     """(run number from 1, contender) in the order they take turns: each contender next to
-    the ones it is compared with, first and last in turn (a resync and its floor then meet
-    the memory state what ran before left, which moved a fresh process's time by 2x here:
-    in a fixed cycle, a resync always came after the same contender), the groups in another
-    order each run."""
+    the ones it is compared with, first and last in turn, so that the two meet nearly the
+    same memory state (see the module's notes), the groups in another order each run."""
     groups: list[list[str]] = []
     for name in names:
         related = {name, *BASELINES.get(name, ())}
@@ -130,9 +129,8 @@ def paired_turns(names: list[str], runs: int) -> Iterator[tuple[int, str]]:
                 yield run + 1, name
 
 
-def run_contender(name: str, url: str, secret: str, mirror: str, settle_s: float = 0.0) -> dict:
-    """One measured step the way ``name`` does it, ``settle_s`` seconds after its set-up;
-    wall time, rows, memory."""
+def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
+    """One measured step the way ``name`` does it; wall time, rows, memory."""
     kind, _, output = name.partition(":")
     if kind in ("get", "first-sync", "resync"):
         if kind == "first-sync":
@@ -168,7 +166,6 @@ def run_contender(name: str, url: str, secret: str, mirror: str, settle_s: float
     with contextlib.suppress(ImportError):  # imported before the clock, for every contender
         import polars  # noqa: F401
     calls_before = client.api_calls if kind in ("get", "first-sync", "resync") else 0
-    time.sleep(settle_s)  # the same memory state for every contender (see the module's notes)
     before = _rss_now()
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -292,15 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
-    parser.add_argument("--settle-s", type=float, default=4.0)
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--mirror", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.contender:
         secret = sys.stdin.read().strip()
-        found = run_contender(args.contender, args.url, secret, args.mirror, args.settle_s)
-        print(json.dumps(found))
+        print(json.dumps(run_contender(args.contender, args.url, secret, args.mirror)))
         return 0
 
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
@@ -312,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-arrow-") as mirror:
-            base = ["--url", url, "--mirror", mirror, "--settle-s", str(args.settle_s)]
+            base = ["--url", url, "--mirror", mirror]
             prepared = run_child(__file__, ["--contender", "first-sync:arrow", *base], secret)
             # That first sync went to a folder of its own: sync this one once, untimed.
             run_child(__file__, ["--contender", "resync:arrow", *base], secret)
@@ -339,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{ENTITY_SET}, scale {args.scale} ({counts.pop():,} rows), sandbox latency "
         f"{args.latency_ms:g} ms, started in {start_seconds:.1f} s, its peak resident size (with "
         f"its seed generator while starting) "
-        f"{sandbox_peak / 1e9:.2f} GB; median of {args.runs} runs, contenders alternating, each "
-        f"{args.settle_s:g} s after its set-up. "
+        f"{sandbox_peak / 1e9:.2f} GB; median of {args.runs} runs, each contender next to "
+        "its baselines, first and last in turn. "
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {_versions()}, "
         f"polars {_polars_version()}."
     )
