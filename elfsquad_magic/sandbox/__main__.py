@@ -143,7 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        code = _stop(sandbox)
+    return code
+
+
+def _stop(sandbox: Sandbox) -> int:
+    """Stop serving; a new seed still being kept is waited for, unless Ctrl-C comes again."""
+    if sandbox.keeping_seed:
+        print(
+            "Keeping the new seed for the next start (a few seconds); Ctrl-C again to skip it.",
+            flush=True,
+        )
+    try:
         sandbox.stop()
+    except KeyboardInterrupt:
+        print("The seed was not kept: the next start makes it again.", file=sys.stderr)
+        return 130
     return 0
 
 

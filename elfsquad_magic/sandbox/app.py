@@ -126,9 +126,22 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        for tenant in self._tenants.values():
-            tenant.close()
+        tenants = list(self._tenants.values())
         self._tenants.clear()
+        try:
+            for tenant in tenants:
+                tenant.close()
+        except KeyboardInterrupt:
+            # Ctrl-C while a seed was being kept: keep none, and close every tenant all the same.
+            for tenant in tenants:
+                tenant.stop_keeping()
+                tenant.close()
+            raise
+
+    @property
+    def keeping_seed(self) -> bool:
+        """Whether a tenant's new seed is still being copied for the next start."""
+        return any(tenant.keeping_seed for tenant in self._tenants.values())
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -178,6 +178,15 @@ class Tenant:
             self.store.close()
             self._remove_scratch()
 
+    @property
+    def keeping_seed(self) -> bool:
+        """Whether the copy of this tenant's new seed for the next start is still being made."""
+        return self._keeping is not None and self._keeping.is_alive()
+
+    def stop_keeping(self) -> None:
+        """Stop the copy of the new seed (none is kept: the next start seeds again)."""
+        self._stop_keeping.set()
+
     def _finish_keeping(self) -> None:
         if self._keeping is None:
             return

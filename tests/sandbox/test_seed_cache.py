@@ -326,3 +326,43 @@ def test_keeping_a_seed_removes_half_copies_a_killed_sandbox_left(monkeypatch, t
     assert seed_cache.keep_seed(save, 1, 5) is not None
     assert not abandoned.exists()
     assert under_way.exists()  # another sandbox may be writing it now
+
+
+def test_ctrl_c_while_a_stopping_sandbox_keeps_its_seeds_closes_every_tenant(
+    large, monkeypatch, tmp_path
+) -> None:
+    """Stopping waits for the seeds being kept; a Ctrl-C then keeps none and still closes
+    every tenant (the second one's file too)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
+    keeping = threading.Event()
+    real_keep = tenants.keep_seed
+
+    def held_keep(save, scale: int, seed: int):
+        keeping.set()
+        save.keywords["stop"].wait(timeout=30)
+        return real_keep(save, scale, seed)
+
+    monkeypatch.setattr(tenants, "keep_seed", held_keep)
+    main = threading.get_ident()
+
+    def ctrl_c() -> None:
+        assert keeping.wait(timeout=30)
+        time.sleep(0.2)  # stop() is waiting by now
+        signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    second = TenantSpec("second", "second-client", scale=1, seed=6)
+    sandbox = Sandbox(scale=1, seed=5, port=0, tenants=[second])
+    try:
+        sandbox.start()
+        assert sandbox.keeping_seed
+        assert len(list(tmp_path.glob("elfsquad-sandbox-*"))) == 2
+        threading.Thread(target=ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            sandbox.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not sandbox.keeping_seed
+    assert list((tmp_path / "kept").iterdir()) == []
+    assert not list(tmp_path.glob("elfsquad-sandbox-*"))
