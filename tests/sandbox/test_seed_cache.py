@@ -237,21 +237,16 @@ def test_a_copy_stopped_midway_raises_and_keeps_nothing(monkeypatch, tmp_path) -
     assert list((tmp_path / "kept").iterdir()) == []
 
 
-def test_ctrl_c_while_a_closing_tenant_waits_for_its_kept_copy_keeps_nothing(
-    large, monkeypatch, tmp_path
-) -> None:
-    """The copy of a new seed is made while the tenant serves; closing waits for it, and a
-    Ctrl-C during that wait stops it with no half file left."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+def ctrl_c_once_a_copy_waits(monkeypatch: pytest.MonkeyPatch) -> threading.Thread:
+    """Hold every seed copy until it is told to stop; the thread returned (to start) sends
+    SIGINT to this thread once a copy is held and the test is waiting for it."""
     keeping = threading.Event()
     real_keep = tenants.keep_seed
 
     def held_keep(save, scale: int, seed: int):
         def save_once_stopped(path: str) -> None:
             keeping.set()
-            save.keywords["stop"].wait(timeout=30)  # stopped by the Ctrl-C in close()
+            save.keywords["stop"].wait(timeout=30)  # stopped by the Ctrl-C
             save(path)
 
         return real_keep(save_once_stopped, scale, seed)
@@ -261,13 +256,25 @@ def test_ctrl_c_while_a_closing_tenant_waits_for_its_kept_copy_keeps_nothing(
 
     def ctrl_c() -> None:
         assert keeping.wait(timeout=30)
-        time.sleep(0.2)  # close() is waiting by now
+        time.sleep(0.2)  # the test waits for the copy by now
         signal.pthread_kill(main, signal.SIGINT)
 
+    return threading.Thread(target=ctrl_c)
+
+
+def test_ctrl_c_while_a_closing_tenant_waits_for_its_kept_copy_keeps_nothing(
+    large, monkeypatch, tmp_path
+) -> None:
+    """The copy of a new seed is made while the tenant serves; closing waits for it, and a
+    Ctrl-C during that wait stops it with no half file left."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
+    ctrl_c = ctrl_c_once_a_copy_waits(monkeypatch)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         tenant = start()
         assert tenant.store.rows(tenant.spec_of("Vats"))  # serving while the copy is made
-        threading.Thread(target=ctrl_c).start()
+        ctrl_c.start()
         with pytest.raises(KeyboardInterrupt):
             tenant.close()
     finally:
@@ -335,22 +342,7 @@ def test_ctrl_c_while_a_stopping_sandbox_keeps_its_seeds_closes_every_tenant(
     every tenant (the second one's file too)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(seed_cache.ENV_SEED_CACHE, str(tmp_path / "kept"))
-    keeping = threading.Event()
-    real_keep = tenants.keep_seed
-
-    def held_keep(save, scale: int, seed: int):
-        keeping.set()
-        save.keywords["stop"].wait(timeout=30)
-        return real_keep(save, scale, seed)
-
-    monkeypatch.setattr(tenants, "keep_seed", held_keep)
-    main = threading.get_ident()
-
-    def ctrl_c() -> None:
-        assert keeping.wait(timeout=30)
-        time.sleep(0.2)  # stop() is waiting by now
-        signal.pthread_kill(main, signal.SIGINT)
-
+    ctrl_c = ctrl_c_once_a_copy_waits(monkeypatch)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     second = TenantSpec("second", "second-client", scale=1, seed=6)
     sandbox = Sandbox(scale=1, seed=5, port=0, tenants=[second])
@@ -358,7 +350,7 @@ def test_ctrl_c_while_a_stopping_sandbox_keeps_its_seeds_closes_every_tenant(
         sandbox.start()
         assert sandbox.keeping_seed
         assert len(list(tmp_path.glob("elfsquad-sandbox-*"))) == 2
-        threading.Thread(target=ctrl_c).start()
+        ctrl_c.start()
         with pytest.raises(KeyboardInterrupt):
             sandbox.stop()
     finally:
