@@ -8,6 +8,7 @@ import sys
 import time
 
 from .app import Sandbox
+from .seed_cache import cached_seed
 from .tenants import TenantSpec
 
 
@@ -149,14 +150,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stop(sandbox: Sandbox) -> int:
     """Stop serving; a new seed still being kept is waited for, unless Ctrl-C comes again."""
-    if sandbox.keeping_seed:
+    skipped: list[int] = []
+
+    def skip(signum: int, frame: object) -> None:
+        # Not an exception: raised anywhere in stop(), it could leave a tenant open.
+        skipped.append(signum)
+        sandbox.stop_keeping()
+
+    # Before the message, and left in place: the program ends here, and a Ctrl-C after the
+    # stop (or between the message and the stop) has nothing left to interrupt.
+    signal.signal(signal.SIGINT, skip)
+    keeping = sandbox.seeds_being_kept
+    if keeping:
         print(
             "Keeping the new seed for the next start (a few seconds); Ctrl-C again to skip it.",
             flush=True,
         )
-    try:
-        sandbox.stop()
-    except KeyboardInterrupt:
+    sandbox.stop()
+    if skipped and any(cached_seed(spec.scale, spec.seed) is None for spec in keeping):
         print("The seed was not kept: the next start makes it again.", file=sys.stderr)
         return 130
     return 0

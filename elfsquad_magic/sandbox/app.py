@@ -127,7 +127,6 @@ class Sandbox:
             self._thread.join(timeout=5)
             self._thread = None
         tenants = list(self._tenants.values())
-        self._tenants.clear()
         try:
             for tenant in tenants:
                 tenant.close()
@@ -137,11 +136,19 @@ class Sandbox:
                 tenant.stop_keeping()
                 tenant.close()
             raise
+        finally:
+            self._tenants.clear()  # after: stop_keeping() reaches them while they close
 
     @property
-    def keeping_seed(self) -> bool:
-        """Whether a tenant's new seed is still being copied for the next start."""
-        return any(tenant.keeping_seed for tenant in self._tenants.values())
+    def seeds_being_kept(self) -> list[TenantSpec]:
+        """The tenants whose new seed is still being copied for the next start."""
+        return [tenant.spec for tenant in self._tenants.values() if tenant.keeping_seed]
+
+    def stop_keeping(self) -> None:
+        """Stop the copies of new seeds still being made (none is kept: the next start seeds
+        again); safe to call from a signal handler."""
+        for tenant in list(self._tenants.values()):
+            tenant.stop_keeping()
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -80,8 +80,8 @@ class Tenant:
         self.spec = spec
         self._scratch: str | None = None
         # The copy of a freshly seeded store being kept for the next start, made while the
-        # tenant already serves.
-        self._keeping: threading.Thread | None = None
+        # tenant already serves: set once that copy is over (None: no copy to make).
+        self._kept: threading.Event | None = None
         self._stop_keeping = threading.Event()
         # A copy of its own: add_property changes this tenant's schema, not every tenant's.
         service: ServiceSpec = copy.deepcopy(load_service())
@@ -130,20 +130,21 @@ class Tenant:
         reads go on."""
         store.pause_writes()
         save = partial(store.save_to, stop=self._stop_keeping)
+        kept = threading.Event()
 
         def keep() -> None:
             try:
                 keep_seed(save, self.spec.scale, self.spec.seed)
             finally:
                 store.resume_writes()
+                kept.set()
 
-        self._keeping = threading.Thread(target=keep, name="keep-seed")
         try:
-            self._keeping.start()
+            threading.Thread(target=keep, name="keep-seed").start()
         except BaseException:
-            self._keeping = None
             store.resume_writes()
             raise
+        self._kept = kept
 
     def __repr__(self) -> str:
         # Never the secret or the SCIM token: reprs end up in notebooks and logs.
@@ -181,20 +182,23 @@ class Tenant:
     @property
     def keeping_seed(self) -> bool:
         """Whether the copy of this tenant's new seed for the next start is still being made."""
-        return self._keeping is not None and self._keeping.is_alive()
+        return self._kept is not None and not self._kept.is_set()
 
     def stop_keeping(self) -> None:
         """Stop the copy of the new seed (none is kept: the next start seeds again)."""
         self._stop_keeping.set()
 
     def _finish_keeping(self) -> None:
-        if self._keeping is None:
+        # An Event, not Thread.join: on Python before 3.13 a join cut short by Ctrl-C can
+        # mark the thread as ended while it runs, and the interpreter then exits without
+        # waiting for it, leaving the half copy behind.
+        if self._kept is None:
             return
         try:
-            self._keeping.join()
+            self._kept.wait()
         except BaseException:
             self._stop_keeping.set()  # the half copy goes with it (keep_seed removes it)
-            self._keeping.join()
+            self._kept.wait()
             raise
 
     def _remove_scratch(self) -> None:

@@ -348,13 +348,62 @@ def test_ctrl_c_while_a_stopping_sandbox_keeps_its_seeds_closes_every_tenant(
     sandbox = Sandbox(scale=1, seed=5, port=0, tenants=[second])
     try:
         sandbox.start()
-        assert sandbox.keeping_seed
+        assert [spec.name for spec in sandbox.seeds_being_kept] == ["default", "second"]
         assert len(list(tmp_path.glob("elfsquad-sandbox-*"))) == 2
         ctrl_c.start()
         with pytest.raises(KeyboardInterrupt):
             sandbox.stop()
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert not sandbox.keeping_seed
+    assert sandbox.seeds_being_kept == []
     assert list((tmp_path / "kept").iterdir()) == []
     assert not list(tmp_path.glob("elfsquad-sandbox-*"))
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_at_the_command_line_while_the_seed_is_kept(tmp_path, presses: int) -> None:
+    """Once: the sandbox says it keeps the new seed, waits for it and keeps it whole. Twice:
+    it keeps nothing, leaves no half file and says so (exit 130, no traceback). The copy is
+    slowed so that it is still under way when the keys come."""
+    scratch, kept = tmp_path / "tmp", tmp_path / "kept"
+    scratch.mkdir()
+    code = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "import elfsquad_magic.sandbox.tenants as t; t.MEMORY_MAX_SCALE = 0\n"
+        "real = os.copy_file_range\n"
+        "def slow(*args):\n"
+        "    time.sleep(0.2)\n"
+        "    return real(args[0], args[1], 4 << 20)\n"
+        "os.copy_file_range = slow\n"
+        "from elfsquad_magic.sandbox.__main__ import main\n"
+        "raise SystemExit(main(['--scale', '3', '--port', '0']))\n"
+    )
+    env = {**os.environ, "TMPDIR": str(scratch), seed_cache.ENV_SEED_CACHE: str(kept)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = iter(process.stdout.readline, "")
+        assert any("Press Ctrl-C" in line for line in lines)
+        assert list(kept.glob(".partial-*"))  # the copy is under way
+        process.send_signal(signal.SIGINT)
+        assert any("Keeping the new seed" in line for line in lines)
+        if presses == 2:
+            process.send_signal(signal.SIGINT)
+        rest = process.stdout.read()
+        code_ = process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert "Traceback" not in rest
+    assert not list(kept.glob(".partial-*")) and not list(scratch.glob("elfsquad-sandbox-*"))
+    if presses == 1:
+        assert code_ == 0 and len(list(kept.glob("tenant-3-42-*.db"))) == 1
+    else:
+        assert code_ == 130 and "The seed was not kept" in rest
+        assert list(kept.iterdir()) == []
