@@ -132,8 +132,8 @@ class Sandbox:
                 tenant.close()
         except KeyboardInterrupt:
             # Ctrl-C while a seed was being kept: keep none, and close every tenant all the same.
+            self.stop_keeping()
             for tenant in tenants:
-                tenant.stop_keeping()
                 tenant.close()
             raise
         finally:

@@ -197,7 +197,7 @@ class Tenant:
         try:
             self._kept.wait()
         except BaseException:
-            self._stop_keeping.set()  # the half copy goes with it (keep_seed removes it)
+            self.stop_keeping()  # the half copy goes with it (keep_seed removes it)
             self._kept.wait()
             raise
 
