@@ -14,7 +14,9 @@ taking turns run after run, and reports medians:
 - ``resync:<output>``: ``ElfsquadClient.sync`` of the prepared mirror, nothing changed on the
   service (two requests, then the file is read);
 - ``floor:<output>``: ``pyarrow.parquet.read_table`` of the same mirror file plus the conversion
-  to that output (``to_pandas()``, nothing, ``polars.from_arrow``); ``polars-read-parquet``:
+  to that output (``to_pandas()``, nothing, ``polars.from_arrow``); ``floor-system:<output>``:
+  the same read into the system allocator (``pyarrow.dataset`` with
+  ``memory_pool=pyarrow.system_memory_pool()``), as the mirror reads; ``polars-read-parquet``:
   ``polars.read_parquet`` of the file.
 
 Memory is the peak resident size of the contender's process during the step minus its size just
@@ -29,7 +31,9 @@ runs. The build machine's balloon device reports freed memory to its host (virti
 page reporting), and how long ago a large process before a contender ended moves that
 contender's time: ``read_table`` + ``to_pandas()`` of the mirror took 0.96-1.09 s right after a
 process that had touched 1.3 GB ended, 1.58-1.82 s four seconds later, 2.23-2.83 s twelve
-seconds later and 1.26-1.53 s after a small process, the same user CPU each time. In a fixed
+seconds later and 1.26-1.53 s after a small process, the same user CPU each time. Most of that
+system time was pyarrow's default pool (mimalloc) faulting in huge pages: into the system
+allocator, as the mirror reads (``floor-system``), the slow states took 1.2-1.7 s. In a fixed
 cycle a resync always ran after the same contender; adjacent, a resync and its floor meet
 nearly the same state, and the run-by-run column shows what remains.
 """
@@ -70,13 +74,15 @@ CONTENDERS = (
     "first-sync:arrow",
     *(f"resync:{o}" for o in OUTPUTS),
     *(f"floor:{o}" for o in OUTPUTS),
+    "floor-system:pandas",
+    "floor-system:arrow",
     "polars-read-parquet",
 )
 # What each contender is compared with: its read floor, or a plain get of the same output.
 BASELINES = {
-    "resync:pandas": ("floor:pandas",),
+    "resync:pandas": ("floor:pandas", "floor-system:pandas"),
     "resync:polars": ("floor:polars", "polars-read-parquet"),
-    "resync:arrow": ("floor:arrow",),
+    "resync:arrow": ("floor:arrow", "floor-system:arrow"),
     "first-sync:pandas": ("get:pandas",),
     "first-sync:arrow": ("get:arrow",),
     "get:polars": ("get:pandas",),
@@ -154,7 +160,15 @@ def run_contender(name: str, url: str, secret: str, mirror: str) -> dict:
                 import polars
 
                 return polars.read_parquet(path)
-            table = pq.read_table(path)
+            if kind == "floor-system":
+                import pyarrow as pa
+                import pyarrow.dataset as ds
+
+                table = ds.dataset(path, format="parquet").to_table(
+                    memory_pool=pa.system_memory_pool()
+                )
+            else:
+                table = pq.read_table(path)
             if output == "pandas":
                 return table.to_pandas()
             if output == "polars":
