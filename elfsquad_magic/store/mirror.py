@@ -59,10 +59,9 @@ MIRROR_FORMAT = 1
 _FOOTER_KEY = b"elfsquad_magic.mirror"
 _SUFFIX = ".parquet"
 # A whole file is read with the system allocator, not pyarrow's default pool, which asks the
-# kernel for huge pages: on a machine whose free memory had gone back to its host, a
-# million-row file read 2.7-3.3 s that way (most of it system time) and 1.2-1.7 s this way,
-# 0.9-1.1 s against 0.7-1.0 s when memory was at hand; peak 1.35 GB against 1.65 GB
-# (docs/performance.md).
+# kernel for huge pages: where free memory has gone back to a virtual machine's host, that
+# made a million-row read twice as slow, mostly in system time, and its peak a fifth higher
+# (figures in docs/performance.md).
 _READ_POOL = pa.system_memory_pool()
 # Another kernel may be syncing the same set (a large first fetch takes minutes).
 LOCK_TIMEOUT = 600.0
